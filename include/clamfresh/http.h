@@ -1,0 +1,154 @@
+/* The HTTP edge: libcurl requests into bounded memory buffers, shaped like
+ * freshclam's (behavior §5.1), with its status handling expressed as outcomes
+ * (§5.2) and its message texts produced by one helper. Retries, mirror rotation
+ * and cool-down policy belong to the updater; this module only fetches. */
+#ifndef CLAMFRESH_HTTP_H
+#define CLAMFRESH_HTTP_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "clamfresh/buf.h"
+#include "clamfresh/err.h"
+
+#define CF_HTTP_MAX_REDIRS 3
+#define CF_HTTP_UA_MAX 127    /* freshclam's User-Agent bound (§5.1) */
+#define CF_HTTP_RAY_SIZE 21   /* cf-ray value: 20 chars + NUL, as in freshclam.dat */
+#define CF_HTTP_MSG_SIZE 1024 /* one formatted log line */
+#define CF_HTTP_RANGE_HEAD 512 /* the version probe's Range: bytes=0-511 */
+#define CF_HTTP_DEFAULT_STALL 60 /* seconds; used when stall_timeout is 0 */
+
+/* Plain parameters (not the settings struct) so the module stands alone.
+ * Strings are copied by cf_http_new. NULL/0 means "not set". */
+typedef struct cf_http_params {
+    const char *user_agent;     /* whole User-Agent value; NULL = libcurl sends none */
+    long connect_timeout;       /* seconds (ConnectTimeout); 0 = libcurl default */
+    long receive_timeout;       /* ReceiveTimeout: abort below 1 byte/s for this many s; 0 = off */
+    long stall_timeout;         /* abort when no byte arrives for this many s, even when
+                                 * receive_timeout is 0; 0 = CF_HTTP_DEFAULT_STALL */
+    const char *proxy_host;     /* HTTPProxyServer; a leading "http://" is stripped */
+    long proxy_port;            /* HTTPProxyPort; 0 = libcurl default */
+    const char *proxy_user;     /* HTTPProxyUsername (basic auth with proxy_password) */
+    const char *proxy_password;
+    const char *local_ip;       /* LocalIPAddress: binds DNS resolution only (§5.6) */
+    int verbose;                /* curl trace to stdout (-v / LogVerbose) */
+} cf_http_params;
+
+typedef struct cf_http cf_http;
+
+/* Creates a client. Environment read here: CURL_CA_BUNDLE, FRESHCLAM_CLIENT_CERT,
+ * FRESHCLAM_CLIENT_KEY, FRESHCLAM_CLIENT_KEY_PASSWD. A configuration that
+ * freshclam accepts at start-up but that makes every request fail (client cert
+ * without key, LocalIPAddress without c-ares in libcurl) still yields a client:
+ * cf_http_setup_error() then returns freshclam's message, and every request
+ * fails with that message (CF_EINVAL) without touching the network.
+ * Fails only on bad arguments or allocation failure. */
+cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e);
+void cf_http_free(cf_http *h);
+
+/* NULL when requests can be made, else the text freshclam logs (without the
+ * "WARNING: "/"ERROR: " prefix) for the reason they cannot: the §1.2 client
+ * certificate warning or the §5.6 LocalIPAddress error. */
+const char *cf_http_setup_error(const cf_http *h);
+
+/* "host:port" of the configured proxy, or NULL without one; used in the
+ * " (Proxy: <host>:<port>)" suffix of 404 messages. */
+const char *cf_http_proxy_label(const cf_http *h);
+
+typedef struct cf_http_req {
+    const char *url;             /* http://, https:// or file:// */
+    int range_head;              /* nonzero: send "Range: bytes=0-511" (version probe) */
+    time_t if_modified_since;    /* nonzero: send If-Modified-Since (RFC 1123, GMT) */
+    const char *const *headers;  /* NULL or NULL-terminated extra lines, e.g.
+                                  * "Cache-Control: no-cache", "Pragma: no-cache" */
+    size_t max_bytes;            /* body bound; the transfer is aborted beyond it
+                                  * (CF_ETOOBIG); 0 = CF_MAX_DB_BYTES */
+} cf_http_req;
+
+typedef struct cf_http_resp {
+    cf_err err;              /* outcome of the transfer itself (see cf_http_get) */
+    long status;             /* HTTP status; 200 for a successful file:// transfer; 0 = none */
+    cf_buf body;             /* owned; released by cf_http_resp_free */
+    long retry_after;        /* seconds from now (Retry-After as seconds or HTTP date,
+                              * via libcurl); 0 = absent, as freshclam reads it */
+    char cf_ray[CF_HTTP_RAY_SIZE]; /* "cf-ray" response header, truncated to 20 chars; "" if none */
+    time_t last_modified;    /* Last-Modified; -1 if absent */
+    int curl_code;           /* CURLcode; 0 = transport succeeded */
+    char curl_msg[256];      /* libcurl's error text; "" when curl_code is 0 */
+    char effective_url[1024];/* URL after redirects (truncated if longer) */
+} cf_http_resp;
+
+/* Initializes *r to an empty response (also done by the request functions). */
+void cf_http_resp_init(cf_http_resp *r);
+void cf_http_resp_free(cf_http_resp *r);
+
+/* Runs one request. Returns CF_OK when a complete response arrived, whatever its
+ * status (classify it with cf_http_classify). Otherwise: CF_ENET for a libcurl
+ * failure (connect, timeout, partial body, ...; curl_code/curl_msg set),
+ * CF_ETOOBIG when the body exceeded max_bytes, CF_EINVAL for a setup error.
+ * resp->err carries the same code and message as *e. *resp must be freed with
+ * cf_http_resp_free in every case. */
+cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_err *e);
+
+/* Runs n requests with at most k transfers at once (curl multi), filling
+ * resps[i] for reqs[i] exactly as cf_http_get would (each resps[i].err holds
+ * that request's result). Returns CF_OK when every request got a complete
+ * response, else the code of the first failed one (by index) in *e; the others
+ * are still run to completion. k = 0 means 1. */
+cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, size_t n,
+                         unsigned k, cf_err *e);
+
+/* freshclam's reading of a response (§5.2). */
+typedef enum cf_http_outcome {
+    CF_HTTP_OK,             /* 200 or 206 (or a successful file:// transfer) */
+    CF_HTTP_NOT_MODIFIED,   /* 304: up-to-date */
+    CF_HTTP_FORBIDDEN,      /* 403: 24 h cool-down, exit 17 */
+    CF_HTTP_NOT_FOUND,      /* 404 */
+    CF_HTTP_RATE_LIMITED,   /* 429: cool-down from retry_after (or 4 h), DB counts as done */
+    CF_HTTP_ORIGIN_TIMEOUT, /* 522: Cloudflare could not reach the origin */
+    CF_HTTP_UNEXPECTED,     /* any other status */
+    CF_HTTP_TRANSPORT,      /* no usable response: libcurl error, body too big, setup error */
+} cf_http_outcome;
+
+cf_http_outcome cf_http_classify(const cf_http_resp *r);
+
+/* Which of freshclam's functions a message imitates. */
+typedef enum cf_http_ctx {
+    CF_HTTP_CTX_PROBE,    /* "remote_cvdhead: ..." (version probe) */
+    CF_HTTP_CTX_DOWNLOAD, /* "downloadFile: ..." (any file download) */
+} cf_http_ctx;
+
+/* The §5.2 message(s) for a failed response, without level prefix or newline:
+ *   404:       "<fn>: file not found: <url>[ (Proxy: <host>:<port>)]"
+ *   522:       "<fn>: Origin Connection Time-out. Cloudflare was unable to reach the
+ *               origin web server and the request timed out. URL: <url>"
+ *   other:     probe "remote_cvdhead: Unexpected response (<code>) from <mirror>",
+ *              download "downloadFile: Unexpected response (<code>) from <url>"
+ *   transport: line1 "remote_cvdhead: Download failed (<n>) " (probe) or
+ *              "Download failed (<n>) " (download), line2 " Message: <curl text>";
+ *              a setup error or an exceeded body bound gives line1 = that message.
+ * freshclam logs the two lines with two calls (same level). line2 is set to ""
+ * when there is no second line. For OK/304/403/429 both are "" (the updater
+ * words those itself, §5.3). Returns the number of lines written (0, 1 or 2).
+ * url is the requested URL; mirror is the mirror base (used by the probe). */
+int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, const char *url,
+                    const char *mirror, char line1[CF_HTTP_MSG_SIZE],
+                    char line2[CF_HTTP_MSG_SIZE]);
+
+/* freshclam's User-Agent with an honest product token:
+ *   "ClamAV/<engine> (OS: Linux, ARCH: <arch>, CPU: <cpu>, UUID: <uuid>) clamfresh/<v>"
+ * The freshclam part is cut at CF_HTTP_UA_MAX chars exactly as freshclam cuts it;
+ * the " clamfresh/<v>" token is appended only when the result still fits in
+ * CF_HTTP_UA_MAX, so the string never exceeds freshclam's bound. out must hold
+ * CF_HTTP_UA_MAX + 1 bytes. OS/ARCH/CPU are build-time strings, as in freshclam. */
+void cf_http_user_agent(const char *engine_version, const char *uuid,
+                        char out[CF_HTTP_UA_MAX + 1]);
+
+/* Formats t as an RFC 1123 date ("Tue, 22 Jun 2021 18:58:22 GMT"). */
+void cf_http_date(time_t t, char out[32]);
+
+/* Must be called once before any other thread starts (curl_global_init). Safe
+ * to call more than once; cf_http_new calls it too. */
+cf_code cf_http_global_init(cf_err *e);
+
+#endif

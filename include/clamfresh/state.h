@@ -1,0 +1,87 @@
+/* freshclam.dat (behavior §5.5): UUID and CDN cool-down, shared byte-for-byte
+ * with the real freshclam. Encoding and decoding are pure; load/save are the
+ * only functions that touch the file. */
+#ifndef CLAMFRESH_STATE_H
+#define CLAMFRESH_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "clamfresh/err.h"
+
+#define CF_STATE_FILE "freshclam.dat"
+#define CF_STATE_MAGIC "FreshClamData" /* 13 bytes, no NUL */
+#define CF_STATE_VERSION 1u
+#define CF_STATE_SIZE 90     /* the x86-64 struct dump */
+#define CF_STATE_MIN_SIZE 69 /* the cf-ray block is optional on load */
+#define CF_STATE_UUID_SIZE 37
+#define CF_STATE_RAY_SIZE 21
+#define CF_STATE_OFF_VERSION 13
+#define CF_STATE_OFF_UUID 17
+#define CF_STATE_OFF_PAD 54
+#define CF_STATE_PAD_SIZE 7
+#define CF_STATE_OFF_RETRY 61
+#define CF_STATE_OFF_RAY 69
+
+#define CF_COOLDOWN_403 (24 * 3600) /* seconds */
+#define CF_COOLDOWN_429 (4 * 3600)  /* when the 429 has no usable Retry-After */
+
+typedef struct cf_state {
+    char uuid[CF_STATE_UUID_SIZE];   /* 36 chars + NUL */
+    uint8_t pad[CF_STATE_PAD_SIZE];  /* alignment bytes of the original struct, preserved */
+    int64_t retry_after;             /* Unix seconds; 0 = no cool-down */
+    char cf_ray[CF_STATE_RAY_SIZE];  /* last cf-ray id, "" if none */
+} cf_state;
+
+/* Pure: the 90 bytes freshclam writes on x86-64 (host byte order). */
+void cf_state_encode(const cf_state *s, uint8_t out[CF_STATE_SIZE]);
+
+/* Pure: magic must match, version must be 1, n >= 69 (cf-ray read when n >= 90).
+ * CF_EFORMAT otherwise, with the reason. */
+cf_code cf_state_decode(const uint8_t *p, size_t n, cf_state *s, cf_err *e);
+
+/* A new state with a random version-4 UUID (OpenSSL RAND_bytes), no cool-down. */
+cf_code cf_state_init_new(cf_state *s, cf_err *e);
+
+/* Loads <dbdir>/freshclam.dat. When it is missing or unreadable as above, a new
+ * state is created and saved; *created (may be NULL) is set to 1 then, so the
+ * caller can log "Failed to load freshclam.dat; will create a new freshclam.dat"
+ * (DEBUG). Fails only when the new file cannot be written (freshclam: exit 2). */
+cf_code cf_state_load(const char *dbdir, cf_state *s, int *created, cf_err *e);
+
+/* Writes <dbdir>/freshclam.dat atomically (temporary file in dbdir, fsync,
+ * rename), mode 0644 minus umask. */
+cf_code cf_state_save(const char *dbdir, const cf_state *s, cf_err *e);
+
+/* Cool-down transitions (§5.3). The caller saves the state afterwards. */
+void cf_state_block_403(cf_state *s, time_t now);
+/* retry_after_secs <= 0 means absent: now + 4 h. */
+void cf_state_block_429(cf_state *s, time_t now, long retry_after_secs);
+void cf_state_set_ray(cf_state *s, const char *ray);
+
+typedef enum cf_cooldown {
+    CF_COOLDOWN_NONE,    /* retry_after == 0 */
+    CF_COOLDOWN_ACTIVE,  /* retry_after > now: contact no official mirror */
+    CF_COOLDOWN_EXPIRED, /* was set and has passed: now cleared to 0; save it */
+} cf_cooldown;
+
+cf_cooldown cf_state_cooldown_check(cf_state *s, time_t now);
+
+/* Local time "YYYY-MM-DD HH:MM:SS". */
+void cf_state_format_time(time_t t, char out[20]);
+
+/* The §5.3 texts (no level prefix, no newline). Each returns a pointer to a
+ * static string or fills out. */
+#define CF_STATE_MSG_SIZE 128
+/* "You are on cool-down until after: <time>" */
+void cf_state_msg_on_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE]);
+/* "You are still on cool-down until after: <time>" */
+void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE]);
+#define CF_STATE_MSG_EXPIRED "Cool-down expired, ok to try again."
+#define CF_STATE_MSG_PREVIOUS \
+    "FreshClam previously received error code 429 or 403 from the ClamAV Content Delivery Network (CDN)."
+#define CF_STATE_MSG_403 "FreshClam received error code 403 from the ClamAV Content Delivery Network (CDN)."
+#define CF_STATE_MSG_429 "FreshClam received error code 429 from the ClamAV Content Delivery Network (CDN)."
+
+#endif
