@@ -15,6 +15,9 @@
  * 170-171 (legacy) and 341-342 (PSS) characters; a 4096-bit key gives 683. */
 #define CF_SIG_MAX_CHARS 1024
 
+/* Largest PEM key text accepted (a 16384-bit private key is about 12 KiB). */
+#define CF_MAX_PEM_BYTES 65536
+
 /* Opaque RSA key: modulus N, public exponent E and, optionally, the private key. */
 typedef struct cf_rsakey cf_rsakey;
 
@@ -61,8 +64,9 @@ cf_code cf_cv64_decode(const char *s, size_t len, cf_buf *be_out, cf_err *e);
  * the body; sig: NUL-terminated CV64 text. CF_ESIG when it does not verify. */
 cf_code cf_dsig_verify_md5(const cf_rsakey *k, const char *md5hex, const char *sig, cf_err *e);
 
-/* Textbook RSA of the MD5 as an integer with the private exponent; appends
- * the CV64 text to sig_out, NUL-terminated (NUL not counted). */
+/* Textbook RSA of the MD5 as an integer with the private exponent (key of
+ * at least 1024 bits). sig_out is replaced by the minimal CV64 text,
+ * NUL-terminated (NUL not counted). The result is verified before return. */
 cf_code cf_dsig_sign_md5(const cf_rsakey *k, const uint8_t md5[16], cf_buf *sig_out, cf_err *e);
 
 /* cli_versig2 RSA-PSS/SHA-256 scheme (§4.3), computed by hand with
@@ -72,7 +76,8 @@ cf_code cf_pss_verify(const cf_rsakey *k, const uint8_t digest[32], const char *
 
 /* Builds EM by hand (32-byte random salt) and retries until EM < N and
  * EM[0] != 0, so the result also loads in ClamAV 1.1-1.4 (§4.3). The key's
- * modulus must have 2047..4096 bits. Appends NUL-terminated CV64 text. */
+ * modulus must have 2047..4096 bits. sig_out is replaced as for
+ * cf_dsig_sign_md5, and the result is verified before return. */
 cf_code cf_pss_sign(const cf_rsakey *k, const uint8_t digest[32], cf_buf *sig_out, cf_err *e);
 
 /* The trust configuration: which public key checks which signature. */
