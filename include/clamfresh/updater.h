@@ -1,0 +1,130 @@
+/* The update policy (freshclam-behavior.md §4.2-§4.9, §5.2, §5.3): for each
+ * database, decide between "up to date", "patch L -> V with cdiffs" and "fetch
+ * the whole database V under a cache-proof name", apply freshclam's retry,
+ * fallback and partial-update rules, and install through install.h.
+ *
+ * The updater never talks to the network, the clock or the terminal itself: it
+ * goes through cf_update_env, so tests drive every branch with an in-memory
+ * mirror. Mechanisms (verification, containers, install) are the modules'. */
+#ifndef CLAMFRESH_UPDATER_H
+#define CLAMFRESH_UPDATER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "clamfresh/err.h"
+#include "clamfresh/http.h"
+#include "clamfresh/image.h"
+#include "clamfresh/state.h"
+#include "clamfresh/verify.h"
+
+/* freshclam's exit statuses (behavior §2). */
+typedef enum cf_fc {
+    CF_FC_SUCCESS = 0,
+    CF_FC_UPTODATE = 1,
+    CF_FC_EINIT = 2,
+    CF_FC_EDIRECTORY = 3,
+    CF_FC_EFILE = 4,
+    CF_FC_ECONNECTION = 5,
+    CF_FC_EEMPTYFILE = 6,
+    CF_FC_EBADCVD = 7,
+    CF_FC_ETESTFAIL = 8,
+    CF_FC_ECONFIG = 9,
+    CF_FC_EDBDIRACCESS = 10,
+    CF_FC_EFAILEDGET = 11,
+    CF_FC_EMIRRORNOTSYNC = 12,
+    CF_FC_ELOGGING = 13,
+    CF_FC_EFAILEDUPDATE = 14,
+    CF_FC_EMEM = 15,
+    CF_FC_EARG = 16,
+    CF_FC_EFORBIDDEN = 17,
+    CF_FC_ERETRYLATER = 18,
+    CF_FC_ERROR = 19,
+} cf_fc;
+
+/* The text freshclam prints in "Database update process failed: <text>". */
+const char *cf_fc_str(int code);
+
+typedef enum cf_msglevel {
+    CF_MSG_DEBUG,
+    CF_MSG_INFO,
+    CF_MSG_WARN,
+    CF_MSG_ERROR,
+    CF_MSG_PROGRESS, /* terminal only, when progress output is wanted (§8.5) */
+} cf_msglevel;
+
+/* The outside world of the updater. fetch runs n requests, at most k at once,
+ * filling resps[i] for reqs[i] like cf_http_get_many (resps are initialised by
+ * the caller with cf_http_resp_init and freed by the updater). testdb loads a
+ * written database file into an engine (§4.7); NULL = no load test. */
+typedef struct cf_update_env {
+    void *arg;
+    void (*fetch)(void *arg, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k);
+    time_t (*now)(void *arg);
+    void (*sleep)(void *arg, unsigned seconds);
+    void (*log)(void *arg, cf_msglevel level, const char *msg);
+    cf_code (*testdb)(void *arg, const char *path, cf_err *e);
+} cf_update_env;
+
+typedef struct cf_update_opts {
+    const char *dbdir;             /* DatabaseDirectory (holds the lock) */
+    const char *tmpdir;            /* private directory for files awaiting the load test */
+    const char *const *mirrors;    /* normalised mirror URLs, in order */
+    size_t nmirrors;
+    int private_mirror;            /* §4.8 */
+    unsigned max_attempts;         /* MaxAttempts per mirror (0 skips everything, §3.2) */
+    int scripted;                  /* ScriptedUpdates (cdiffs) */
+    int compress_cld;              /* CompressLocalDatabase */
+    unsigned concurrency;          /* ConcurrentDownloads for cdiffs (>= 1) */
+    unsigned retry_delay;          /* seconds between attempts (5) */
+    int strict_exit_codes;         /* 12 for not-synced, 18 for 429, instead of 0 */
+    unsigned engine_flevel;        /* for the OUTDATED f-level warning; 0 = no warning */
+    const cf_verifyctx *verify;    /* the trust path */
+    cf_state *state;               /* cool-down; may be NULL. The caller saves it when
+                                    * cf_updater.state_dirty is set. */
+} cf_update_opts;
+
+#define CF_UPDATER_MAX_MIRRORS 32
+
+typedef struct cf_updater {
+    cf_update_opts o;
+    cf_update_env env;
+    unsigned replaced;   /* databases replaced on disk in this run (official + custom) */
+    int state_dirty;     /* o.state changed (403/429/expired cool-down): save it */
+    int forbidden;       /* a 403 was received: the run must end with 17 */
+} cf_updater;
+
+void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env *env);
+
+/* Updates one official database. remote_version: from DNS, 0 = ask the mirror
+ * (HTTP Range probe). Returns a cf_fc code: 0 for success, up to date, 429 and
+ * every case freshclam counts as success; otherwise the failure that ends the
+ * run (§2: stop at the first failing database). */
+int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version);
+
+/* Updates one DatabaseCustomURL (§4.9), file:// included. Returns a cf_fc code. */
+int cf_updater_custom(cf_updater *u, const char *url);
+
+/* The cool-down check of §5.3, at the start of the official phase: returns 1 when
+ * no official mirror may be contacted (messages logged), 0 otherwise (an expired
+ * cool-down is cleared and state_dirty set). */
+int cf_updater_cooldown_active(cf_updater *u);
+
+/* Steps 9 and 10 of §4.0: the cool-down check, every database in order (stop at
+ * the first failure), then every custom URL. versions[i] is the DNS version of
+ * dbs[i] (0 = probe). Returns the cf_fc code of the run. */
+int cf_updater_run(cf_updater *u, const char *const *dbs, const uint32_t *versions, size_t ndbs,
+                   const char *const *urls, size_t nurls);
+
+/* Local version of db in dbdir: the header of <db>.cvd, else of <db>.cld (§4.3).
+ * Returns 1 and fills *hdr and file ("<db>.cvd"/"<db>.cld") when one is readable,
+ * else 0. file must hold 64 bytes. */
+int cf_updater_local(const char *dbdir, const char *db, cf_cvdhdr *hdr, char *file);
+
+/* Name of the per-mirror memory of "NAME-V.cvd is not published here"; lines
+ * "<unix time> <mirror url>" in the database directory. */
+#define CF_MIRROR_STATE_FILE "clamfresh-mirrors.state"
+#define CF_NOVERSIONED_RETRY (24 * 3600) /* ask a mirror for NAME-V.cvd again after a day */
+
+#endif
