@@ -33,7 +33,7 @@ cf_code cf_dns_query_txt_from(const char *name, const char *local_ip, char *out,
 typedef struct cf_dnsinfo {
     char txt[CF_DNS_TXT_MAX]; /* the record as received */
     time_t record_time;       /* field 3 */
-    int version_warning;      /* field 4 != 0: warn about an outdated ClamAV */
+    int version_warning;      /* field 4 does not start with '0': warn about an outdated ClamAV */
     char newest[64];          /* field 0: newest ClamAV release, e.g. "1.4.1" */
 } cf_dnsinfo;
 
@@ -61,12 +61,20 @@ int cf_dnsinfo_db_field(const char *db);
  *     (DEBUG), and the caller queries <db>.cvd.clamav.net instead;
  *   CF_EFORMAT, e->msg = "Invalid DNS update info. Falling back to HTTP mode."
  *     (field missing) or "Broken database version in TXT record. Falling back to HTTP mode."
- *     (not all digits); both are WARN and mean HTTP probing for this db. */
+ *     (not all digits); both are WARN.
+ * freshclam treats a version of 0 as "unknown": after CF_EFORMAT, and after CF_OK
+ * with *version == 0, it too tries <db>.cvd.clamav.net before HTTP probing. */
 cf_code cf_dnsinfo_db_version(const cf_dnsinfo *d, const char *db, unsigned *version, cf_err *e);
 
-/* Reads a <db>.cvd.clamav.net record ("version:time"). On CF_EFORMAT e->msg is
- * the WARN text: "No timestamp in TXT record for <db>.cvd" (time or version field
- * missing or not a number) or "DNS record is older than 12 hours.". */
+/* Reads a <db>.cvd.clamav.net record ("version:time") in freshclam's order. On
+ * CF_EFORMAT e->msg is the WARN text:
+ *   "No recordtime field in TXT record for <db>.cvd"   (field 1 missing)
+ *   "DNS record is older than 12 hours."
+ *   "Invalid DNS reply. Falling back to HTTP mode."    (field 0 missing)
+ *   "Broken database version in TXT record for <db>.cvd" (field 0 not all digits)
+ * When the query itself fails freshclam prints CF_DNSINFO_MSG_NO_RECORD with
+ * "<db>.cvd" instead. Every failure means HTTP probing for db. */
+#define CF_DNSINFO_MSG_NO_RECORD "No timestamp in TXT record for %s"
 cf_code cf_dnsinfo_parse_db(const char *txt, time_t now, const char *db, unsigned *version,
                             cf_err *e);
 

@@ -30,6 +30,8 @@ typedef struct cf_http_params {
     long proxy_port;            /* HTTPProxyPort; 0 = libcurl default */
     const char *proxy_user;     /* HTTPProxyUsername (basic auth with proxy_password) */
     const char *proxy_password;
+    int proxy_tunnel;           /* nonzero: CONNECT tunnel even for http:// URLs, as freshclam
+                                 * <= 1.5.3 does; 0: plain proxying (newer freshclam) */
     const char *local_ip;       /* LocalIPAddress: binds DNS resolution only (§5.6) */
     int verbose;                /* curl trace to stdout (-v / LogVerbose) */
 } cf_http_params;
@@ -63,6 +65,9 @@ typedef struct cf_http_req {
                                   * "Cache-Control: no-cache", "Pragma: no-cache" */
     size_t max_bytes;            /* body bound; the transfer is aborted beyond it
                                   * (CF_ETOOBIG); 0 = CF_MAX_DB_BYTES */
+    int stop_at_max;             /* nonzero: reaching max_bytes ends the transfer successfully
+                                  * with the first max_bytes bytes (the probe, where a server
+                                  * that ignores Range sends the whole file) */
 } cf_http_req;
 
 typedef struct cf_http_resp {
@@ -74,7 +79,8 @@ typedef struct cf_http_resp {
     char cf_ray[CF_HTTP_RAY_SIZE]; /* "cf-ray" response header, truncated to 20 chars; "" if none */
     time_t last_modified;    /* Last-Modified; -1 if absent */
     int curl_code;           /* CURLcode; 0 = transport succeeded */
-    char curl_msg[256];      /* libcurl's error text; "" when curl_code is 0 */
+    char curl_msg[256];      /* curl_easy_strerror(curl_code), the text freshclam prints;
+                              * "" when curl_code is 0 (details are in err.msg) */
     char effective_url[1024];/* URL after redirects (truncated if longer) */
 } cf_http_resp;
 
@@ -82,10 +88,13 @@ typedef struct cf_http_resp {
 void cf_http_resp_init(cf_http_resp *r);
 void cf_http_resp_free(cf_http_resp *r);
 
-/* Runs one request. Returns CF_OK when a complete response arrived, whatever its
+/* Runs one request. If-Modified-Since that libcurl finds unmet (a 304, or a
+ * file:// file not newer) is reported as status 304. Returns CF_OK when a complete response arrived, whatever its
  * status (classify it with cf_http_classify). Otherwise: CF_ENET for a libcurl
  * failure (connect, timeout, partial body, ...; curl_code/curl_msg set),
  * CF_ETOOBIG when the body exceeded max_bytes, CF_EINVAL for a setup error.
+ * The stall guard reports curl_code 28 (CURLE_OPERATION_TIMEDOUT, "Timeout was
+ * reached"), the code libcurl gives for ReceiveTimeout; resp->err says which.
  * resp->err carries the same code and message as *e. *resp must be freed with
  * cf_http_resp_free in every case. */
 cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_err *e);

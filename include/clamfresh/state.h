@@ -84,4 +84,19 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
 #define CF_STATE_MSG_403 "FreshClam received error code 403 from the ClamAV Content Delivery Network (CDN)."
 #define CF_STATE_MSG_429 "FreshClam received error code 429 from the ClamAV Content Delivery Network (CDN)."
 
+
+/* The INFO help block freshclam prints after each CDN warning (§5.3). */
+typedef enum cf_state_help_kind {
+    CF_STATE_HELP_403,      /* after CF_STATE_MSG_403 */
+    CF_STATE_HELP_429,      /* after CF_STATE_MSG_429 */
+    CF_STATE_HELP_PREVIOUS, /* after CF_STATE_MSG_PREVIOUS */
+} cf_state_help_kind;
+#define CF_STATE_HELP_LINES 20
+
+/* Fills lines with the block, one log line each (an empty string is an empty
+ * INFO line). ray is the remembered cf-ray id; when it is non-empty the lines
+ * that quote it are included, as freshclam does. Returns the number of lines. */
+size_t cf_state_help(cf_state_help_kind kind, const char *ray,
+                     char lines[CF_STATE_HELP_LINES][CF_STATE_MSG_SIZE]);
+
 #endif

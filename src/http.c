@@ -1,0 +1,624 @@
+/* The HTTP edge over libcurl (behavior §5.1, §5.2, §5.4, §5.6). Every body goes
+ * to a bounded memory buffer; policy (retries, mirrors, cool-down) is the
+ * updater's. */
+#include "clamfresh/http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "clamfresh/limits.h"
+#include "clamfresh/version.h"
+
+struct cf_http {
+    char *user_agent;
+    long connect_timeout, receive_timeout, stall_timeout;
+    char *proxy_host;
+    long proxy_port;
+    char *proxy_user, *proxy_password;
+    char *proxy_label;
+    int proxy_tunnel;
+    char *local_ip;
+    int verbose;
+    char *ca_bundle, *cert, *key, *key_passwd;
+    char setup_error[CF_ERR_MSG]; /* "" = requests may run */
+};
+
+/* One transfer in flight. */
+typedef struct xfer {
+    cf_http *h;
+    const cf_http_req *req;
+    cf_http_resp *resp;
+    CURL *c;
+    struct curl_slist *hdrs;
+    size_t max;
+    int too_big;      /* the body bound was hit */
+    int stalled;      /* the stall guard fired */
+    int file_url;
+    time_t last_activity; /* monotonic seconds of the last header or body byte */
+    char errbuf[CURL_ERROR_SIZE];
+} xfer;
+
+static char *dup_or_null(const char *s)
+{
+    return (s && *s) ? strdup(s) : NULL;
+}
+
+static time_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+cf_code cf_http_global_init(cf_err *e)
+{
+    /* curl_global_init is reference counted and cheap after the first call. */
+    static int done;
+    if (done)
+        return CF_OK;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return cf_err_set(e, CF_ENET, "libcurl initialization failed");
+    done = 1;
+    return CF_OK;
+}
+
+void cf_http_free(cf_http *h)
+{
+    if (h == NULL)
+        return;
+    free(h->user_agent);
+    free(h->proxy_host);
+    free(h->proxy_user);
+    free(h->proxy_password);
+    free(h->proxy_label);
+    free(h->local_ip);
+    free(h->ca_bundle);
+    free(h->cert);
+    free(h->key);
+    free(h->key_passwd);
+    free(h);
+}
+
+/* Detects at start-up what freshclam only finds per request: whether libcurl
+ * accepts LocalIPAddress (it needs c-ares, §5.6). */
+static void check_local_ip(cf_http *h)
+{
+    CURL *c = curl_easy_init();
+    if (c == NULL)
+        return;
+    int v6 = strchr(h->local_ip, ':') != NULL;
+    CURLcode rc = curl_easy_setopt(c, v6 ? CURLOPT_DNS_LOCAL_IP6 : CURLOPT_DNS_LOCAL_IP4, h->local_ip);
+    if (rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN)
+        snprintf(h->setup_error, sizeof h->setup_error,
+                 "create_curl_handle: Unable to bind DNS resolves to %s. Option requires that libcurl was built with c-ares.",
+                 h->local_ip);
+    else if (rc == CURLE_BAD_FUNCTION_ARGUMENT)
+        /* freshclam says "IPv4" for both families. */
+        snprintf(h->setup_error, sizeof h->setup_error,
+                 "create_curl_handle: Unable to bind DNS resolves to %s. Invalid IPv4 address.", h->local_ip);
+    curl_easy_cleanup(c);
+}
+
+cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
+{
+    if (p == NULL || out == NULL)
+        return cf_err_set(e, CF_EINVAL, "cf_http_new: missing argument");
+    *out = NULL;
+    cf_code c = cf_http_global_init(e);
+    if (c != CF_OK)
+        return c;
+    cf_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return cf_err_set(e, CF_ENOMEM, "cf_http_new: out of memory");
+    h->connect_timeout = p->connect_timeout > 0 ? p->connect_timeout : 0;
+    h->receive_timeout = p->receive_timeout > 0 ? p->receive_timeout : 0;
+    h->stall_timeout = p->stall_timeout > 0 ? p->stall_timeout : CF_HTTP_DEFAULT_STALL;
+    h->proxy_port = p->proxy_port;
+    h->proxy_tunnel = p->proxy_tunnel;
+    h->verbose = p->verbose;
+    h->user_agent = dup_or_null(p->user_agent);
+    const char *ph = p->proxy_host;
+    if (ph && strncasecmp(ph, "http://", 7) == 0)
+        ph += 7;
+    h->proxy_host = dup_or_null(ph);
+    h->proxy_user = dup_or_null(p->proxy_user);
+    h->proxy_password = p->proxy_password ? strdup(p->proxy_password) : NULL;
+    h->local_ip = dup_or_null(p->local_ip);
+    h->ca_bundle = dup_or_null(getenv("CURL_CA_BUNDLE"));
+    h->cert = dup_or_null(getenv("FRESHCLAM_CLIENT_CERT"));
+    h->key = dup_or_null(getenv("FRESHCLAM_CLIENT_KEY"));
+    h->key_passwd = dup_or_null(getenv("FRESHCLAM_CLIENT_KEY_PASSWD"));
+    if (h->proxy_host) {
+        size_t n = strlen(h->proxy_host) + 24;
+        if ((h->proxy_label = malloc(n)) != NULL)
+            snprintf(h->proxy_label, n, "%s:%ld", h->proxy_host, h->proxy_port);
+    }
+    if ((p->user_agent && !h->user_agent && *p->user_agent) || (ph && *ph && !h->proxy_host) ||
+        (h->proxy_host && !h->proxy_label) || (p->proxy_password && !h->proxy_password)) {
+        cf_http_free(h);
+        return cf_err_set(e, CF_ENOMEM, "cf_http_new: out of memory");
+    }
+    if (h->cert && !h->key)
+        snprintf(h->setup_error, sizeof h->setup_error, "%s",
+                 "The FRESHCLAM_CLIENT_CERT environment variable was set, but FRESHCLAM_CLIENT_KEY was not set. A client private key is also required if specifying a client certificate.");
+    else if (h->local_ip)
+        check_local_ip(h);
+    *out = h;
+    return CF_OK;
+}
+
+const char *cf_http_setup_error(const cf_http *h)
+{
+    return (h && h->setup_error[0]) ? h->setup_error : NULL;
+}
+
+const char *cf_http_proxy_label(const cf_http *h)
+{
+    return h ? h->proxy_label : NULL;
+}
+
+void cf_http_resp_init(cf_http_resp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->last_modified = -1;
+}
+
+void cf_http_resp_free(cf_http_resp *r)
+{
+    if (r)
+        cf_buf_free(&r->body);
+}
+
+void cf_http_date(time_t t, char out[32])
+{
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        out[0] = '\0';
+}
+
+/* ---- one transfer -------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    xfer *x = arg;
+    size_t n = size * nmemb;
+    x->last_activity = mono_now();
+    cf_buf *b = &x->resp->body;
+    if (n > x->max - b->n) {
+        /* Keep what fits when the caller asked for a prefix; either way stop
+         * here rather than buffer more than the bound. */
+        if (x->req->stop_at_max)
+            (void)cf_buf_append(b, data, x->max - b->n);
+        x->too_big = 1;
+        return 0;
+    }
+    if (cf_buf_append(b, data, n) != CF_OK)
+        return 0;
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    xfer *x = arg;
+    size_t n = size * nmemb;
+    x->last_activity = mono_now();
+    /* A new status line starts a new response (redirect, 100-continue): forget
+     * the previous response's cf-ray. */
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        x->resp->cf_ray[0] = '\0';
+    static const char ray[] = "cf-ray: ";
+    if (n > sizeof ray - 1 && memcmp(data, ray, sizeof ray - 1) == 0) {
+        size_t i = sizeof ray - 1, k = 0;
+        while (i < n && k < CF_HTTP_RAY_SIZE - 1 && data[i] != '\r' && data[i] != '\n')
+            x->resp->cf_ray[k++] = data[i++];
+        x->resp->cf_ray[k] = '\0';
+    }
+    /* Refuse an announced body over the bound before any of it arrives. */
+    if (!x->req->stop_at_max && n > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
+        unsigned long long len = strtoull(data + 15, NULL, 10);
+        if (len > x->max) {
+            x->too_big = 1;
+            return 0;
+        }
+    }
+    return n;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    xfer *x = arg;
+    if (mono_now() - x->last_activity >= x->h->stall_timeout) {
+        x->stalled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+#define SETOPT(opt, val)                                                                   \
+    do {                                                                                   \
+        if (curl_easy_setopt(x->c, opt, val) != CURLE_OK)                                  \
+            return cf_err_set(&x->resp->err, CF_EINVAL, "%s: libcurl rejected option %s", \
+                              x->req->url, #opt);                                          \
+    } while (0)
+
+static cf_code xfer_setup(xfer *x)
+{
+    cf_http *h = x->h;
+    const cf_http_req *req = x->req;
+    x->max = req->max_bytes ? req->max_bytes : CF_MAX_DB_BYTES;
+    x->last_activity = mono_now();
+    x->file_url = strncasecmp(req->url, "file:", 5) == 0;
+    if ((x->c = curl_easy_init()) == NULL)
+        return cf_err_set(&x->resp->err, CF_ENOMEM, "%s: curl_easy_init failed", req->url);
+
+    SETOPT(CURLOPT_URL, req->url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https,file");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
+    SETOPT(CURLOPT_MAXREDIRS, (long)CF_HTTP_MAX_REDIRS);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, x);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, x);
+    SETOPT(CURLOPT_NOPROGRESS, 0L);
+    SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(CURLOPT_XFERINFODATA, x);
+    SETOPT(CURLOPT_FILETIME, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->verbose) {
+        SETOPT(CURLOPT_VERBOSE, 1L);
+        SETOPT(CURLOPT_STDERR, stdout);
+    }
+    if (h->user_agent)
+        SETOPT(CURLOPT_USERAGENT, h->user_agent);
+    if (h->connect_timeout)
+        SETOPT(CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
+    if (h->receive_timeout) {
+        SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SETOPT(CURLOPT_LOW_SPEED_TIME, h->receive_timeout);
+    }
+    if (h->local_ip) {
+        int v6 = strchr(h->local_ip, ':') != NULL;
+        SETOPT(v6 ? CURLOPT_DNS_LOCAL_IP6 : CURLOPT_DNS_LOCAL_IP4, h->local_ip);
+        SETOPT(CURLOPT_IPRESOLVE, v6 ? CURL_IPRESOLVE_V6 : CURL_IPRESOLVE_V4);
+    }
+    if (h->proxy_host) {
+        SETOPT(CURLOPT_PROXY, h->proxy_host);
+        if (h->proxy_port)
+            SETOPT(CURLOPT_PROXYPORT, h->proxy_port);
+        if (h->proxy_tunnel) {
+            SETOPT(CURLOPT_HTTPPROXYTUNNEL, 1L);
+            SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+        }
+        if (h->proxy_user) {
+            SETOPT(CURLOPT_PROXYUSERNAME, h->proxy_user);
+            SETOPT(CURLOPT_PROXYPASSWORD, h->proxy_password ? h->proxy_password : "");
+        }
+    }
+    if (h->ca_bundle)
+        SETOPT(CURLOPT_CAINFO, h->ca_bundle);
+    if (h->cert) {
+        SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+        SETOPT(CURLOPT_SSLCERT, h->cert);
+        SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+        SETOPT(CURLOPT_SSLKEY, h->key);
+        if (h->key_passwd)
+            SETOPT(CURLOPT_KEYPASSWD, h->key_passwd);
+    }
+    if (req->range_head)
+        SETOPT(CURLOPT_RANGE, "0-511");
+    if (req->if_modified_since) {
+        SETOPT(CURLOPT_TIMEVALUE_LARGE, (curl_off_t)req->if_modified_since);
+        SETOPT(CURLOPT_TIMECONDITION, (long)CURL_TIMECOND_IFMODSINCE);
+    }
+    if (!x->file_url) {
+        /* One connection per request, like freshclam; libcurl's own
+         * default Accept header stays and no Accept-Encoding is sent. */
+        struct curl_slist *l = curl_slist_append(NULL, "Connection: close");
+        for (const char *const *p = req->headers; l && p && *p; p++) {
+            struct curl_slist *t = curl_slist_append(l, *p);
+            if (t == NULL) {
+                curl_slist_free_all(l);
+                l = NULL;
+            } else {
+                l = t;
+            }
+        }
+        if (l == NULL)
+            return cf_err_set(&x->resp->err, CF_ENOMEM, "%s: out of memory for headers", req->url);
+        x->hdrs = l;
+        SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
+    }
+    return CF_OK;
+}
+
+/* Turns libcurl's result into the response fields and the cf_err outcome. */
+static cf_code xfer_finish(xfer *x, CURLcode rc)
+{
+    cf_http_resp *r = x->resp;
+    long status = 0, unmet = 0;
+    curl_off_t retry = 0, ftime = -1;
+    char *eff = NULL;
+    curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->c, CURLINFO_CONDITION_UNMET, &unmet);
+    curl_easy_getinfo(x->c, CURLINFO_RETRY_AFTER, &retry);
+    curl_easy_getinfo(x->c, CURLINFO_FILETIME_T, &ftime);
+    if (curl_easy_getinfo(x->c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
+        snprintf(r->effective_url, sizeof r->effective_url, "%s", eff);
+    r->status = status;
+    r->retry_after = retry > 0 ? (long)retry : 0;
+    r->last_modified = ftime >= 0 ? (time_t)ftime : -1;
+
+    if (x->too_big && x->req->stop_at_max && rc == CURLE_WRITE_ERROR)
+        rc = CURLE_OK; /* the prefix the caller asked for has arrived */
+    if (rc == CURLE_OK) {
+        if (unmet)
+            r->status = 304;
+        else if (r->status == 0 && x->file_url)
+            r->status = 200;
+        return r->err.code = CF_OK;
+    }
+    if (x->too_big) {
+        r->curl_code = (int)rc;
+        snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(rc));
+        return cf_err_set(&r->err, CF_ETOOBIG, "%s: response body exceeds the limit of %zu bytes",
+                          x->req->url, x->max);
+    }
+    if (x->stalled) {
+        r->curl_code = CURLE_OPERATION_TIMEDOUT;
+        snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(CURLE_OPERATION_TIMEDOUT));
+        return cf_err_set(&r->err, CF_ENET, "%s: no data received for %ld seconds (%zu body bytes so far)",
+                          x->req->url, x->h->stall_timeout, r->body.n);
+    }
+    r->curl_code = (int)rc;
+    snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(rc));
+    return cf_err_set(&r->err, CF_ENET, "%s: %s (curl error %d)", x->req->url,
+                      x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), (int)rc);
+}
+
+static void xfer_cleanup(xfer *x)
+{
+    if (x->c)
+        curl_easy_cleanup(x->c);
+    curl_slist_free_all(x->hdrs);
+    x->c = NULL;
+    x->hdrs = NULL;
+}
+
+/* Prepares resp and either sets up the transfer or records why it cannot run. */
+static cf_code xfer_begin(cf_http *h, const cf_http_req *req, cf_http_resp *resp, xfer *x)
+{
+    cf_http_resp_init(resp);
+    memset(x, 0, sizeof *x);
+    x->h = h;
+    x->req = req;
+    x->resp = resp;
+    if (req == NULL || req->url == NULL || *req->url == '\0')
+        return cf_err_set(&resp->err, CF_EINVAL, "HTTP request without a URL");
+    if (h->setup_error[0])
+        return cf_err_set(&resp->err, CF_EINVAL, "%s", h->setup_error);
+    cf_code c = xfer_setup(x);
+    if (c != CF_OK)
+        xfer_cleanup(x);
+    return c;
+}
+
+static void copy_err(cf_err *e, const cf_err *src)
+{
+    if (e)
+        *e = *src;
+}
+
+cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_err *e)
+{
+    if (h == NULL || resp == NULL)
+        return cf_err_set(e, CF_EINVAL, "cf_http_get: missing argument");
+    xfer x;
+    cf_code c = xfer_begin(h, req, resp, &x);
+    if (c == CF_OK) {
+        CURLcode rc = curl_easy_perform(x.c);
+        c = xfer_finish(&x, rc);
+        xfer_cleanup(&x);
+    }
+    copy_err(e, &resp->err);
+    return c;
+}
+
+cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k,
+                         cf_err *e)
+{
+    if (h == NULL || (n > 0 && (reqs == NULL || resps == NULL)))
+        return cf_err_set(e, CF_EINVAL, "cf_http_get_many: missing argument");
+    if (k == 0)
+        k = 1;
+    xfer *xs = calloc(n ? n : 1, sizeof *xs);
+    CURLM *m = curl_multi_init();
+    if (xs == NULL || m == NULL) {
+        free(xs);
+        if (m)
+            curl_multi_cleanup(m);
+        for (size_t i = 0; i < n; i++) {
+            cf_http_resp_init(&resps[i]);
+            cf_err_set(&resps[i].err, CF_ENOMEM, "%s: out of memory", reqs[i].url ? reqs[i].url : "?");
+        }
+        return cf_err_set(e, CF_ENOMEM, "cf_http_get_many: out of memory");
+    }
+
+    size_t next = 0, running = 0, finished = 0;
+    while (finished < n) {
+        /* Fill the free slots; a request that cannot start is finished at once. */
+        while (running < k && next < n) {
+            size_t i = next++;
+            if (xfer_begin(h, &reqs[i], &resps[i], &xs[i]) != CF_OK) {
+                finished++;
+                continue;
+            }
+            if (curl_multi_add_handle(m, xs[i].c) != CURLM_OK) {
+                cf_err_set(&resps[i].err, CF_ENET, "%s: cannot add the transfer", reqs[i].url);
+                xfer_cleanup(&xs[i]);
+                finished++;
+                continue;
+            }
+            curl_easy_setopt(xs[i].c, CURLOPT_PRIVATE, (void *)&xs[i]);
+            running++;
+        }
+        if (running == 0)
+            continue;
+        int still = 0;
+        if (curl_multi_perform(m, &still) != CURLM_OK)
+            break;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            xfer *x = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode rc = msg->data.result;
+            curl_multi_remove_handle(m, msg->easy_handle);
+            xfer_finish(x, rc);
+            xfer_cleanup(x);
+            running--;
+            finished++;
+        }
+        if (still > 0 || running > 0)
+            curl_multi_poll(m, NULL, 0, 200, NULL);
+    }
+    /* Only reached early if libcurl's multi interface itself failed. */
+    for (size_t i = 0; i < n; i++) {
+        if (xs[i].c) {
+            curl_multi_remove_handle(m, xs[i].c);
+            cf_err_set(&resps[i].err, CF_ENET, "%s: transfer abandoned (multi interface failure)", reqs[i].url);
+            xfer_cleanup(&xs[i]);
+        }
+    }
+    for (size_t i = next; i < n; i++) {
+        cf_http_resp_init(&resps[i]);
+        cf_err_set(&resps[i].err, CF_ENET, "%s: not started (multi interface failure)", reqs[i].url);
+    }
+    curl_multi_cleanup(m);
+    free(xs);
+
+    cf_code c = CF_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (resps[i].err.code != CF_OK) {
+            copy_err(e, &resps[i].err);
+            c = resps[i].err.code;
+            break;
+        }
+    }
+    return c;
+}
+
+/* ---- freshclam's reading and wording ------------------------------------ */
+
+cf_http_outcome cf_http_classify(const cf_http_resp *r)
+{
+    if (r->err.code != CF_OK)
+        return CF_HTTP_TRANSPORT;
+    switch (r->status) {
+    case 200:
+    case 206:
+        return CF_HTTP_OK;
+    case 304:
+        return CF_HTTP_NOT_MODIFIED;
+    case 403:
+        return CF_HTTP_FORBIDDEN;
+    case 404:
+        return CF_HTTP_NOT_FOUND;
+    case 429:
+        return CF_HTTP_RATE_LIMITED;
+    case 522:
+        return CF_HTTP_ORIGIN_TIMEOUT;
+    default:
+        return CF_HTTP_UNEXPECTED;
+    }
+}
+
+int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, const char *url,
+                    const char *mirror, char line1[CF_HTTP_MSG_SIZE], char line2[CF_HTTP_MSG_SIZE])
+{
+    const char *fn = ctx == CF_HTTP_CTX_PROBE ? "remote_cvdhead" : "downloadFile";
+    const char *proxy = cf_http_proxy_label(h);
+    char suffix[300] = "";
+    if (proxy)
+        snprintf(suffix, sizeof suffix, " (Proxy: %s)", proxy);
+    if (url == NULL)
+        url = "";
+    if (mirror == NULL)
+        mirror = url;
+    line1[0] = line2[0] = '\0';
+
+    switch (cf_http_classify(r)) {
+    case CF_HTTP_TRANSPORT:
+        if (r->curl_code != 0 && r->err.code == CF_ENET) {
+            if (ctx == CF_HTTP_CTX_PROBE)
+                snprintf(line1, CF_HTTP_MSG_SIZE, "remote_cvdhead: Download failed (%d) ", r->curl_code);
+            else
+                snprintf(line1, CF_HTTP_MSG_SIZE, "Download failed (%d) ", r->curl_code);
+            snprintf(line2, CF_HTTP_MSG_SIZE, " Message: %s", r->curl_msg);
+            return 2;
+        }
+        snprintf(line1, CF_HTTP_MSG_SIZE, "%s", r->err.msg);
+        return 1;
+    case CF_HTTP_NOT_FOUND:
+        snprintf(line1, CF_HTTP_MSG_SIZE, "%s: file not found: %s%s", fn, url, suffix);
+        return 1;
+    case CF_HTTP_ORIGIN_TIMEOUT:
+        snprintf(line1, CF_HTTP_MSG_SIZE,
+                 "%s: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and the request timed out. URL: %s",
+                 fn, url);
+        return 1;
+    case CF_HTTP_UNEXPECTED:
+        snprintf(line1, CF_HTTP_MSG_SIZE, "%s: Unexpected response (%ld) from %s%s", fn, r->status,
+                 ctx == CF_HTTP_CTX_PROBE ? mirror : url, suffix);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Build-time strings, as freshclam's TARGET_ARCH_TYPE / TARGET_CPU_TYPE. */
+#if defined(__x86_64__)
+#define CF_ARCH "x86_64"
+#elif defined(__i386__)
+#define CF_ARCH "i386"
+#elif defined(__aarch64__)
+#define CF_ARCH "aarch64"
+#elif defined(__arm__)
+#define CF_ARCH "arm"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define CF_ARCH "ppc64le"
+#elif defined(__powerpc64__)
+#define CF_ARCH "ppc64"
+#elif defined(__s390x__)
+#define CF_ARCH "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define CF_ARCH "riscv64"
+#else
+#define CF_ARCH "unknown"
+#endif
+
+void cf_http_user_agent(const char *engine_version, const char *uuid, char out[CF_HTTP_UA_MAX + 1])
+{
+    /* freshclam formats into a 128-byte buffer, so its part is cut at 127. */
+    snprintf(out, CF_HTTP_UA_MAX + 1, "ClamAV/%s (OS: Linux, ARCH: " CF_ARCH ", CPU: " CF_ARCH ", UUID: %s)",
+             engine_version ? engine_version : "", uuid ? uuid : "");
+    size_t n = strlen(out);
+    size_t tok = strlen(" " CF_PRODUCT);
+    if (n + tok <= CF_HTTP_UA_MAX)
+        memcpy(out + n, " " CF_PRODUCT, tok + 1);
+}
