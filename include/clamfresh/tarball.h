@@ -15,8 +15,8 @@
 /* Parses the tar in p[0..n) and appends its members to img in archive order.
  * Regular files only, bare names (cf_name_ok), verified header checksums, no
  * duplicate names, at most CF_MAX_MEMBERS members and CF_MAX_DB_BYTES of data.
- * The archive ends at EOF or at the first all-zero block. On failure img may
- * hold the members read before the bad one. */
+ * The archive ends at EOF or at the first all-zero block. On failure img is
+ * left as it was. */
 cf_code cf_tar_read(const uint8_t *p, size_t n, cf_image *img, cf_err *e);
 
 /* Appends to out a tar holding every member of img. Names listed in
