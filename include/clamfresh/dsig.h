@@ -27,13 +27,16 @@ typedef enum cf_keyrole { CF_KEY_CVD, CF_KEY_INFO, CF_KEY_CDIFF } cf_keyrole;
 /* ClamAV's built-in public keys (§4.2 CVD dsig, §4.3 .info and cdiff). */
 cf_code cf_rsakey_builtin(cf_keyrole role, cf_rsakey **out, cf_err *e);
 
-/* Parses a PEM public key (SubjectPublicKeyInfo or PKCS#1) or private key. */
+/* Parses a PEM public key (SubjectPublicKeyInfo or PKCS#1) or unencrypted
+ * private key (PKCS#8 or PKCS#1); RSA only, modulus of 512..16384 bits
+ * (each signing scheme and cf_trust_load ask for more). */
 cf_code cf_rsakey_from_pem(const uint8_t *pem, size_t n, cf_rsakey **out, cf_err *e);
 
 /* Reads a PEM file, then cf_rsakey_from_pem; error messages name the file. */
 cf_code cf_rsakey_load_pem_file(const char *path, cf_rsakey **out, cf_err *e);
 
-/* Generates a private key with exponent 65537 (for tests and `cvdtool keygen`). */
+/* Generates a private key of 1024..8192 bits with exponent 65537 (for
+ * tests and `cvdtool keygen`). */
 cf_code cf_rsakey_generate(int bits, cf_rsakey **out, cf_err *e);
 
 /* Appends the PEM text of the public key (SubjectPublicKeyInfo) or, when
@@ -89,8 +92,8 @@ typedef struct cf_trust {
 cf_code cf_trust_init_builtin(cf_trust *t, cf_err *e);
 
 /* Replaces keys from PEM files; a NULL path keeps the current key for that
- * role. All files are read before any key is replaced, so on failure t is
- * unchanged. */
+ * role. Keys under 1024 bits are refused. All files are read before any key
+ * is replaced, so on failure t is unchanged. */
 cf_code cf_trust_load(cf_trust *t, const char *cvd_pem, const char *info_pem, const char *cdiff_pem,
                       cf_err *e);
 
