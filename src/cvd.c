@@ -10,7 +10,7 @@
 #define HDR_MAGIC "ClamAV-VDB"
 #define NFIELDS 9
 
-static const char *const g_field_names[NFIELDS] = {"magic", "time",  "version", "sigs", "flevel",
+static const char *const g_field_names[NFIELDS] = {"magic", "time", "version", "sigs", "flevel",
                                                    "md5",   "dsig", "builder", "stime"};
 
 static const char g_cv64[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
@@ -96,8 +96,9 @@ static cf_code parse_fields(const char *s, size_t n, cf_cvdhdr *out, cf_err *e)
     if (nf < 1 || fl[0] != strlen(HDR_MAGIC) || memcmp(f[0], HDR_MAGIC, fl[0]) != 0)
         return cf_err_set(e, CF_EFORMAT, "CVD header: bad magic (expected '%s:')", HDR_MAGIC);
     if (nf < NFIELDS)
-        return cf_err_set(e, CF_EFORMAT, "CVD header: only %zu fields, expected %d (field %zu (%s) is missing)",
-                          nf, NFIELDS, nf + 1, g_field_names[nf]);
+        return cf_err_set(e, CF_EFORMAT,
+                          "CVD header: only %zu fields, expected %d (field %zu (%s) is missing)", nf, NFIELDS,
+                          nf + 1, g_field_names[nf]);
     for (size_t i = 0; i < NFIELDS; i++)
         if (fl[i] == 0)
             return cf_err_set(e, CF_EFORMAT, "CVD header: field %zu (%s) is empty", i + 1, g_field_names[i]);
@@ -123,14 +124,16 @@ static cf_code parse_fields(const char *s, size_t n, cf_cvdhdr *out, cf_err *e)
     }
 
     if (!md5_ok(f[5], fl[5]))
-        return cf_err_set(e, CF_EFORMAT, "CVD header: field 6 (md5) is neither 32 lowercase hex digits nor 'X'");
+        return cf_err_set(e, CF_EFORMAT,
+                          "CVD header: field 6 (md5) is neither 32 lowercase hex digits nor 'X'");
     memcpy(h.md5, f[5], fl[5]);
 
     if (fl[6] >= sizeof(h.dsig))
         return cf_err_set(e, CF_EFORMAT, "CVD header: field 7 (dsig) is longer than %zu bytes",
                           sizeof(h.dsig) - 1);
     if (!dsig_ok(f[6], fl[6]))
-        return cf_err_set(e, CF_EFORMAT, "CVD header: field 7 (dsig) has characters outside the signature alphabet");
+        return cf_err_set(e, CF_EFORMAT,
+                          "CVD header: field 7 (dsig) has characters outside the signature alphabet");
     memcpy(h.dsig, f[6], fl[6]);
 
     if (fl[7] >= sizeof(h.builder))
@@ -158,9 +161,11 @@ static cf_code check_printable(const char *s, size_t n, cf_err *e)
         if (is_print(c))
             continue;
         if (c == 0)
-            return cf_err_set(e, CF_EFORMAT, "CVD header: NUL byte at offset %zu (padding must be spaces)", i);
+            return cf_err_set(e, CF_EFORMAT, "CVD header: NUL byte at offset %zu (padding must be spaces)",
+                              i);
         if (c == '\n' || c == '\r')
-            return cf_err_set(e, CF_EFORMAT, "CVD header: line break at offset %zu (the header is one line)", i);
+            return cf_err_set(e, CF_EFORMAT, "CVD header: line break at offset %zu (the header is one line)",
+                              i);
         return cf_err_set(e, CF_EFORMAT, "CVD header: non-printable byte 0x%02x at offset %zu", c, i);
     }
     return CF_OK;
@@ -209,7 +214,8 @@ static cf_code check_for_format(const cf_cvdhdr *h, cf_err *e)
     size_t bl = strnlen(h->builder, sizeof(h->builder));
     if (bl == sizeof(h->builder) || !text_ok(h->builder, bl))
         return cf_err_set(e, CF_EINVAL,
-                          "CVD header: builder '%.63s' must be 1..63 printable bytes without ':'", h->builder);
+                          "CVD header: builder '%.63s' must be 1..63 printable bytes without ':'",
+                          h->builder);
     size_t ml = strnlen(h->md5, sizeof(h->md5));
     if (!md5_ok(h->md5, ml))
         return cf_err_set(e, CF_EINVAL, "CVD header: md5 must be 32 lowercase hex digits or 'X'");
@@ -277,7 +283,8 @@ cf_code cf_cvd_read(const uint8_t *p, size_t n, cf_image *img, cf_err *e)
     } else {
         if (!cf_gz_is_gzip(body, bn))
             return cf_err_set(e, CF_EFORMAT,
-                              "body at offset %d is neither gzip nor a tar starting with COPYING", CF_HDR_SIZE);
+                              "body at offset %d is neither gzip nor a tar starting with COPYING",
+                              CF_HDR_SIZE);
         cf_buf tar = CF_BUF_INIT;
         size_t used = 0;
         rc = cf_gz_inflate(body, bn, CF_MAX_DB_BYTES, &tar, &used, e);
@@ -330,7 +337,8 @@ cf_code cf_cld_write(const cf_image *img, int gzip, cf_buf *out, cf_err *e)
     const cf_dbfile *f = cf_image_get(img, info);
     const uint8_t *nl = memchr(f->data.p, '\n', f->data.n < CF_HDR_SIZE ? f->data.n : CF_HDR_SIZE);
     if (nl == NULL)
-        return cf_err_set(e, CF_EFORMAT, "CLD: %s has no line break in its first %d bytes", info, CF_HDR_SIZE);
+        return cf_err_set(e, CF_EFORMAT, "CLD: %s has no line break in its first %d bytes", info,
+                          CF_HDR_SIZE);
     size_t len = (size_t)(nl - f->data.p);
     cf_cvdhdr h;
     cf_code rc = cf_cvdhdr_parse_line((const char *)f->data.p, len, &h, e);

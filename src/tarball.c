@@ -28,6 +28,7 @@
 #include <libtar.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -210,8 +211,7 @@ static const char *type_desc(uint8_t t)
 }
 
 /* Checks the header block at off; fills the member name and data size. */
-static cf_code check_header(const uint8_t *hdr, size_t off, char name[T_NAMELEN + 1], size_t *size,
-                            cf_err *e)
+static cf_code check_header(const uint8_t *hdr, size_t off, char name[T_NAMELEN + 1], size_t *size, cf_err *e)
 {
     char shown[T_NAMELEN + 1];
     show_name(hdr, shown);
@@ -220,8 +220,8 @@ static cf_code check_header(const uint8_t *hdr, size_t off, char name[T_NAMELEN 
     int ok = parse_octal(hdr + 148, 8, 07777777, &stored);
     unsigned long sum = header_sum(hdr);
     if (ok != 1)
-        return cf_err_set(e, CF_EFORMAT, "tar: member '%s' at offset %zu: checksum field is not octal",
-                          shown, off);
+        return cf_err_set(e, CF_EFORMAT, "tar: member '%s' at offset %zu: checksum field is not octal", shown,
+                          off);
     if (stored != sum)
         return cf_err_set(e, CF_EFORMAT,
                           "tar: member '%s' at offset %zu: bad header checksum (stored %lo, computed %lo)",
@@ -230,12 +230,12 @@ static cf_code check_header(const uint8_t *hdr, size_t off, char name[T_NAMELEN 
     uint8_t type = hdr[156];
     if (type != '0' && type != 0) {
         if (type >= 0x20 && type < 0x7f)
-            return cf_err_set(e, CF_EFORMAT,
-                              "tar: member '%s' at offset %zu: type '%c' is %s; only regular files are allowed",
-                              shown, off, type, type_desc(type));
-        return cf_err_set(e, CF_EFORMAT,
-                          "tar: member '%s' at offset %zu: type 0x%02x is not a regular file", shown, off,
-                          type);
+            return cf_err_set(
+                e, CF_EFORMAT,
+                "tar: member '%s' at offset %zu: type '%c' is %s; only regular files are allowed", shown, off,
+                type, type_desc(type));
+        return cf_err_set(e, CF_EFORMAT, "tar: member '%s' at offset %zu: type 0x%02x is not a regular file",
+                          shown, off, type);
     }
 
     if (memchr(hdr, 0, T_NAMELEN) == NULL)
@@ -306,16 +306,17 @@ static cf_code read_members(TAR *t, const uint8_t *p, size_t n, cf_image *img, c
             return cf_err_set(e, CF_ETOOBIG, "tar: member '%s' at offset %zu: more than %d members", name,
                               off, CF_MAX_MEMBERS);
         if (size > CF_MAX_DB_BYTES - total)
-            return cf_err_set(e, CF_ETOOBIG, "tar: member '%s' at offset %zu: data exceeds %lu bytes in total",
-                              name, off, CF_MAX_DB_BYTES);
+            return cf_err_set(e, CF_ETOOBIG,
+                              "tar: member '%s' at offset %zu: data exceeds %lu bytes in total", name, off,
+                              CF_MAX_DB_BYTES);
         if (cf_image_find(img, name) >= 0)
             return cf_err_set(e, CF_EFORMAT, "tar: member '%s' at offset %zu: duplicate name", name, off);
         size_t avail = n - off - TB;
         size_t padded = (size + TB - 1) / TB * TB;
         if (avail < size)
             return cf_err_set(e, CF_EFORMAT,
-                              "tar: member '%s' at offset %zu: data truncated (%zu of %zu bytes present)", name,
-                              off, avail, size);
+                              "tar: member '%s' at offset %zu: data truncated (%zu of %zu bytes present)",
+                              name, off, avail, size);
         if (avail < padded)
             return cf_err_set(e, CF_EFORMAT,
                               "tar: member '%s': partial last block at offset %zu (%zu of 512 bytes)", name,
@@ -327,8 +328,9 @@ static cf_code read_members(TAR *t, const uint8_t *p, size_t n, cf_image *img, c
         if (t->th_buf.gnu_longname != NULL || t->th_buf.gnu_longlink != NULL || !TH_ISREG(t) ||
             strncmp(t->th_buf.name, name, T_NAMELEN) != 0 || (size_t)th_get_size(t) != size ||
             m->pos != off + TB)
-            return cf_err_set(e, CF_EFORMAT, "tar: member '%s' at offset %zu: libtar decodes the header differently",
-                              name, off);
+            return cf_err_set(e, CF_EFORMAT,
+                              "tar: member '%s' at offset %zu: libtar decodes the header differently", name,
+                              off);
 
         rc = cf_image_put(img, name, NULL, 0, e);
         if (rc != CF_OK)
@@ -430,19 +432,25 @@ cf_code cf_tar_write(const cf_image *img, const char *const *order_first, cf_buf
         total += f->data.n;
     }
 
-    size_t order[CF_MAX_MEMBERS];
-    unsigned char used[CF_MAX_MEMBERS] = {0};
+    size_t *order = malloc((img->nfiles + 1) * sizeof(*order));
+    unsigned char *used = calloc(img->nfiles + 1, 1);
+    if (order == NULL || used == NULL) {
+        free(order);
+        free(used);
+        return cf_err_set(e, CF_ENOMEM, "out of memory writing a tar");
+    }
     size_t k = member_order(img, order_first, order, used);
 
     size_t start = out->n;
     TAR *t = NULL;
     cf_code rc = mem_tar_open(&t, NULL, 0, out, e);
-    if (rc != CF_OK)
-        return rc;
     for (size_t j = 0; j < k && rc == CF_OK; j++)
         rc = write_member(t, &img->files[order[j]], e);
-    tar_close(t);
+    if (t != NULL)
+        tar_close(t);
     if (rc != CF_OK)
         out->n = start;
+    free(order);
+    free(used);
     return rc;
 }

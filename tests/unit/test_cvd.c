@@ -2,6 +2,7 @@
  * tar read/write (strict rules of formats.md §2.4–§2.6), CVD/CLD assembly. */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,9 @@
 #include "clamfresh/image.h"
 #include "clamfresh/tarball.h"
 
-#define LINE1                                                                                     \
-    "ClamAV-VDB:22 Jun 2021 14-58 -0400:1:0:81:a4ab60ae1c1c4e8f787459102dcfd90b:ttQeKzTSL5iF5/IWsA8w" \
-    "eveL64WDVkhgfbm/ABaW3xAWalVKcAp65Q/cWmhkhKFfHSLIXNfCzTLbhfTeISKpfWAheL7NZk+t6nQ8NEFBBst6CQcoF" \
+#define LINE1                                                                                                \
+    "ClamAV-VDB:22 Jun 2021 14-58 -0400:1:0:81:a4ab60ae1c1c4e8f787459102dcfd90b:ttQeKzTSL5iF5/IWsA8w"        \
+    "eveL64WDVkhgfbm/ABaW3xAWalVKcAp65Q/cWmhkhKFfHSLIXNfCzTLbhfTeISKpfWAheL7NZk+t6nQ8NEFBBst6CQcoF"          \
     "TwwyVLwwTSN38VYLW/vZFYphnkBcCotyo++NYU5VQ9JUA6dFQXxaU00b6c:micasnyd:1624388302"
 
 /* Pads a header line with spaces to 512 bytes. */
@@ -129,7 +130,8 @@ static void test_hdr_round_trip_random(void **state)
                 h.md5[i] = "0123456789abcdef"[cf_test_rand() % 16];
             size_t dl = 1 + cf_test_rand() % 342;
             for (size_t i = 0; i < dl; i++)
-                h.dsig[i] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"[cf_test_rand() % 64];
+                h.dsig[i] =
+                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"[cf_test_rand() % 64];
         } else {
             strcpy(h.md5, "X");
             strcpy(h.dsig, "X");
@@ -232,8 +234,8 @@ static void test_hdr_format_refuses(void **state)
     (void)state;
     cf_cvdhdr good, h;
     cf_err e = {0};
-    assert_int_equal(parse_padded("ClamAV-VDB:22 Jun 2021 14-58 -0400:1:0:81:X:X:micasnyd:1624388302", &good, &e),
-                     CF_OK);
+    assert_int_equal(
+        parse_padded("ClamAV-VDB:22 Jun 2021 14-58 -0400:1:0:81:X:X:micasnyd:1624388302", &good, &e), CF_OK);
     char out[CF_HDR_SIZE];
     cf_buf b = CF_BUF_INIT;
 
@@ -358,7 +360,7 @@ static void test_tar_round_trip(void **state)
                 name[CF_MAX_NAME] = '\0';
             }
             size_t size = (k < sizeof(special) / sizeof(special[0]) && it % 2 == 0) ? special[k]
-                                                                                   : cf_test_rand() % 70001;
+                                                                                    : cf_test_rand() % 70001;
             uint8_t *d = malloc(size + 1);
             for (size_t i = 0; i < size; i++)
                 d[i] = (uint8_t)cf_test_rand();
@@ -546,8 +548,8 @@ static void test_tar_rejects(void **state)
     static const struct {
         char type;
         const char *why;
-    } types[] = {{'5', "directory"}, {'2', "symbolic link"},    {'1', "hard link"},
-                 {'x', "pax"},       {'g', "pax global"},       {'L', "GNU long-name"},
+    } types[] = {{'5', "directory"},     {'2', "symbolic link"},    {'1', "hard link"},
+                 {'x', "pax"},           {'g', "pax global"},       {'L', "GNU long-name"},
                  {'K', "GNU long-link"}, {'3', "character device"}, {'S', "not a regular file"}};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         good_tar(&tar, "victim");
@@ -580,7 +582,9 @@ static void test_tar_rejects(void **state)
     good_tar(&tar, "victim");
     memset(tar.p + SECOND, 'v', 100);
     rechecksum(tar.p + SECOND);
-    expect_tar_reject(&tar, tar.n, "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv",
+    expect_tar_reject(&tar, tar.n,
+                      "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+                      "vvvvvvvvvvvvvv",
                       "fills all 100 bytes");
 
     good_tar(&tar, "victim");
@@ -714,6 +718,52 @@ static void test_tar_gnu_interop(void **state)
     cf_image_free(&img);
     cf_buf_free(&tar);
     cf_buf_free(&got);
+}
+
+/* Memory streams behind libtar are per call: concurrent round trips do not mix. */
+static void *round_trip_worker(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    for (int it = 0; it < 200; it++) {
+        cf_image img, back;
+        cf_image_init(&img);
+        cf_image_init(&back);
+        cf_err e = {0};
+        char name[32];
+        uint8_t d[1500];
+        memset(d, (int)(id + (uintptr_t)it), sizeof(d));
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof(name), "t%lu-%d-%d", (unsigned long)id, it, k);
+            if (cf_image_put(&img, name, d, 500u * (unsigned)k + id, &e) != CF_OK)
+                return (void *)1;
+        }
+        cf_buf tar = CF_BUF_INIT;
+        int bad = cf_tar_write(&img, NULL, &tar, &e) != CF_OK ||
+                  cf_tar_read(tar.p, tar.n, &back, &e) != CF_OK || back.nfiles != 3;
+        for (size_t k = 0; !bad && k < 3; k++)
+            bad = strcmp(back.files[k].name, img.files[k].name) != 0 ||
+                  back.files[k].data.n != img.files[k].data.n ||
+                  (back.files[k].data.n && memcmp(back.files[k].data.p, d, back.files[k].data.n) != 0);
+        cf_buf_free(&tar);
+        cf_image_free(&img);
+        cf_image_free(&back);
+        if (bad)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_tar_threads(void **state)
+{
+    (void)state;
+    pthread_t th[8];
+    for (uintptr_t i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, round_trip_worker, (void *)i), 0);
+    for (int i = 0; i < 8; i++) {
+        void *r = NULL;
+        assert_int_equal(pthread_join(th[i], &r), 0);
+        assert_null(r);
+    }
 }
 
 /* ---- containers ---- */
@@ -868,13 +918,14 @@ static void test_cvd_assemble_read(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hdr_parse_real_line), cmocka_unit_test(test_hdr_info_line),
+        cmocka_unit_test(test_hdr_parse_real_line),   cmocka_unit_test(test_hdr_info_line),
         cmocka_unit_test(test_hdr_round_trip_random), cmocka_unit_test(test_hdr_parse_rejects),
-        cmocka_unit_test(test_hdr_format_refuses),  cmocka_unit_test(test_tar_round_trip),
-        cmocka_unit_test(test_tar_empty_and_order), cmocka_unit_test(test_tar_clamav_style),
-        cmocka_unit_test(test_tar_rejects),         cmocka_unit_test(test_tar_write_refuses),
-        cmocka_unit_test(test_tar_gnu_interop),     cmocka_unit_test(test_cld_write_read),
-        cmocka_unit_test(test_cld_write_refuses),   cmocka_unit_test(test_cvd_assemble_read),
+        cmocka_unit_test(test_hdr_format_refuses),    cmocka_unit_test(test_tar_round_trip),
+        cmocka_unit_test(test_tar_empty_and_order),   cmocka_unit_test(test_tar_clamav_style),
+        cmocka_unit_test(test_tar_rejects),           cmocka_unit_test(test_tar_write_refuses),
+        cmocka_unit_test(test_tar_gnu_interop),       cmocka_unit_test(test_tar_threads),
+        cmocka_unit_test(test_cld_write_read),        cmocka_unit_test(test_cld_write_refuses),
+        cmocka_unit_test(test_cvd_assemble_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

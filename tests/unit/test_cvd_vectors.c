@@ -37,7 +37,8 @@ typedef struct member {
     size_t size;
 } member;
 
-static const member k_members_1[] = {{"COPYING", 17992}, {"test.info", 568}, {"test.ndb", 240}, {"test.ldb", 44}};
+static const member k_members_1[] = {
+    {"COPYING", 17992}, {"test.info", 568}, {"test.ndb", 240}, {"test.ldb", 44}};
 static const member k_members_3[] = {
     {"COPYING", 17992}, {"test.info", 1800}, {"test.cfg", 44}, {"test.hdb", 113}, {"test.hdu", 57},
     {"test.hsb", 89},   {"test.hsu", 89},    {"test.mdb", 60}, {"test.mdu", 60},  {"test.msb", 92},
@@ -115,8 +116,8 @@ static void test_vector_headers_and_members(void **state)
             assert_member_sha(&img, "test.info", SHA_INFO1);
         if (t->version == 3) {
             assert_member_sha(&img, "test.hdb", SHA_HDB);
-            static const char *const placeholders[] = {"test.cfg", "test.ndu", "test.ldu", "test.idb",
-                                                       "test.crb", "test.cdb"};
+            static const char *const placeholders[] = {"test.cfg", "test.ndu", "test.ldu",
+                                                       "test.idb", "test.crb", "test.cdb"};
             for (size_t i = 0; i < 6; i++)
                 assert_member_sha(&img, placeholders[i], SHA_44);
         }
@@ -199,8 +200,8 @@ static void test_vector_cld(void **state)
     cf_image_init(&shuffled);
     cf_err e = {0};
     for (size_t i = img.nfiles; i-- > 0;)
-        assert_int_equal(cf_image_put(&shuffled, img.files[i].name, img.files[i].data.p, img.files[i].data.n, &e),
-                         CF_OK);
+        assert_int_equal(
+            cf_image_put(&shuffled, img.files[i].name, img.files[i].data.p, img.files[i].data.n, &e), CF_OK);
     cf_buf cld = CF_BUF_INIT;
     assert_int_equal(cf_cld_write(&shuffled, 0, &cld, &e), CF_OK);
     cf_image back;
@@ -278,8 +279,8 @@ static void test_vector_cld_clamav_loads(void **state)
 
         snprintf(cmd, sizeof(cmd), "clamscan --no-summary -d %s %s", dir, target);
         st = run(cmd, cap, &out, &err);
-        if ((st != 0 && st != 1) || strstr((char *)err.p, "Malformed") || strstr((char *)err.p, "Corrupted") ||
-            strstr((char *)err.p, "Can't"))
+        if ((st != 0 && st != 1) || strstr((char *)err.p, "Malformed") ||
+            strstr((char *)err.p, "Corrupted") || strstr((char *)err.p, "Can't"))
             fail_msg("clamscan (%s CLD) exit %d: %s", gz ? "gzip" : "plain", st, (char *)err.p);
 
         /* 11 signatures in all; the .hdu/.mdu/.msu/.ndu/.ldu ones are PUA and load only with
