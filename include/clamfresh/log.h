@@ -23,10 +23,10 @@ void cf_log_init_terminal(const cf_settings *s);
 
 /* Full set-up: terminal flags, LogTime, the log file (opened O_APPEND|O_NOFOLLOW 0640,
  * exclusively fcntl-locked without waiting, first line of 38 dashes) and syslog.
- * On failure the messages of §8.3/§3.2 are in e->msg (the "Failed to open/lock the log
- * file" line has already been printed to stdout, as freshclam does); the caller adds
- * "ERROR: Initialization error!" and exits 2. Errors: CF_EIO (file, lock), CF_EINVAL
- * (LogFacility). */
+ * On failure e->msg holds the remaining lines of §8.3/§3.2, ending with
+ * "ERROR: Initialization error!" (the "Failed to open/lock the log file" line has already
+ * been printed to stdout, as freshclam does); print them with cf_settings_print_err() and
+ * exit 2. Errors: CF_EIO (file, lock), CF_EFORMAT (LogFacility). */
 cf_code cf_log_init(const cf_settings *s, cf_err *e);
 
 /* Closes the log file and syslog; later messages go to the terminal only. */

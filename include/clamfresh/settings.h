@@ -39,7 +39,7 @@
 typedef enum cf_opt_id {
     CF_OPT_HELP,                 /* -h --help */
     CF_OPT_VERSION,              /* -V --version */
-    CF_OPT_VERBOSE,              /* -v --verbose ; LogVerbose */
+    CF_OPT_VERBOSE,              /* -v --verbose */
     CF_OPT_DEBUG,                /* --debug ; Debug */
     CF_OPT_QUIET,                /* --quiet */
     CF_OPT_NO_WARNINGS,          /* --no-warnings */
@@ -97,6 +97,7 @@ typedef enum cf_opt_id {
     CF_OPT_STRICT_EXIT_CODES,    /* StrictExitCodes ; --strict-exit-codes */
     CF_OPT_MIRROR_DIRECTORY,     /* MirrorDirectory ; --mirror */
     CF_OPT_ENGINE_FLEVEL,        /* EngineFlevel */
+    CF_OPT_LOG_VERBOSE,          /* LogVerbose (same effect as -v; either turns it on) */
     CF_OPT__COUNT
 } cf_opt_id;
 
