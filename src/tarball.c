@@ -376,10 +376,14 @@ cf_code cf_tar_read(const uint8_t *p, size_t n, cf_image *img, cf_err *e)
 static cf_code write_member(TAR *t, const cf_dbfile *f, cf_err *e)
 {
     memset(&t->th_buf, 0, sizeof(t->th_buf));
-    /* type before path: th_set_path() consults the type */
+    /* Type and mode before the path: th_set_path() appends '/' when TH_ISDIR(), which
+     * decodes the mode field, and libtar's octal decoder returns an uninitialised value
+     * for an empty field. */
     th_set_type(t, S_IFREG | 0644);
-    th_set_path(t, f->name);
     th_set_mode(t, 0644);
+    th_set_path(t, f->name);
+    if (strncmp(t->th_buf.name, f->name, T_NAMELEN) != 0)
+        return cf_err_set(e, CF_EINVAL, "tar: libtar stores '%s' as '%.100s'", f->name, t->th_buf.name);
     int_to_oct(0, t->th_buf.uid, 8);
     int_to_oct(0, t->th_buf.gid, 8);
     th_set_mtime(t, 0);

@@ -747,8 +747,10 @@ static void *round_trip_worker(void *arg)
         cf_buf_free(&tar);
         cf_image_free(&img);
         cf_image_free(&back);
-        if (bad)
+        if (bad) {
+            fprintf(stderr, "thread %lu iteration %d: %s\n", (unsigned long)id, it, e.msg);
             return (void *)1;
+        }
     }
     return NULL;
 }
