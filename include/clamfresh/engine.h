@@ -1,0 +1,92 @@
+/* Engine facts without a build-time dependency on libclamav: freshclam takes
+ * its version, its functionality level and the TestDatabases load (behavior
+ * §1.3, §4.6 item 5, §4.7) from libclamav. clamfresh opens libclamav at run
+ * time when it is installed and keeps working, with documented fallbacks,
+ * when it is not. */
+#ifndef CLAMFRESH_ENGINE_H
+#define CLAMFRESH_ENGINE_H
+
+#include <stddef.h>
+
+#include "clamfresh/err.h"
+
+/* Version reported when libclamav is absent. The CDN serves freshclam-style
+ * agents by the version in the User-Agent, so we present the release whose
+ * behaviour we reproduce; callers with a better value (a setting) pass their
+ * own instead. Same value as CF_FALLBACK_ENGINE_VERSION in settings.h. */
+#define CF_ENGINE_FALLBACK_VERSION "1.4.6"
+
+/* Default bound on one test load, in seconds. A full main.cvd loads in well
+ * under a minute on a slow machine; a child that takes ten is stuck. */
+#define CF_ENGINE_TEST_TIMEOUT 600
+
+/* Nonzero when libclamav could be opened and every function we use resolved.
+ * The first call of any cf_engine_* function opens the library once (the
+ * result is cached for the life of the process). */
+int cf_engine_available(void);
+
+/* libclamav's version string (cl_retver), or CF_ENGINE_FALLBACK_VERSION when
+ * libclamav is absent. Static storage. */
+const char *cf_engine_version(void);
+
+/* libclamav's functionality level (cl_retflevel), or 0 when absent: the caller
+ * decides what to assume (settings: EngineFlevel, CF_FALLBACK_FLEVEL). */
+unsigned cf_engine_flevel(void);
+
+/* Which libclamav file was opened ("libclamav.so.12"), or "" when none. Static. */
+const char *cf_engine_library(void);
+
+typedef enum cf_engine_status {
+    CF_ENGINE_TEST_OK,          /* loaded (and compiled); child exited 0 */
+    CF_ENGINE_TEST_FAILED,      /* child exited non-zero: load or compile refused the file */
+    CF_ENGINE_TEST_KILLED,      /* child died of a signal (also after our timeout) */
+    CF_ENGINE_TEST_UNAVAILABLE, /* libclamav absent: no test was made (not a failure) */
+} cf_engine_status;
+
+#define CF_ENGINE_LINE 512
+
+typedef struct cf_engine_test_result {
+    cf_engine_status status;
+    int exit_code;      /* FAILED: the child's exit status (freshclam's fc_error_t numbering) */
+    int signo;          /* KILLED: the signal */
+    int timed_out;      /* KILLED because the bound was reached (signo is SIGKILL) */
+    unsigned sigs;      /* OK: signatures loaded (cl_load's signo count) */
+    /* FAILED: freshclam's text for exit_code, the "<error text>" of
+     * `Database load exited with "<error text>"` (e.g. "Test failed"). */
+    char exit_text[128];
+    /* FAILED: what went wrong, e.g. "Failed to load new database: Malformed
+     * database"; also the last line the child wrote to stderr. */
+    char error[CF_ENGINE_LINE];
+    /* The child's stderr as freshclam summarises it (§4.7): the first line not
+     * starting with "LibClamAV Warning:" and the last line, both without the
+     * newline. stderr_first is "" when there was no such line; stderr_last is
+     * "" when it would repeat stderr_first. stderr_lines counts all lines. */
+    char stderr_first[CF_ENGINE_LINE];
+    char stderr_last[CF_ENGINE_LINE];
+    unsigned stderr_lines;
+} cf_engine_test_result;
+
+/* Sets the bound on one test load in seconds (0 restores CF_ENGINE_TEST_TIMEOUT).
+ * Process-wide; meant to be set once at start-up or by tests. */
+void cf_engine_set_test_timeout(unsigned seconds);
+
+/* Loads the database file at path into a fresh libclamav engine in a forked
+ * child, as freshclam's TestDatabases does (§4.7): options phishing, phishing
+ * URLs, PUA, "enhanced", and bytecode when bytecode is nonzero; then
+ * cl_engine_compile. The child's stderr is piped to the parent and summarised
+ * in res; a child that outlives the bound is killed with SIGKILL.
+ *
+ * Returns CF_OK whenever a verdict was reached - res->status says which,
+ * including CF_ENGINE_TEST_UNAVAILABLE when libclamav is absent. Returns an
+ * error (CF_EINVAL, CF_EIO for pipe/fork/wait failures) only when the test
+ * could not be run at all; res->status is then CF_ENGINE_TEST_FAILED. */
+cf_code cf_engine_test_load(const char *path, int bytecode, cf_engine_test_result *res, cf_err *e);
+
+/* "ok", "failed", "killed", "unavailable". */
+const char *cf_engine_status_str(cf_engine_status s);
+
+/* freshclam's text for one of its exit codes (fc_strerror, behavior §2), e.g.
+ * 8 -> "Test failed"; "Unknown error code" otherwise. */
+const char *cf_engine_fc_strerror(int code);
+
+#endif
