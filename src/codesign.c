@@ -21,7 +21,7 @@
 #include "clamfresh/limits.h"
 
 struct cf_certstore {
-    STACK_OF(X509) *certs; /* trust anchors, each with a distinct subject CN */
+    STACK_OF(X509) * certs; /* trust anchors, each with a distinct subject CN */
 };
 
 /* ---- OpenSSL helpers ---------------------------------------------------- */
@@ -89,8 +89,7 @@ static char *cert_cn(X509 *x)
 /* Reads all certificates of a PEM text into a new stack. Like ClamAV
  * (openssl's stack_from_pem), reading stops cleanly at "no more PEM blocks";
  * any other failure is a damaged block. */
-static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK_OF(X509) **out,
-                         cf_err *e)
+static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK_OF(X509) * *out, cf_err *e)
 {
     *out = NULL;
     BIO *bio = mem_bio(pem, n);
@@ -98,8 +97,7 @@ static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK
     if (bio == NULL || certs == NULL) {
         BIO_free(bio);
         sk_X509_free(certs);
-        return cf_err_set(e, n > INT_MAX ? CF_ETOOBIG : CF_ENOMEM, "%s: cannot read PEM text",
-                          origin);
+        return cf_err_set(e, n > INT_MAX ? CF_ETOOBIG : CF_ENOMEM, "%s: cannot read PEM text", origin);
     }
     ERR_clear_error();
     for (;;) {
@@ -157,7 +155,7 @@ size_t cf_certstore_count(const cf_certstore *s)
 }
 
 /* Is cn already the CN of a certificate in certs[0..upto)? */
-static int cn_taken(STACK_OF(X509) *certs, int upto, const char *cn)
+static int cn_taken(STACK_OF(X509) * certs, int upto, const char *cn)
 {
     for (int i = 0; i < upto; i++) {
         char *other = cert_cn(sk_X509_value(certs, i));
@@ -169,14 +167,13 @@ static int cn_taken(STACK_OF(X509) *certs, int upto, const char *cn)
     return 0;
 }
 
-cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, const char *origin,
-                             cf_err *e)
+cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, const char *origin, cf_err *e)
 {
     if (origin == NULL)
         origin = "PEM text";
     if (s == NULL || (pem == NULL && n > 0))
         return cf_err_set(e, CF_EINVAL, "%s: no store or no text", origin);
-    STACK_OF(X509) *certs;
+    STACK_OF(X509) * certs;
     cf_code rc = pem_certs(pem, n, origin, &certs, e);
     if (rc != CF_OK)
         return rc;
@@ -186,8 +183,7 @@ cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, cons
         X509 *x = sk_X509_value(certs, i);
         char *cn = cert_cn(x);
         if (cn == NULL) {
-            rc = cf_err_set(e, CF_EFORMAT, "%s: certificate %d has no usable subject CN", origin,
-                            i + 1);
+            rc = cf_err_set(e, CF_EFORMAT, "%s: certificate %d has no usable subject CN", origin, i + 1);
             break;
         }
         /* OpenSSL may pick the wrong one of two anchors with the same name
@@ -237,8 +233,8 @@ cf_code cf_certstore_load(const char *dir, cf_certstore **out, cf_err *e)
         return cf_err_set(e, CF_EINVAL, "certs directory: no path given");
     DIR *d = opendir(dir);
     if (d == NULL)
-        return cf_err_set(e, errno == ENOENT ? CF_ENOTFOUND : CF_EIO,
-                          "certs directory %s: %s", dir, strerror(errno));
+        return cf_err_set(e, errno == ENOENT ? CF_ENOTFOUND : CF_EIO, "certs directory %s: %s", dir,
+                          strerror(errno));
 
     char **names = NULL;
     size_t nnames = 0, cap = 0;
@@ -316,12 +312,9 @@ const char *cf_certstore_default_dir(void)
 const char *cf_signverdict_str(cf_signverdict v)
 {
     switch (v) {
-    case CF_SIGN_VALID:
-        return "valid";
-    case CF_SIGN_INVALID:
-        return "invalid";
-    case CF_SIGN_UNUSABLE:
-        return "unusable";
+    case CF_SIGN_VALID: return "valid";
+    case CF_SIGN_INVALID: return "invalid";
+    case CF_SIGN_UNUSABLE: return "unusable";
     }
     return "unknown";
 }
@@ -442,8 +435,7 @@ static long b64_decode(span in, uint8_t *out, size_t *bad)
                 return -1;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (uint8_t)(w >> 16);
         if (pad < 2)
             out[o++] = (uint8_t)(w >> 8);
@@ -469,16 +461,15 @@ static cf_code signline_parse(span line, size_t lineno, signline *out, cf_err *e
     int more = 1;
     for (int i = 0; i < 4; i++) {
         if (!next_field(&rest, &f[i], &more))
-            return cf_err_set(e, CF_EFORMAT,
-                              "line %zu: expected min:max:format:data, found %d field%s", lineno,
-                              i, i == 1 ? "" : "s");
+            return cf_err_set(e, CF_EFORMAT, "line %zu: expected min:max:format:data, found %d field%s",
+                              lineno, i, i == 1 ? "" : "s");
     }
     if (more)
-        return cf_err_set(e, CF_EFORMAT, "line %zu: text after the signature data (offset %zu)",
-                          lineno, (size_t)(rest.p - line.p - 1));
+        return cf_err_set(e, CF_EFORMAT, "line %zu: text after the signature data (offset %zu)", lineno,
+                          (size_t)(rest.p - line.p - 1));
     if (!parse_flevel(f[0], &out->min))
-        return cf_err_set(e, CF_EFORMAT, "line %zu: minimum f-level '%s' is not a number",
-                          lineno, show(f[0], shown, sizeof(shown)));
+        return cf_err_set(e, CF_EFORMAT, "line %zu: minimum f-level '%s' is not a number", lineno,
+                          show(f[0], shown, sizeof(shown)));
     if (out->min < CF_SIGN_MIN_FLEVEL)
         return cf_err_set(e, CF_EFORMAT,
                           "line %zu: minimum f-level %u is below %u, the first that reads .sign "
@@ -486,11 +477,10 @@ static cf_code signline_parse(span line, size_t lineno, signline *out, cf_err *e
                           lineno, out->min, CF_SIGN_MIN_FLEVEL);
     if (f[1].n > 0) {
         if (!parse_flevel(f[1], &out->max))
-            return cf_err_set(e, CF_EFORMAT, "line %zu: maximum f-level '%s' is not a number",
-                              lineno, show(f[1], shown, sizeof(shown)));
+            return cf_err_set(e, CF_EFORMAT, "line %zu: maximum f-level '%s' is not a number", lineno,
+                              show(f[1], shown, sizeof(shown)));
         if (out->max < out->min)
-            return cf_err_set(e, CF_EFORMAT,
-                              "line %zu: maximum f-level %u is below the minimum %u", lineno,
+            return cf_err_set(e, CF_EFORMAT, "line %zu: maximum f-level %u is below the minimum %u", lineno,
                               out->max, out->min);
         out->has_max = 1;
     }
@@ -498,8 +488,7 @@ static cf_code signline_parse(span line, size_t lineno, signline *out, cf_err *e
         return cf_err_set(e, CF_EUNSUPP, "line %zu: unsupported signature format '%s'", lineno,
                           show(f[2], shown, sizeof(shown)));
     if (f[3].n > CF_SIGN_MAX_B64)
-        return cf_err_set(e, CF_ETOOBIG,
-                          "line %zu: signature data of %zu bytes exceeds the limit of %lu",
+        return cf_err_set(e, CF_ETOOBIG, "line %zu: signature data of %zu bytes exceeds the limit of %lu",
                           lineno, f[3].n, (unsigned long)CF_SIGN_MAX_B64);
     uint8_t *der = malloc(f[3].n / 4 * 3 + 1);
     if (der == NULL)
@@ -508,9 +497,8 @@ static cf_code signline_parse(span line, size_t lineno, signline *out, cf_err *e
     long dn = b64_decode(f[3], der, &bad);
     if (dn < 0) {
         free(der);
-        return cf_err_set(e, CF_EFORMAT,
-                          "line %zu: signature data is not base64 (at offset %zu of %zu)", lineno,
-                          bad, f[3].n);
+        return cf_err_set(e, CF_EFORMAT, "line %zu: signature data is not base64 (at offset %zu of %zu)",
+                          lineno, bad, f[3].n);
     }
     const unsigned char *q = der;
     out->p7 = d2i_PKCS7(NULL, &q, dn);
@@ -520,14 +508,14 @@ static cf_code signline_parse(span line, size_t lineno, signline *out, cf_err *e
         PKCS7_free(out->p7);
         out->p7 = NULL;
         ERR_clear_error();
-        return cf_err_set(e, CF_EFORMAT, "line %zu: signature data is not a DER PKCS#7 object%s",
-                          lineno, used != (size_t)dn ? " (trailing bytes)" : "");
+        return cf_err_set(e, CF_EFORMAT, "line %zu: signature data is not a DER PKCS#7 object%s", lineno,
+                          used != (size_t)dn ? " (trailing bytes)" : "");
     }
     return CF_OK;
 }
 
 /* Copies the first-CN of every signer, joined by ", ". 0 when one has no CN. */
-static int signer_names(STACK_OF(X509) *signers, char *out, size_t outsz)
+static int signer_names(STACK_OF(X509) * signers, char *out, size_t outsz)
 {
     size_t used = 0;
     if (outsz > 0)
@@ -549,9 +537,8 @@ enum check { CHECK_OK, CHECK_FAIL, CHECK_SKIP };
 
 /* One PKCS7_verify (§7.4). CHECK_SKIP mirrors ClamAV moving on to the next
  * line when the object is not signed data or its signer cannot be found. */
-static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t *data,
-                                 size_t data_len, time_t now, char *names, size_t names_sz,
-                                 char *why, size_t why_sz)
+static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t *data, size_t data_len,
+                                 time_t now, char *names, size_t names_sz, char *why, size_t why_sz)
 {
     const int flags = PKCS7_DETACHED | PKCS7_BINARY | PKCS7_NOCRL;
     if (!PKCS7_type_is_signed(p7)) {
@@ -617,12 +604,10 @@ static cf_code header_check(span first, cf_err *e)
 {
     static const char magic[] = "#clamsign";
     if (first.n < sizeof(magic) - 1 || memcmp(first.p, magic, sizeof(magic) - 1) != 0)
-        return cf_err_set(e, CF_EFORMAT, "line 1: not a .sign file (expected '%s')",
-                          CF_SIGN_HEADER);
+        return cf_err_set(e, CF_EFORMAT, "line 1: not a .sign file (expected '%s')", CF_SIGN_HEADER);
     const uint8_t *dash = memchr(first.p, '-', first.n);
     if (dash == NULL)
-        return cf_err_set(e, CF_EFORMAT, "line 1: header has no version (expected '%s')",
-                          CF_SIGN_HEADER);
+        return cf_err_set(e, CF_EFORMAT, "line 1: header has no version (expected '%s')", CF_SIGN_HEADER);
     char shown[32];
     span ver = {dash + 1, first.n - (size_t)(dash + 1 - first.p)};
     if (!span_is(ver, "1.0"))
@@ -632,8 +617,8 @@ static cf_code header_check(span first, cf_err *e)
 }
 
 cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
-                                  const uint8_t *data, size_t data_len, unsigned flevel,
-                                  time_t now, char *signer, size_t signer_sz, cf_err *e)
+                                  const uint8_t *data, size_t data_len, unsigned flevel, time_t now,
+                                  char *signer, size_t signer_sz, cf_err *e)
 {
     if (signer != NULL && signer_sz > 0)
         signer[0] = '\0';
@@ -678,8 +663,7 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
         }
         char names[CF_SIGN_SIGNER_MAX];
         char why[600];
-        enum check r = signline_check(s, sl.p7, data, data_len, now, names, sizeof(names), why,
-                                      sizeof(why));
+        enum check r = signline_check(s, sl.p7, data, data_len, now, names, sizeof(names), why, sizeof(why));
         PKCS7_free(sl.p7);
         if (r == CHECK_OK) {
             if (signer != NULL && signer_sz > 0)
@@ -696,25 +680,23 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
     if (skip_why[0] != '\0') {
         cf_err_set(e, CF_ENOTFOUND, "no usable signature line (%s)", skip_why);
     } else {
-        cf_err_set(e, CF_ENOTFOUND, "no signature line for f-level %u (%zu skipped)", flevel,
-                   skipped);
+        cf_err_set(e, CF_ENOTFOUND, "no signature line for f-level %u (%zu skipped)", flevel, skipped);
     }
     return CF_SIGN_UNUSABLE;
 }
 
 /* ---- making .sign files ------------------------------------------------- */
 
-cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *cert_pem,
-                         size_t cert_len, const uint8_t *key_pem, size_t key_len,
-                         const uint8_t *chain_pem, size_t chain_len, unsigned min_flevel,
-                         cf_buf *out, cf_err *e)
+cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *cert_pem, size_t cert_len,
+                         const uint8_t *key_pem, size_t key_len, const uint8_t *chain_pem, size_t chain_len,
+                         unsigned min_flevel, cf_buf *out, cf_err *e)
 {
     if ((data == NULL && data_len > 0) || cert_pem == NULL || key_pem == NULL || out == NULL ||
         (chain_pem == NULL && chain_len > 0))
         return cf_err_set(e, CF_EINVAL, "sign: missing data, certificate or key");
     if (min_flevel < CF_SIGN_MIN_FLEVEL || min_flevel > 999999999)
-        return cf_err_set(e, CF_EINVAL, "sign: minimum f-level %u is outside %u..999999999",
-                          min_flevel, CF_SIGN_MIN_FLEVEL);
+        return cf_err_set(e, CF_EINVAL, "sign: minimum f-level %u is outside %u..999999999", min_flevel,
+                          CF_SIGN_MIN_FLEVEL);
 
     STACK_OF(X509) *certs = NULL, *chain = NULL;
     EVP_PKEY *key = NULL;
@@ -761,14 +743,13 @@ cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *ce
     int dn = ok ? i2d_PKCS7(p7, &der) : -1;
     if (dn <= 0) {
         ossl_errors(why, sizeof(why));
-        rc = cf_err_set(e, data_len > INT_MAX ? CF_ETOOBIG : CF_ESIG, "sign: PKCS#7 signing failed: %s",
-                        why);
+        rc = cf_err_set(e, data_len > INT_MAX ? CF_ETOOBIG : CF_ESIG, "sign: PKCS#7 signing failed: %s", why);
         goto done;
     }
     size_t b64n = ((size_t)dn + 2) / 3 * 4;
     if (b64n > CF_SIGN_MAX_B64) {
-        rc = cf_err_set(e, CF_ETOOBIG, "sign: signature of %zu base64 bytes exceeds the limit of %lu",
-                        b64n, (unsigned long)CF_SIGN_MAX_B64);
+        rc = cf_err_set(e, CF_ETOOBIG, "sign: signature of %zu base64 bytes exceeds the limit of %lu", b64n,
+                        (unsigned long)CF_SIGN_MAX_B64);
         goto done;
     }
     b64 = malloc(b64n + 1);

@@ -31,8 +31,7 @@ cf_code cf_certstore_new(cf_certstore **out, cf_err *e);
  * ClamAV does, so a text with no certificate adds nothing and succeeds.
  * Fails with CF_EFORMAT on a damaged certificate block, a certificate without
  * a subject CN, or a CN already present in the store (ClamAV refuses those). */
-cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, const char *origin,
-                             cf_err *e);
+cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, const char *origin, cf_err *e);
 
 /* Loads every regular file (symlinks followed) of dir whose name ends exactly
  * in ".crt" or ".pem" (case-sensitive, with a non-empty stem), in name order,
@@ -76,8 +75,8 @@ const char *cf_signverdict_str(cf_signverdict v);
  * VALID, CF_ESIG for INVALID, and CF_EFORMAT/CF_ETOOBIG/CF_ENOTFOUND/
  * CF_EUNSUPP for UNUSABLE. */
 cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
-                                  const uint8_t *data, size_t data_len, unsigned flevel,
-                                  time_t now, char *signer, size_t signer_sz, cf_err *e);
+                                  const uint8_t *data, size_t data_len, unsigned flevel, time_t now,
+                                  char *signer, size_t signer_sz, cf_err *e);
 
 /* Makes a `.sign` text for data: the header line and one
  * "<min_flevel>::pkcs7-pem:<base64 DER>" line, each ending in "\n". The
@@ -85,10 +84,9 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
  * cert_pem with key_pem (unencrypted PEM private key); every certificate of
  * chain_pem (may be NULL/0) is embedded so verifiers can build the chain.
  * min_flevel must be >= CF_SIGN_MIN_FLEVEL. Appends to out. */
-cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *cert_pem,
-                         size_t cert_len, const uint8_t *key_pem, size_t key_len,
-                         const uint8_t *chain_pem, size_t chain_len, unsigned min_flevel,
-                         cf_buf *out, cf_err *e);
+cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *cert_pem, size_t cert_len,
+                         const uint8_t *key_pem, size_t key_len, const uint8_t *chain_pem, size_t chain_len,
+                         unsigned min_flevel, cf_buf *out, cf_err *e);
 
 /* Name of the `.sign` file of a CVD of database db at header version v
  * ("daily-27500.cvd.sign"), or of the cdiff db-v ("daily-27501.cdiff.sign").

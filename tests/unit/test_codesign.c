@@ -34,8 +34,8 @@ static struct {
     pem root, inter, signer, key, other_root, impostor_root, nocn_root;
     pem signer_expired, signer_codeonly, signer_nocn, signer_otherkey;
     uint8_t data[5000];
-    cf_buf sign; /* a valid .sign for data: signer + intermediate, min 230 */
-    char *b64;   /* its base64 DER */
+    cf_buf sign;       /* a valid .sign for data: signer + intermediate, min 230 */
+    char *b64;         /* its base64 DER */
     cf_buf sign_other; /* a valid .sign for other bytes */
     char *b64_other;
 } g;
@@ -88,11 +88,9 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
     X509_gmtime_adj(X509_getm_notAfter(x), to);
     X509_set_pubkey(x, key);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"clamfresh", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"clamfresh", -1, -1, 0);
     if (cn != NULL)
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                   0);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
@@ -111,14 +109,14 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
     return x;
 }
 
-static void make_sign(const pem *cert, const pem *chain, const uint8_t *data, size_t n,
-                      unsigned min, cf_buf *out)
+static void make_sign(const pem *cert, const pem *chain, const uint8_t *data, size_t n, unsigned min,
+                      cf_buf *out)
 {
     cf_err e = {0};
     out->n = 0;
-    if (cf_signfile_make(data, n, (const uint8_t *)cert->p, cert->n, (const uint8_t *)g.key.p,
-                         g.key.n, chain ? (const uint8_t *)chain->p : NULL, chain ? chain->n : 0,
-                         min, out, &e) != CF_OK)
+    if (cf_signfile_make(data, n, (const uint8_t *)cert->p, cert->n, (const uint8_t *)g.key.p, g.key.n,
+                         chain ? (const uint8_t *)chain->p : NULL, chain ? chain->n : 0, min, out,
+                         &e) != CF_OK)
         fail_msg("cf_signfile_make: %s", e.msg);
 }
 
@@ -146,19 +144,17 @@ static int setup(void **state)
         return -1;
     /* The CAs start 60 days ago so that the expired signer has a valid past to test. */
     X509 *root = make_cert(ROOT_CN, g.root_key, NULL, NULL, 1, NULL, -60 * DAY, 3650 * DAY);
-    X509 *inter = make_cert("clamfresh Test Intermediate CA", g.inter_key, root, g.root_key, 1,
-                            NULL, -60 * DAY, 3650 * DAY);
+    X509 *inter = make_cert("clamfresh Test Intermediate CA", g.inter_key, root, g.root_key, 1, NULL,
+                            -60 * DAY, 3650 * DAY);
     const char *eku = "codeSigning,emailProtection";
     X509 *signer = make_cert(SIGNER_CN, g.sign_key, inter, g.inter_key, 0, eku, -DAY, 3650 * DAY);
-    X509 *expired = make_cert("clamfresh Expired Signing Cert", g.sign_key, inter, g.inter_key, 0,
-                              eku, -30 * DAY, -DAY);
-    X509 *codeonly = make_cert("clamfresh Code-only Signing Cert", g.sign_key, inter, g.inter_key,
-                               0, "codeSigning", -DAY, 3650 * DAY);
+    X509 *expired =
+        make_cert("clamfresh Expired Signing Cert", g.sign_key, inter, g.inter_key, 0, eku, -30 * DAY, -DAY);
+    X509 *codeonly = make_cert("clamfresh Code-only Signing Cert", g.sign_key, inter, g.inter_key, 0,
+                               "codeSigning", -DAY, 3650 * DAY);
     X509 *nocn = make_cert(NULL, g.sign_key, inter, g.inter_key, 0, eku, -DAY, 3650 * DAY);
-    X509 *otherkey = make_cert(SIGNER_CN, g.other_key, inter, g.inter_key, 0, eku, -DAY,
-                               3650 * DAY);
-    X509 *other = make_cert("clamfresh Other Root CA", g.other_key, NULL, NULL, 1, NULL, -DAY,
-                            3650 * DAY);
+    X509 *otherkey = make_cert(SIGNER_CN, g.other_key, inter, g.inter_key, 0, eku, -DAY, 3650 * DAY);
+    X509 *other = make_cert("clamfresh Other Root CA", g.other_key, NULL, NULL, 1, NULL, -DAY, 3650 * DAY);
     X509 *impostor = make_cert(ROOT_CN, g.other_key, NULL, NULL, 1, NULL, -DAY, 3650 * DAY);
     X509 *nocnroot = make_cert(NULL, g.other_key, NULL, NULL, 1, NULL, -DAY, 3650 * DAY);
     g.root = to_pem_cert(root);
@@ -189,9 +185,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    pem *all[] = {&g.root, &g.inter, &g.signer, &g.key, &g.other_root, &g.impostor_root,
-                  &g.nocn_root, &g.signer_expired, &g.signer_codeonly, &g.signer_nocn,
-                  &g.signer_otherkey};
+    pem *all[] = {&g.root,        &g.inter,          &g.signer,
+                  &g.key,         &g.other_root,     &g.impostor_root,
+                  &g.nocn_root,   &g.signer_expired, &g.signer_codeonly,
+                  &g.signer_nocn, &g.signer_otherkey};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         free(all[i]->p);
     EVP_PKEY_free(g.root_key);
@@ -220,8 +217,8 @@ static cf_certstore *store_of(const pem *first, ...)
     return s;
 }
 
-static cf_signverdict verify(const cf_certstore *s, const cf_buf *sign, const uint8_t *data,
-                             size_t n, unsigned flevel, time_t now, char *signer, cf_err *e)
+static cf_signverdict verify(const cf_certstore *s, const cf_buf *sign, const uint8_t *data, size_t n,
+                             unsigned flevel, time_t now, char *signer, cf_err *e)
 {
     return cf_signfile_verify(s, sign->p, sign->n, data, n, flevel, now, signer,
                               signer ? CF_SIGN_SIGNER_MAX : 0, e);
@@ -242,8 +239,7 @@ static void test_make_format(void **state)
     assert_int_equal(lines, 2);
     size_t n = strlen(g.b64);
     assert_int_equal(n % 4, 0);
-    assert_int_equal(strspn(g.b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
-                     n);
+    assert_int_equal(strspn(g.b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="), n);
 
     /* Appends, with the requested minimum f-level. */
     cf_buf out = CF_BUF_INIT;
@@ -265,16 +261,16 @@ static void test_make_rejects(void **state)
     assert_int_equal(cf_signfile_make(g.data, 10, c, g.signer.n, k, g.key.n, NULL, 0, 229, &out, &e),
                      CF_EINVAL);
     assert_non_null(strstr(e.msg, "229"));
-    assert_int_equal(cf_signfile_make(g.data, 10, (const uint8_t *)"junk", 4, k, g.key.n, NULL, 0,
-                                      230, &out, &e),
-                     CF_EFORMAT);
-    assert_int_equal(cf_signfile_make(g.data, 10, c, g.signer.n, (const uint8_t *)"junk", 4, NULL,
-                                      0, 230, &out, &e),
-                     CF_EFORMAT);
+    assert_int_equal(
+        cf_signfile_make(g.data, 10, (const uint8_t *)"junk", 4, k, g.key.n, NULL, 0, 230, &out, &e),
+        CF_EFORMAT);
+    assert_int_equal(
+        cf_signfile_make(g.data, 10, c, g.signer.n, (const uint8_t *)"junk", 4, NULL, 0, 230, &out, &e),
+        CF_EFORMAT);
     assert_non_null(strstr(e.msg, "key"));
     /* The key does not belong to the certificate. */
-    assert_int_equal(cf_signfile_make(g.data, 10, (const uint8_t *)g.signer_otherkey.p,
-                                      g.signer_otherkey.n, k, g.key.n, NULL, 0, 230, &out, &e),
+    assert_int_equal(cf_signfile_make(g.data, 10, (const uint8_t *)g.signer_otherkey.p, g.signer_otherkey.n,
+                                      k, g.key.n, NULL, 0, 230, &out, &e),
                      CF_EINVAL);
     assert_non_null(strstr(e.msg, "does not match"));
     assert_int_equal(out.n, 0);
@@ -299,9 +295,9 @@ static void test_make_verify_valid(void **state)
     /* A signer buffer too small truncates, still terminated. */
     char small[6];
     cf_err e = {0};
-    assert_int_equal(cf_signfile_verify(s, g.sign.p, g.sign.n, g.data, sizeof(g.data), 230, 0,
-                                        small, sizeof(small), &e),
-                     CF_SIGN_VALID);
+    assert_int_equal(
+        cf_signfile_verify(s, g.sign.p, g.sign.n, g.data, sizeof(g.data), 230, 0, small, sizeof(small), &e),
+        CF_SIGN_VALID);
     assert_string_equal(small, "clamf");
     cf_certstore_free(s);
 }
@@ -314,8 +310,7 @@ static void test_wrong_root_invalid(void **state)
         cf_certstore *s = roots[i] ? store_of(roots[i], NULL) : store_of(NULL);
         char signer[CF_SIGN_SIGNER_MAX] = "x";
         cf_err e = {0};
-        assert_int_equal(verify(s, &g.sign, g.data, sizeof(g.data), 230, 0, signer, &e),
-                         CF_SIGN_INVALID);
+        assert_int_equal(verify(s, &g.sign, g.data, sizeof(g.data), 230, 0, signer, &e), CF_SIGN_INVALID);
         assert_int_equal(e.code, CF_ESIG);
         assert_string_equal(signer, "");
         assert_non_null(strstr(e.msg, "line 2"));
@@ -335,8 +330,7 @@ static void test_changed_data_invalid(void **state)
     size_t at[] = {0, 2500, sizeof(g.data) - 1};
     for (size_t i = 0; i < 3; i++) {
         copy[at[i]] ^= 0x80;
-        assert_int_equal(verify(s, &g.sign, copy, sizeof(g.data), 230, 0, NULL, &e),
-                         CF_SIGN_INVALID);
+        assert_int_equal(verify(s, &g.sign, copy, sizeof(g.data), 230, 0, NULL, &e), CF_SIGN_INVALID);
         copy[at[i]] ^= 0x80;
     }
     assert_int_equal(verify(s, &g.sign, copy, sizeof(g.data) - 1, 230, 0, NULL, &e), CF_SIGN_INVALID);
@@ -379,13 +373,11 @@ static void test_validity_time(void **state)
     assert_int_equal(verify(s, &sign, g.data, sizeof(g.data), 230, time(NULL) - 10 * DAY, NULL, &e),
                      CF_SIGN_VALID);
     /* Before the PKI existed, the good signature is not yet valid. */
-    assert_int_equal(verify(s, &g.sign, g.data, sizeof(g.data), 230, time(NULL) - 100 * DAY, NULL,
-                            &e),
+    assert_int_equal(verify(s, &g.sign, g.data, sizeof(g.data), 230, time(NULL) - 100 * DAY, NULL, &e),
                      CF_SIGN_INVALID);
     assert_non_null(strstr(e.msg, "not yet valid"));
     /* ... and after it ends, it has expired. */
-    assert_int_equal(verify(s, &g.sign, g.data, sizeof(g.data), 230, time(NULL) + 4000 * DAY, NULL,
-                            &e),
+    assert_int_equal(verify(s, &g.sign, g.data, sizeof(g.data), 230, time(NULL) + 4000 * DAY, NULL, &e),
                      CF_SIGN_INVALID);
     cf_certstore_free(s);
     cf_buf_free(&sign);
@@ -501,8 +493,7 @@ static const variant variants[] = {
     {"CRLF", "#clamsign-1.0\r\n230::pkcs7-pem:%1$s\r\n", 230, CF_SIGN_VALID},
     {"blank, comment, spaces", "#clamsign-1.0\n\n# note\n \t\n  230::pkcs7-pem:%1$s  \n\n", 230,
      CF_SIGN_VALID},
-    {"garbage after the used line", "#clamsign-1.0\n230::pkcs7-pem:%1$s\ngarbage\n", 230,
-     CF_SIGN_VALID},
+    {"garbage after the used line", "#clamsign-1.0\n230::pkcs7-pem:%1$s\ngarbage\n", 230, CF_SIGN_VALID},
     {"max is inclusive", "#clamsign-1.0\n230:240:pkcs7-pem:%1$s\n", 240, CF_SIGN_VALID},
     {"second line matches", "#clamsign-1.0\n230:235:pkcs7-pem:%2$s\n\n236::pkcs7-pem:%1$s\n", 240,
      CF_SIGN_VALID},
@@ -522,10 +513,9 @@ static const variant variants[] = {
     {"min above flevel", "#clamsign-1.0\n241::pkcs7-pem:%1$s\n", 240, CF_SIGN_UNUSABLE},
     {"max below flevel", "#clamsign-1.0\n230:239:pkcs7-pem:%1$s\n", 240, CF_SIGN_UNUSABLE},
     {"flevel below 230", "#clamsign-1.0\n230::pkcs7-pem:%1$s\n", 220, CF_SIGN_UNUSABLE},
-    {"max below min", "#clamsign-1.0\n240:230:pkcs7-pem:%1$s\n230::pkcs7-pem:%1$s\n", 235,
+    {"max below min", "#clamsign-1.0\n240:230:pkcs7-pem:%1$s\n230::pkcs7-pem:%1$s\n", 235, CF_SIGN_UNUSABLE},
+    {"skipped line still parsed", "#clamsign-1.0\n230:231:pkcs7-pem:!!!!\n232::pkcs7-pem:%1$s\n", 240,
      CF_SIGN_UNUSABLE},
-    {"skipped line still parsed", "#clamsign-1.0\n230:231:pkcs7-pem:!!!!\n232::pkcs7-pem:%1$s\n",
-     240, CF_SIGN_UNUSABLE},
     {"unknown format", "#clamsign-1.0\n230::pkcs7-der:%1$s\n", 230, CF_SIGN_UNUSABLE},
     {"three fields", "#clamsign-1.0\n230::pkcs7-pem\n", 230, CF_SIGN_UNUSABLE},
     {"five fields", "#clamsign-1.0\n230::pkcs7-pem:%1$s:x\n", 230, CF_SIGN_UNUSABLE},
@@ -553,9 +543,8 @@ static void test_file_variants(void **state)
         assert_true(n >= 0);
         cf_err e = {0};
         char signer[CF_SIGN_SIGNER_MAX];
-        cf_signverdict got = cf_signfile_verify(s, (const uint8_t *)text, (size_t)n, g.data,
-                                                sizeof(g.data), v->flevel, 0, signer,
-                                                sizeof(signer), &e);
+        cf_signverdict got = cf_signfile_verify(s, (const uint8_t *)text, (size_t)n, g.data, sizeof(g.data),
+                                                v->flevel, 0, signer, sizeof(signer), &e);
         if (got != v->want)
             fail_msg("%s: got %s, want %s (%s)", v->what, cf_signverdict_str(got),
                      cf_signverdict_str(v->want), e.msg);
@@ -609,7 +598,8 @@ static void test_error_codes_and_messages(void **state)
     static const char ctl[] = "#clamsign-1.0\n23\0\x1b::pkcs7-pem:AAAA\n";
     cf_buf_append(&text, ctl, sizeof(ctl) - 1);
     assert_int_equal(verify(s, &text, g.data, 1, 230, 0, NULL, &e), CF_SIGN_UNUSABLE);
-    assert_non_null(strstr(e.msg, "'23?" "?'"));
+    assert_non_null(strstr(e.msg, "'23?"
+                                  "?'"));
 
     text.n = 0;
     cf_buf_printf(&text, "#clamsign-1.0\n230:231:pkcs7-pem:%s\n", g.b64);
@@ -704,8 +694,7 @@ static void test_certstore_load_dir(void **state)
     free(elsewhere);
 }
 
-static void expect_load_error(const char *dir, cf_code want, const char *needle1,
-                              const char *needle2)
+static void expect_load_error(const char *dir, cf_code want, const char *needle1, const char *needle2)
 {
     cf_certstore *s = (cf_certstore *)&s; /* must be reset */
     cf_err e = {0};

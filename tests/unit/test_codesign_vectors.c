@@ -38,8 +38,7 @@ static int list_pairs(void **state)
         if (g_npairs == sizeof(g_pairs) / sizeof(g_pairs[0]))
             break;
         snprintf(g_pairs[g_npairs].sign, sizeof(g_pairs[0].sign), "%s", ent->d_name);
-        snprintf(g_pairs[g_npairs].data, sizeof(g_pairs[0].data), "%.*s", (int)(n - 5),
-                 ent->d_name);
+        snprintf(g_pairs[g_npairs].data, sizeof(g_pairs[0].data), "%.*s", (int)(n - 5), ent->d_name);
         g_npairs++;
     }
     closedir(d);
@@ -66,8 +65,8 @@ static cf_certstore *store_with(const char *certname, char **dir_out)
     return s;
 }
 
-static cf_signverdict check(const cf_certstore *s, const pair *p, int flip, unsigned flevel,
-                            time_t now, char *signer, size_t signer_sz, cf_err *e)
+static cf_signverdict check(const cf_certstore *s, const pair *p, int flip, unsigned flevel, time_t now,
+                            char *signer, size_t signer_sz, cf_err *e)
 {
     cf_buf sign = CF_BUF_INIT, data = CF_BUF_INIT;
     cf_test_read_vector(p->sign, &sign);
@@ -147,8 +146,7 @@ static void test_old_flevel_is_unusable(void **state)
     cf_certstore *s = store_with("clamav-test.crt", &dir);
     for (size_t i = 0; i < g_npairs; i++) {
         cf_err e = {0};
-        assert_int_equal(check(s, &g_pairs[i], 0, 220, T_2026_01_01, NULL, 0, &e),
-                         CF_SIGN_UNUSABLE);
+        assert_int_equal(check(s, &g_pairs[i], 0, 220, T_2026_01_01, NULL, 0, &e), CF_SIGN_UNUSABLE);
         assert_int_equal(e.code, CF_ENOTFOUND);
         assert_non_null(strstr(e.msg, "220"));
     }
