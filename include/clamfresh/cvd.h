@@ -12,9 +12,12 @@
 #include "clamfresh/limits.h"
 
 /* Parses a container header. With n >= CF_HDR_SIZE the first 512 bytes are the
- * header: all printable, space padded, 9 non-empty fields (§1.2). With
- * n < CF_HDR_SIZE, p is taken as the first line of a .info file (as
- * cf_cvdhdr_parse_line, which also stops at the first '\n'). */
+ * header: all printable, space padded, exactly 9 non-empty fields (§1.2);
+ * version/sigs/flevel strict u32 decimal, stime strict u64 decimal, md5 32
+ * lowercase hex or "X", dsig CV64 characters (or "X"), time/builder without ':'.
+ * With n < CF_HDR_SIZE, p is taken as the first line of a .info file (as
+ * cf_cvdhdr_parse_line, which also stops at the first '\n'); short input with
+ * no '\n' that ends in a space is refused as a truncated padded header. */
 cf_code cf_cvdhdr_parse(const uint8_t *p, size_t n, cf_cvdhdr *h, cf_err *e);
 
 /* Parses a .info header line "ClamAV-VDB:time:ver:sigs:fl:md5:dsig:builder:stime"
