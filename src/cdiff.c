@@ -749,7 +749,8 @@ cf_code cf_cdiff_apply(cf_image *img, const uint8_t *script, size_t n, cf_err *e
         }
     }
     if (rc == CF_OK && a.open)
-        rc = cf_err_set(e, CF_EFORMAT, "end of script while %s is still open (missing CLOSE)", a.name);
+        rc = cf_err_set(e, CF_EFORMAT, "script line %zu: end of script while %s is still open (missing CLOSE)",
+                        sline, a.name);
     if (rc == CF_OK)
         rc = commit(&a, img, e);
     applier_free(&a);
@@ -997,6 +998,32 @@ static cf_code emit_edits(const char *name, const cf_dbfile *of, const cf_dbfile
             oom = myers(a + pre, na - pre - suf, b + pre, nb - pre - suf, pre, pre, &ops) != 0;
         for (size_t i = 0; i < suf && !oom; i++)
             oom = opvec_push(&ops, OP_EQ, na - suf + i, nb - suf + i) != 0;
+    }
+    /* Within each run of changes, let insertions come first so that a replaced
+     * line becomes one XCHG instead of a DEL plus a shifted tail. */
+    for (size_t k = 0; k < ops.n && !oom;) {
+        if (ops.v[k].kind == OP_EQ) {
+            k++;
+            continue;
+        }
+        size_t r = k;
+        while (r < ops.n && ops.v[r].kind != OP_EQ)
+            r++;
+        op *tmp = malloc((r - k) * sizeof(op));
+        if (tmp == NULL) {
+            oom = 1;
+            break;
+        }
+        size_t t = 0;
+        for (size_t q = k; q < r; q++)
+            if (ops.v[q].kind == OP_INS)
+                tmp[t++] = ops.v[q];
+        for (size_t q = k; q < r; q++)
+            if (ops.v[q].kind == OP_DEL)
+                tmp[t++] = ops.v[q];
+        memcpy(&ops.v[k], tmp, (r - k) * sizeof(op));
+        free(tmp);
+        k = r;
     }
     /* Kept old lines take the new lines in order; new lines that find no old
      * line to take wait in pend[] (a FIFO) and are finally ADDed at the end. */
