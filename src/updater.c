@@ -1,0 +1,1195 @@
+/* The per-database policy (updater.h). Every decision of freshclam-behavior.md
+ * §4.3-§4.9 and §5.3 is made here, in this order:
+ *
+ *   try_once:   remote version (DNS, else Range probe) -> up to date?
+ *               -> cdiff_route (L+1..V, fetched concurrently, applied in order)
+ *               -> full_route  (NAME-V.cvd, NAME.cvd?version=V, NAME.cvd no-cache)
+ *   update_db:  MaxAttempts per mirror, mirror rotation, 403/429, not-synchronised.
+ *
+ * Bytes only become a database through the trust path (verify.h) and only
+ * reach the directory through install.h. */
+#include "clamfresh/updater.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clamfresh/cvd.h"
+#include "clamfresh/fileio.h"
+#include "clamfresh/install.h"
+#include "clamfresh/limits.h"
+
+#define MSG_MAX 2048
+#define URL_MAX 1200
+#define MIRROR_STATE_MAX (64 * 1024)
+
+/* Outcomes internal to one attempt, beside the cf_fc codes. */
+enum {
+    R_RETRY_NOW = 1000, /* installed an older CVD than advertised: re-run at once (§4.4) */
+    R_NOTSYNC,          /* nothing newer than local was served: re-run at once, then accept */
+};
+
+const char *cf_fc_str(int code)
+{
+    static const char *const text[] = {
+        "Success",
+        "Up-to-date",
+        "Failed to initialize",
+        "Invalid, nonexistent, or inaccessible directory",
+        "Invalid, nonexistent, or inaccessible file",
+        "Connection failed",
+        "Empty file",
+        "Invalid or corrupted CVD/CLD database",
+        "Test failed",
+        "Invalid configuration settings(s)",
+        "Failed to read/write file to database directory",
+        "HTTP GET failed",
+        "Downloaded database had lower version than advertised",
+        "Failed to write to log",
+        "Failed to update database",
+        "Memory allocation error",
+        "Invalid argument(s)",
+        "Forbidden; Blocked by CDN",
+        "Too many requests; Retry later",
+        "Unexpected error",
+    };
+    if (code < 0 || (size_t)code >= sizeof text / sizeof text[0])
+        return "Unknown error";
+    return text[code];
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void say(cf_updater *u, cf_msglevel lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(cf_updater *u, cf_msglevel lvl, const char *fmt, ...)
+{
+    if (!u->env.log)
+        return;
+    char msg[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    u->env.log(u->env.arg, lvl, msg);
+}
+
+/* freshclam words a failure as a warning while attempts remain, as an error on
+ * the last one (§5.2). */
+static cf_msglevel warn_or_error(int last)
+{
+    return last ? CF_MSG_ERROR : CF_MSG_WARN;
+}
+
+static time_t now_of(cf_updater *u)
+{
+    return u->env.now ? u->env.now(u->env.arg) : time(NULL);
+}
+
+static void fetch(cf_updater *u, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k)
+{
+    for (size_t i = 0; i < n; i++)
+        cf_http_resp_init(&resps[i]);
+    u->env.fetch(u->env.arg, reqs, resps, n, k ? k : 1);
+}
+
+typedef enum rkind { K_OK, K_304, K_403, K_404, K_429, K_522, K_OTHER, K_TRANSPORT } rkind;
+
+static rkind classify(const cf_http_resp *r)
+{
+    if (r->err.code != CF_OK || r->status == 0)
+        return K_TRANSPORT;
+    switch (r->status) {
+    case 200:
+    case 206:
+        return K_OK;
+    case 304:
+        return K_304;
+    case 403:
+        return K_403;
+    case 404:
+        return K_404;
+    case 429:
+        return K_429;
+    case 522:
+        return K_522;
+    default:
+        return K_OTHER;
+    }
+}
+
+/* The §5.2 wording of a failed response. fn is "remote_cvdhead" or "downloadFile". */
+static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, const char *fn,
+                        const char *url, const char *mirror)
+{
+    switch (classify(r)) {
+    case K_404:
+        say(u, lvl, "%s: file not found: %s", fn, url);
+        break;
+    case K_522:
+        say(u, lvl,
+            "%s: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and "
+            "the request timed out. URL: %s",
+            fn, url);
+        break;
+    case K_OTHER:
+        say(u, lvl, "%s: Unexpected response (%ld) from %s", fn, r->status,
+            strcmp(fn, "remote_cvdhead") == 0 ? mirror : url);
+        break;
+    case K_TRANSPORT:
+        if (r->curl_code)
+            say(u, lvl, "%sDownload failed (%d)  Message: %s (%s)",
+                strcmp(fn, "remote_cvdhead") == 0 ? "remote_cvdhead: " : "", r->curl_code, r->curl_msg,
+                url);
+        else
+            say(u, lvl, "%s: %s (%s)", fn, r->err.msg[0] ? r->err.msg : "transfer failed", url);
+        break;
+    default:
+        break;
+    }
+}
+
+static int url_join(char *out, const char *mirror, const char *file)
+{
+    size_t ml = strlen(mirror);
+    int slash = ml > 0 && mirror[ml - 1] == '/';
+    int w = snprintf(out, URL_MAX, "%s%s%s", mirror, slash ? "" : "/", file);
+    return w < 0 || w >= URL_MAX ? -1 : 0;
+}
+
+static void hdr_summary(char *out, size_t n, const cf_cvdhdr *h)
+{
+    snprintf(out, n, "version: %u, sigs: %u, f-level: %u, builder: %s", h->version, h->sigs, h->flevel,
+             h->builder);
+}
+
+int cf_updater_local(const char *dbdir, const char *db, cf_cvdhdr *hdr, char *file)
+{
+    static const char *const ext[] = {"cvd", "cld"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.%s", dbdir, db, ext[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        uint8_t raw[CF_HDR_SIZE];
+        size_t got = fread(raw, 1, sizeof raw, f);
+        fclose(f);
+        cf_err e = {0};
+        if (got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, got, hdr, &e) == CF_OK) {
+            snprintf(file, 64, "%s.%s", db, ext[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env *env)
+{
+    memset(u, 0, sizeof *u);
+    u->o = *o;
+    u->env = *env;
+    if (u->o.concurrency == 0)
+        u->o.concurrency = 1;
+}
+
+/* ---------------------------------------------------------- 403, 429, cool-down */
+
+static int on_forbidden(cf_updater *u, const char *file, const char *url, const cf_http_resp *r)
+{
+    say(u, CF_MSG_WARN, "Can't download %s from %s", file, url);
+    say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_403);
+    say(u, CF_MSG_INFO, "This could mean several things:");
+    say(u, CF_MSG_INFO, " 1. You are running an out-of-date version of ClamAV / FreshClam.");
+    say(u, CF_MSG_INFO, "    Ensure you are the most updated version by visiting https://www.clamav.net/downloads");
+    say(u, CF_MSG_INFO, " 2. Your network is explicitly denied by the FreshClam CDN.");
+    say(u, CF_MSG_INFO, "    In order to rectify this please check that you are:");
+    say(u, CF_MSG_INFO, "   a. Running an up-to-date version of FreshClam");
+    say(u, CF_MSG_INFO, "   b. Running FreshClam no more than once an hour");
+    say(u, CF_MSG_INFO, "   c. Connecting from an IP in a blocked region");
+    say(u, CF_MSG_INFO, "      Please see https://www.cisco.com/c/m/en_us/crisis-response/russia-ukraine.html");
+    cf_state tmp = {0};
+    cf_state *s = u->o.state ? u->o.state : &tmp;
+    if (r && r->cf_ray[0]) {
+        say(u, CF_MSG_INFO, "    If you believe you are not in any of the above categories, please contact the "
+                            "ClamAV team with this reference: %s",
+            r->cf_ray);
+        cf_state_set_ray(s, r->cf_ray);
+    }
+    cf_state_block_403(s, now_of(u));
+    char msg[CF_STATE_MSG_SIZE];
+    cf_state_msg_on_cooldown(s, msg);
+    say(u, CF_MSG_WARN, "%s", msg);
+    u->state_dirty = u->o.state != NULL;
+    u->forbidden = 1;
+    return CF_FC_EFORBIDDEN;
+}
+
+static int on_rate_limited(cf_updater *u, const cf_http_resp *r)
+{
+    say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_429);
+    say(u, CF_MSG_INFO, "This means that you have been rate limited by the CDN.");
+    say(u, CF_MSG_INFO, " 1. Run FreshClam no more than once an hour to check for updates.");
+    say(u, CF_MSG_INFO, "    FreshClam should check DNS first to see if an update is needed.");
+    say(u, CF_MSG_INFO, " 2. If you have more than 10 hosts on your network attempting to download,");
+    say(u, CF_MSG_INFO, "    it is recommended that you set up a private mirror on your network.");
+    cf_state tmp = {0};
+    cf_state *s = u->o.state ? u->o.state : &tmp;
+    if (r->cf_ray[0])
+        cf_state_set_ray(s, r->cf_ray);
+    cf_state_block_429(s, now_of(u), r->retry_after);
+    char msg[CF_STATE_MSG_SIZE];
+    cf_state_msg_on_cooldown(s, msg);
+    say(u, CF_MSG_WARN, "%s", msg);
+    u->state_dirty = u->o.state != NULL;
+    return CF_FC_ERETRYLATER;
+}
+
+int cf_updater_cooldown_active(cf_updater *u)
+{
+    if (!u->o.state)
+        return 0;
+    switch (cf_state_cooldown_check(u->o.state, now_of(u))) {
+    case CF_COOLDOWN_ACTIVE: {
+        say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_PREVIOUS);
+        say(u, CF_MSG_INFO, "This means that you have been rate limited or blocked by the CDN.");
+        say(u, CF_MSG_INFO, " 1. Verify that you're running a supported ClamAV version.");
+        say(u, CF_MSG_INFO, " 2. Run FreshClam no more than once an hour to check for updates.");
+        say(u, CF_MSG_INFO, " 3. If you have more than 10 hosts on your network attempting to download,");
+        say(u, CF_MSG_INFO, "    it is recommended that you set up a private mirror on your network.");
+        char msg[CF_STATE_MSG_SIZE];
+        cf_state_msg_still_cooldown(u->o.state, msg);
+        say(u, CF_MSG_WARN, "%s", msg);
+        return 1;
+    }
+    case CF_COOLDOWN_EXPIRED:
+        say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_EXPIRED);
+        u->state_dirty = 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* -------------------------------------- per-mirror memory of NAME-V.cvd 404s */
+
+static time_t noversioned_since(cf_updater *u, const char *mirror)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, CF_MIRROR_STATE_FILE);
+    cf_buf b = CF_BUF_INIT;
+    cf_err e = {0};
+    time_t found = 0;
+    if (cf_file_read(path, MIRROR_STATE_MAX, &b, &e) == CF_OK && cf_buf_append(&b, "", 1) == CF_OK) {
+        char *save = NULL;
+        for (char *line = strtok_r((char *)b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char *sp = strchr(line, ' ');
+            if (sp && strcmp(sp + 1, mirror) == 0)
+                found = (time_t)strtoll(line, NULL, 10);
+        }
+    }
+    cf_buf_free(&b);
+    return found;
+}
+
+static void noversioned_mark(cf_updater *u, const char *mirror, time_t when)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, CF_MIRROR_STATE_FILE);
+    cf_buf old = CF_BUF_INIT, out = CF_BUF_INIT;
+    cf_err e = {0};
+    if (cf_file_read(path, MIRROR_STATE_MAX, &old, &e) == CF_OK && cf_buf_append(&old, "", 1) == CF_OK) {
+        char *save = NULL;
+        for (char *line = strtok_r((char *)old.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char *sp = strchr(line, ' ');
+            if (!sp || strcmp(sp + 1, mirror) == 0)
+                continue;
+            cf_buf_printf(&out, "%s\n", line);
+        }
+    }
+    if (when)
+        cf_buf_printf(&out, "%lld %s\n", (long long)when, mirror);
+    if (cf_install_file(u->o.dbdir, CF_MIRROR_STATE_FILE, out.p ? (const void *)out.p : "", out.n, &e) != CF_OK)
+        say(u, CF_MSG_DEBUG, "Can't record mirror state: %s", e.msg);
+    cf_buf_free(&old);
+    cf_buf_free(&out);
+}
+
+/* ------------------------------------------------------------------ install */
+
+typedef struct dbctx {
+    cf_updater *u;
+    const char *db;
+    uint32_t dnsver;
+    int have_local;
+    cf_cvdhdr lhdr;
+    char lfile[64];
+} dbctx;
+
+/* Writes bytes for the load test, tests, installs, reports (§4.6, §4.7). */
+static int test_and_install(cf_updater *u, const char *db, const char *ext, const cf_buf *bytes,
+                            const cf_buf *sign, const cf_cvdhdr *h)
+{
+    char name[128], path[4096];
+    snprintf(name, sizeof name, "%s.%s", db, ext);
+    snprintf(path, sizeof path, "%s/%s", u->o.tmpdir, name);
+    cf_err e = {0};
+    unlink(path);
+    if (cf_file_write_new(path, bytes->p, bytes->n, 0644, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", path, e.msg);
+        return CF_FC_EDBDIRACCESS;
+    }
+    say(u, CF_MSG_INFO, "Testing database: '%s' ...", path);
+    if (u->env.testdb) {
+        cf_err te = {0};
+        if (u->env.testdb(u->env.arg, path, &te) != CF_OK) {
+            if (te.msg[0])
+                say(u, CF_MSG_WARN, "%s", te.msg);
+            say(u, CF_MSG_ERROR, "Database test FAILED.");
+            unlink(path);
+            return CF_FC_ETESTFAIL;
+        }
+    }
+    say(u, CF_MSG_INFO, "Database test passed.");
+    unlink(path);
+
+    int stale = 0;
+    if (cf_install_db(u->o.dbdir, db, ext, bytes->p, bytes->n, sign && sign->n ? sign->p : NULL,
+                      sign ? sign->n : 0, h->version, &stale, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "updatedb: Can't install %s in %s: %s", name, u->o.dbdir, e.msg);
+        return CF_FC_EDBDIRACCESS;
+    }
+    if (stale)
+        say(u, CF_MSG_WARN, "%s", e.msg);
+    u->replaced++;
+    char sum[256];
+    hdr_summary(sum, sizeof sum, h);
+    say(u, CF_MSG_INFO, "%s updated (%s)", name, sum);
+    say(u, CF_MSG_DEBUG, "fc_update_database: %s updated.", name);
+    if (u->o.engine_flevel && h->flevel > u->o.engine_flevel) {
+        say(u, CF_MSG_WARN, "Your ClamAV installation is OUTDATED!");
+        say(u, CF_MSG_WARN, "Current functionality level = %u, recommended = %u", u->o.engine_flevel, h->flevel);
+        say(u, CF_MSG_INFO, "DON'T PANIC! Read https://docs.clamav.net/manual/Installing.html");
+    }
+    return CF_FC_SUCCESS;
+}
+
+static void say_uptodate(dbctx *c)
+{
+    char sum[256];
+    hdr_summary(sum, sizeof sum, &c->lhdr);
+    say(c->u, CF_MSG_INFO, "%s database is up-to-date (%s)", c->lfile, sum);
+    say(c->u, CF_MSG_DEBUG, "fc_update_database: %s already up-to-date.", c->lfile);
+}
+
+/* -------------------------------------------------------------------- probe */
+
+/* Range probe of <mirror>/<file> (§4.2). Returns 0 with *ver set, CF_FC_UPTODATE
+ * on 304, or a failure code. quiet_404: a failed .cld probe of a private mirror
+ * is only a warning before the .cvd probe (§4.8). */
+static int probe(dbctx *c, const char *mirror, const char *file, int last, int quiet, uint32_t *ver)
+{
+    cf_updater *u = c->u;
+    char url[URL_MAX];
+    if (url_join(url, mirror, file) != 0)
+        return CF_FC_EFAILEDGET;
+    say(u, CF_MSG_INFO, "Trying to retrieve CVD header from %s", url);
+    cf_http_req req = {.url = url, .range_head = 1,
+                       .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
+    cf_http_resp r;
+    fetch(u, &req, &r, 1, 1);
+    int rc = 0;
+    switch (classify(&r)) {
+    case K_OK: {
+        cf_err e = {0};
+        cf_cvdhdr h;
+        int bad = 0;
+        if (r.body.n < CF_HDR_SIZE) {
+            say(u, warn_or_error(last), "remote_cvdhead: Malformed CVD header (too short)");
+            bad = 1;
+        } else {
+            for (size_t i = 0; i < CF_HDR_SIZE && !bad; i++)
+                if (r.body.p[i] < 0x20 || r.body.p[i] > 0x7e)
+                    bad = 1;
+            if (bad)
+                say(u, warn_or_error(last), "remote_cvdhead: Malformed CVD header (bad chars)");
+            else if (cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
+                say(u, warn_or_error(last), "remote_cvdhead: Malformed CVD header (can't parse)");
+                bad = 1;
+            }
+        }
+        if (!bad) {
+            say(u, CF_MSG_INFO, "OK");
+            *ver = h.version;
+            say(u, CF_MSG_DEBUG, "%s database version obtained using HTTP GET: %u", c->db, h.version);
+        } else {
+            rc = CF_FC_EFAILEDGET;
+        }
+        break;
+    }
+    case K_304:
+        if (!c->have_local) {
+            say(u, CF_MSG_ERROR,
+                "check_for_new_database_version: server claims we're up-to-date, but we don't have a local "
+                "database!");
+            rc = CF_FC_EFAILEDGET;
+        } else {
+            rc = CF_FC_UPTODATE;
+        }
+        break;
+    case K_403:
+        say(u, CF_MSG_ERROR, "check_for_new_database_version: Blocked from using server %s.", mirror);
+        rc = on_forbidden(u, file, url, &r);
+        break;
+    case K_429:
+        rc = on_rate_limited(u, &r);
+        break;
+    default:
+        say_failure(u, quiet ? CF_MSG_WARN : warn_or_error(last), &r, "remote_cvdhead", url, mirror);
+        rc = CF_FC_EFAILEDGET;
+        break;
+    }
+    if (rc == CF_FC_EFAILEDGET && !quiet) {
+        say(u, CF_MSG_WARN, "Failed to get %s database version information from server: %s", c->db, mirror);
+        say(u, warn_or_error(last), "check_for_new_database_version: Failed to find %s database using server %s.",
+            c->db, mirror);
+    }
+    cf_http_resp_free(&r);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- full file */
+
+typedef struct fullfile {
+    cf_buf bytes, sign;
+    cf_cvdhdr hdr;
+    char url[URL_MAX];
+    int have;
+} fullfile;
+
+static void fullfile_free(fullfile *f)
+{
+    cf_buf_free(&f->bytes);
+    cf_buf_free(&f->sign);
+    memset(f, 0, sizeof *f);
+}
+
+/* Fetches, checks and verifies one candidate URL for the whole database.
+ * Returns 0 and fills *out, or a cf_fc code (0 never with out->have unset). */
+static int full_candidate(dbctx *c, const char *mirror, const char *file, const char *url,
+                          const char *const *headers, int last, int quiet404, fullfile *out)
+{
+    cf_updater *u = c->u;
+    cf_http_req req = {.url = url, .headers = headers,
+                       .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
+    cf_http_resp r;
+    fetch(u, &req, &r, 1, 1);
+    int rc = 0;
+    rkind k = classify(&r);
+    if (k == K_OK && r.body.n == 0) {
+        say(u, warn_or_error(last), "Can't download %s from %s: the server sent an empty file", file, url);
+        rc = CF_FC_EEMPTYFILE;
+    } else if (k == K_304) {
+        say(u, CF_MSG_INFO, "%s is up-to-date.", file);
+        rc = CF_FC_UPTODATE;
+    } else if (k == K_403) {
+        rc = on_forbidden(u, file, url, &r);
+    } else if (k == K_429) {
+        rc = on_rate_limited(u, &r);
+    } else if (k == K_404 && quiet404) {
+        say(u, CF_MSG_DEBUG, "%s is not published at %s", file, url);
+        rc = CF_FC_EFAILEDGET;
+    } else if (k != K_OK) {
+        say_failure(u, warn_or_error(last), &r, "downloadFile", url, mirror);
+        say(u, warn_or_error(last), "Can't download %s from %s", file, url);
+        rc = k == K_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
+    }
+    if (rc != 0 || k != K_OK) {
+        cf_http_resp_free(&r);
+        return rc;
+    }
+
+    cf_err e = {0};
+    cf_cvdhdr h;
+    if (r.body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
+        say(u, warn_or_error(last), "Can't read CVD header of new %s database from %s: %s", file, url,
+            r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
+        cf_http_resp_free(&r);
+        return CF_FC_EBADCVD;
+    }
+    int is_cvd = strstr(file, ".cvd") != NULL;
+    cf_buf sign = CF_BUF_INIT;
+    if (is_cvd) {
+        char sname[128], surl[URL_MAX];
+        snprintf(sname, sizeof sname, "%s-%u.cvd.sign", c->db, h.version);
+        if (url_join(surl, mirror, sname) == 0) {
+            cf_http_req sreq = {.url = surl, .max_bytes = CF_MAX_SIGN_BYTES};
+            cf_http_resp sr;
+            fetch(u, &sreq, &sr, 1, 1);
+            if (classify(&sr) == K_OK && sr.body.n > 0)
+                cf_buf_set(&sign, sr.body.p, sr.body.n);
+            else
+                say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s-%u", c->db, h.version);
+            cf_http_resp_free(&sr);
+        }
+    }
+    cf_image img = CF_IMAGE_INIT;
+    cf_image_init(&img);
+    cf_code vrc;
+    if (is_cvd)
+        vrc = cf_verify_cvd(u->o.verify, r.body.p, r.body.n, sign.n ? sign.p : NULL, sign.n, &img, NULL, &e);
+    else
+        vrc = cf_verify_cld(u->o.verify, r.body.p, r.body.n, &img, &e);
+    cf_image_free(&img);
+    if (vrc != CF_OK) {
+        say(u, warn_or_error(last), "Verification: %s (%s)", e.msg, url);
+        cf_buf_free(&sign);
+        cf_http_resp_free(&r);
+        return CF_FC_EBADCVD;
+    }
+    fullfile_free(out);
+    out->bytes = r.body;
+    memset(&r.body, 0, sizeof r.body);
+    out->sign = sign;
+    out->hdr = h;
+    snprintf(out->url, sizeof out->url, "%s", url);
+    out->have = 1;
+    cf_http_resp_free(&r);
+    return 0;
+}
+
+/* Whole database under cache-proof names (ARCHITECTURE "The one idea"):
+ * NAME-V.cvd, NAME.cvd?version=V, NAME.cvd with no-cache headers. Keeps the
+ * first verified copy of version >= V, else the newest verified one seen. */
+static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, fullfile *best)
+{
+    cf_updater *u = c->u;
+    static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
+    char file[128], url[URL_MAX], tmp[256];
+    snprintf(file, sizeof file, "%s.%s", c->db, ext);
+    int rc = CF_FC_EFAILEDGET;
+    time_t now = now_of(u);
+
+    for (int step = 0; step < 3; step++) {
+        const char *const *headers = NULL;
+        if (step == 0) {
+            if (strcmp(ext, "cvd") != 0)
+                continue;
+            time_t since = noversioned_since(u, mirror);
+            if (since && now - since < CF_NOVERSIONED_RETRY && now >= since) {
+                say(u, CF_MSG_DEBUG, "%s does not publish %s-%u.cvd (remembered); not asking", mirror, c->db, V);
+                continue;
+            }
+            snprintf(tmp, sizeof tmp, "%s-%u.cvd", c->db, V);
+        } else if (step == 1) {
+            snprintf(tmp, sizeof tmp, "%s?version=%u", file, V);
+        } else {
+            snprintf(tmp, sizeof tmp, "%s", file);
+            headers = nocache;
+        }
+        if (url_join(url, mirror, tmp) != 0)
+            return CF_FC_EFAILEDGET;
+
+        /* A mirror that does not publish versioned names answers 404 to the
+         * first step: expected, so only remembered, not reported as a failure. */
+        fullfile cand = {0};
+        int r = full_candidate(c, mirror, file, url, headers, last && step == 2, step == 0, &cand);
+        if (r == CF_FC_EFORBIDDEN || r == CF_FC_ERETRYLATER || r == CF_FC_UPTODATE) {
+            fullfile_free(&cand);
+            return r;
+        }
+        if (r == CF_FC_ECONNECTION) {
+            fullfile_free(&cand);
+            return best->have ? 0 : r;
+        }
+        if (step == 0) {
+            if (r == CF_FC_EFAILEDGET)
+                noversioned_mark(u, mirror, now);
+            else if (r == 0)
+                noversioned_mark(u, mirror, 0);
+        }
+        if (r != 0) {
+            rc = r;
+            continue;
+        }
+        if (cand.hdr.version >= V) {
+            fullfile_free(best);
+            *best = cand;
+            return 0;
+        }
+        say(u, CF_MSG_WARN, "%s served version %u, advertised %u", url, cand.hdr.version, V);
+        if (!best->have || cand.hdr.version > best->hdr.version) {
+            fullfile_free(best);
+            *best = cand;
+        } else {
+            fullfile_free(&cand);
+        }
+    }
+    return best->have ? 0 : rc;
+}
+
+/* Full download route (§4.4). from_fallback: reached because the incremental
+ * update failed, so an older-than-advertised copy is settled for. */
+static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, int from_fallback)
+{
+    cf_updater *u = c->u;
+    fullfile f = {0};
+    int rc = full_fetch(c, mirror, ext, V, last, &f);
+    if (rc == CF_FC_UPTODATE) {
+        say(u, CF_MSG_WARN,
+            "Expected newer version of %s database but the server's copy is not newer than our local file "
+            "(version %u).",
+            c->db, c->have_local ? c->lhdr.version : 0);
+        fullfile_free(&f);
+        return CF_FC_SUCCESS;
+    }
+    if (rc != 0) {
+        fullfile_free(&f);
+        return rc;
+    }
+    uint32_t H = f.hdr.version;
+    if (c->have_local && H <= c->lhdr.version) {
+        /* Stricter than freshclam: an older or equal copy never replaces ours. */
+        say(u, CF_MSG_WARN,
+            "Expected newer version of %s database but the server's copy is not newer than our local file "
+            "(version %u).",
+            c->db, c->lhdr.version);
+        say(u, CF_MSG_WARN, "%s served version %u, advertised %u; keeping %s (version %u)", f.url, H, V, c->lfile,
+            c->lhdr.version);
+        fullfile_free(&f);
+        return R_NOTSYNC;
+    }
+    if (H < V)
+        say(u, CF_MSG_DEBUG, "The %s.%s database downloaded from %s is older than the version advertised.", c->db,
+            ext, mirror);
+    rc = test_and_install(u, c->db, ext, &f.bytes, &f.sign, &f.hdr);
+    fullfile_free(&f);
+    if (rc != 0)
+        return rc;
+    if (H < V) {
+        if (from_fallback || !u->o.scripted) {
+            say(u, CF_MSG_WARN,
+                "Received an older %s CVD than was advertised. Incremental updates either failed or are "
+                "disabled, so we'll have to settle for a slightly out-of-date database.",
+                c->db);
+            return CF_FC_SUCCESS;
+        }
+        say(u, CF_MSG_DEBUG,
+            "Received an older %s CVD than was advertised. We'll keep it and try updating to the latest version "
+            "with CDIFFs.",
+            c->db);
+        return R_RETRY_NOW;
+    }
+    return CF_FC_SUCCESS;
+}
+
+/* -------------------------------------------------------------------- cdiffs */
+
+enum { P_NONE, P_EMPTY, P_DOWNLOAD, P_APPLY };
+
+/* Loads and verifies the local database as the starting image (§4.5 step 1). */
+static int load_local_image(dbctx *c, cf_image *img, cf_err *e)
+{
+    cf_updater *u = c->u;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, c->lfile);
+    cf_buf b = CF_BUF_INIT, sign = CF_BUF_INIT;
+    cf_code rc = cf_file_read(path, CF_MAX_DB_BYTES, &b, e);
+    if (rc == CF_OK) {
+        if (strstr(c->lfile, ".cvd")) {
+            char sp[4096];
+            snprintf(sp, sizeof sp, "%s/%s-%u.cvd.sign", u->o.dbdir, c->db, c->lhdr.version);
+            cf_err se = {0};
+            if (cf_file_read(sp, CF_MAX_SIGN_BYTES, &sign, &se) != CF_OK)
+                sign.n = 0;
+            rc = cf_verify_cvd(u->o.verify, b.p, b.n, sign.n ? sign.p : NULL, sign.n, img, NULL, e);
+        } else {
+            rc = cf_verify_cld(u->o.verify, b.p, b.n, img, e);
+        }
+    }
+    cf_buf_free(&b);
+    cf_buf_free(&sign);
+    return rc == CF_OK ? 0 : -1;
+}
+
+/* §4.5. Returns a cf_fc code, or sets *fallback to ask for the full database. */
+static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *fallback)
+{
+    cf_updater *u = c->u;
+    uint32_t L = c->lhdr.version;
+    size_t n = V - L;
+    *fallback = 0;
+
+    cf_image img = CF_IMAGE_INIT;
+    cf_image_init(&img);
+    cf_err e = {0};
+    if (load_local_image(c, &img, &e) != 0) {
+        say(u, CF_MSG_WARN, "Can't use %s as the base of an incremental update: %s", c->lfile, e.msg);
+        say(u, CF_MSG_WARN, "Incremental update failed, trying to download %s.cvd", c->db);
+        cf_image_free(&img);
+        *fallback = 1;
+        return 0;
+    }
+
+    say(u, CF_MSG_PROGRESS, "Current database is %zu version%s behind.", n, n == 1 ? "" : "s");
+
+    /* Every patch and its .sign at once; applied strictly in order below. */
+    cf_http_req *reqs = calloc(2 * n, sizeof *reqs);
+    cf_http_resp *resps = calloc(2 * n, sizeof *resps);
+    char (*urls)[URL_MAX] = calloc(2 * n, URL_MAX);
+    if (!reqs || !resps || !urls) {
+        free(reqs);
+        free(resps);
+        free(urls);
+        cf_image_free(&img);
+        return CF_FC_EMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s-%u.cdiff", c->db, L + 1 + (uint32_t)i);
+        url_join(urls[2 * i], mirror, name);
+        snprintf(name, sizeof name, "%s-%u.cdiff.sign", c->db, L + 1 + (uint32_t)i);
+        url_join(urls[2 * i + 1], mirror, name);
+        reqs[2 * i] = (cf_http_req){.url = urls[2 * i], .max_bytes = CF_MAX_CDIFF_BYTES};
+        reqs[2 * i + 1] = (cf_http_req){.url = urls[2 * i + 1], .max_bytes = CF_MAX_SIGN_BYTES};
+    }
+    fetch(u, reqs, resps, 2 * n, u->o.concurrency);
+
+    int err = P_NONE, rc = 0;
+    size_t applied = 0;
+    for (size_t i = 0; i < n && err == P_NONE && rc == 0; i++) {
+        uint32_t ver = L + 1 + (uint32_t)i;
+        char patch[128];
+        snprintf(patch, sizeof patch, "%s-%u.cdiff", c->db, ver);
+        say(u, CF_MSG_PROGRESS, "Downloading database patch # %u...", ver);
+        cf_http_resp *r = &resps[2 * i];
+        /* Each patch gets MaxAttempts tries, without delay (§4.5 step 3). */
+        for (unsigned tries = 1;; tries++) {
+            rkind k = classify(r);
+            if (k == K_OK)
+                break;
+            if (k == K_403) {
+                rc = on_forbidden(u, patch, urls[2 * i], r);
+                break;
+            }
+            if (k == K_429) {
+                rc = on_rate_limited(u, r);
+                break;
+            }
+            say_failure(u, CF_MSG_WARN, r, "downloadFile", urls[2 * i], mirror);
+            say(u, CF_MSG_WARN, "downloadPatchAndApply: Can't download %s from %s", patch, urls[2 * i]);
+            if (tries >= u->o.max_attempts) {
+                err = P_DOWNLOAD;
+                break;
+            }
+            cf_http_resp_free(r);
+            fetch(u, &reqs[2 * i], r, 1, 1);
+        }
+        if (err != P_NONE || rc != 0)
+            break;
+        if (r->body.n == 0) {
+            say(u, CF_MSG_INFO, "Empty script %s, need to download entire database", patch);
+            err = P_EMPTY;
+            break;
+        }
+        cf_http_resp *sr = &resps[2 * i + 1];
+        const uint8_t *sp = NULL;
+        size_t sn = 0;
+        if (classify(sr) == K_OK && sr->body.n > 0) {
+            sp = sr->body.p;
+            sn = sr->body.n;
+        } else {
+            say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s", patch);
+        }
+        cf_buf script = CF_BUF_INIT;
+        uint32_t got = 0;
+        if (cf_verify_cdiff(u->o.verify, r->body.p, r->body.n, sp, sn, &script, &got, NULL, &e) != CF_OK) {
+            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
+            err = P_APPLY;
+        } else if (got != ver) {
+            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': it is the patch to version %u", patch,
+                got);
+            err = P_APPLY;
+        } else if (cf_verify_apply(u->o.verify, &img, &script, 1, &e) != CF_OK) {
+            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
+            err = P_APPLY;
+        } else {
+            applied++;
+        }
+        cf_buf_free(&script);
+    }
+    for (size_t i = 0; i < 2 * n; i++)
+        cf_http_resp_free(&resps[i]);
+    free(reqs);
+    free(resps);
+    free(urls);
+    if (rc != 0) {
+        cf_image_free(&img);
+        return rc;
+    }
+
+    if (err != P_NONE && u->o.private_mirror) {
+        /* A private mirror need not carry cdiffs: quietly take the whole file. */
+        say(u, CF_MSG_DEBUG, "Incremental update from %s stopped after %zu patches; downloading the whole database",
+            mirror, applied);
+        cf_image_free(&img);
+        *fallback = 1;
+        return 0;
+    }
+    if (err == P_EMPTY) {
+        say(u, CF_MSG_DEBUG, "Empty CDIFF found. Skip incremental updates for this version and download %s.cvd",
+            c->db);
+        cf_image_free(&img);
+        *fallback = 1;
+        return 0;
+    }
+    if (err == P_APPLY || (err != P_NONE && applied == 0 && L + 1 < V)) {
+        say(u, CF_MSG_WARN, "Incremental update failed, trying to download %s.cvd", c->db);
+        cf_image_free(&img);
+        *fallback = 1;
+        return 0;
+    }
+    if (err != P_NONE && applied == 0) {
+        say(u, CF_MSG_INFO,
+            "The database server doesn't have the latest patch for the %s database (version %u). The server will "
+            "likely have updated if you check again in a few hours.",
+            c->db, V);
+        cf_image_free(&img);
+        return CF_FC_SUCCESS;
+    }
+    if (applied < n) {
+        say(u, CF_MSG_INFO, "Downloaded %zu patches for %s, which is fewer than the %zu expected patches.", applied,
+            c->db, n);
+        say(u, CF_MSG_INFO, "We'll settle for this partial-update, at least for now.");
+    }
+    (void)last;
+
+    cf_buf cld = CF_BUF_INIT;
+    cf_cvdhdr h;
+    if (cf_cld_write(&img, u->o.compress_cld, &cld, &e) != CF_OK ||
+        cf_cvdhdr_parse(cld.p, cld.n, &h, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "updatedb: Incremental update failed. Failed to build CLD. (%s)", e.msg);
+        cf_buf_free(&cld);
+        cf_image_free(&img);
+        return CF_FC_EBADCVD;
+    }
+    cf_image_free(&img);
+    rc = test_and_install(u, c->db, "cld", &cld, NULL, &h);
+    cf_buf_free(&cld);
+    return rc;
+}
+
+/* ------------------------------------------------------------- one attempt */
+
+static int try_once(dbctx *c, const char *mirror, int last)
+{
+    cf_updater *u = c->u;
+    c->have_local = cf_updater_local(u->o.dbdir, c->db, &c->lhdr, c->lfile);
+    uint32_t V = c->dnsver;
+    const char *ext = "cvd";
+    int rc;
+    if (u->o.private_mirror) {
+        char f[128];
+        snprintf(f, sizeof f, "%s.cld", c->db);
+        rc = probe(c, mirror, f, last, 1, &V);
+        if (rc == 0 || rc == CF_FC_UPTODATE) {
+            ext = "cld";
+        } else if (rc == CF_FC_EFORBIDDEN || rc == CF_FC_ERETRYLATER) {
+            return rc;
+        } else {
+            snprintf(f, sizeof f, "%s.cvd", c->db);
+            rc = probe(c, mirror, f, last, 0, &V);
+        }
+        if (rc != 0 && rc != CF_FC_UPTODATE)
+            return rc;
+        if (rc == CF_FC_UPTODATE) {
+            say_uptodate(c);
+            return CF_FC_SUCCESS;
+        }
+    } else if (V == 0) {
+        char f[128];
+        snprintf(f, sizeof f, "%s.cvd", c->db);
+        rc = probe(c, mirror, f, last, 0, &V);
+        if (rc == CF_FC_UPTODATE) {
+            say_uptodate(c);
+            return CF_FC_SUCCESS;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (c->have_local && c->lhdr.version >= V) {
+        say_uptodate(c);
+        return CF_FC_SUCCESS;
+    }
+    if (c->have_local)
+        say(u, CF_MSG_INFO, "%s database available for update (local version: %u, remote version: %u)", c->db,
+            c->lhdr.version, V);
+    else
+        say(u, CF_MSG_INFO, "%s database available for download (remote version: %u)", c->db, V);
+
+    int fallback = 0;
+    if (c->have_local && u->o.scripted) {
+        rc = cdiff_route(c, mirror, V, last, &fallback);
+        if (!fallback)
+            return rc;
+    }
+    return full_route(c, mirror, ext, V, last, fallback);
+}
+
+int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
+{
+    dbctx c = {.u = u, .db = db, .dnsver = remote_version};
+    int rc = CF_FC_EFAILEDGET;
+    if (u->o.max_attempts == 0 || u->o.nmirrors == 0)
+        return CF_FC_SUCCESS;
+    for (size_t m = 0; m < u->o.nmirrors; m++) {
+        const char *mirror = u->o.mirrors[m];
+        for (unsigned attempt = 1; attempt <= u->o.max_attempts; attempt++) {
+            int last = attempt == u->o.max_attempts;
+            rc = try_once(&c, mirror, last);
+            switch (rc) {
+            case CF_FC_SUCCESS:
+            case CF_FC_UPTODATE:
+                return CF_FC_SUCCESS;
+            case CF_FC_EFORBIDDEN:
+                return rc;
+            case CF_FC_ERETRYLATER:
+                return u->o.strict_exit_codes ? CF_FC_ERETRYLATER : CF_FC_SUCCESS;
+            case R_RETRY_NOW:
+                say(u, CF_MSG_INFO,
+                    "Received an older %s CVD than was advertised. We'll retry so the incremental update will "
+                    "ensure we're up-to-date.",
+                    db);
+                continue;
+            case R_NOTSYNC:
+                continue;
+            case CF_FC_ECONNECTION:
+            case CF_FC_EFAILEDGET:
+            case CF_FC_EBADCVD:
+                if (!last) {
+                    say(u, CF_MSG_INFO, "Trying again in %u secs...", u->o.retry_delay);
+                    if (u->env.sleep && u->o.retry_delay)
+                        u->env.sleep(u->env.arg, u->o.retry_delay);
+                } else {
+                    say(u, CF_MSG_INFO, "Giving up on %s...", mirror);
+                }
+                continue;
+            default:
+                say(u, CF_MSG_ERROR, "Unexpected error when attempting to update %s: %s", db, cf_fc_str(rc));
+                return rc;
+            }
+        }
+    }
+    if (rc == R_RETRY_NOW || rc == R_NOTSYNC) {
+        /* freshclam counts a mirror that never catches up as success (§4.4). */
+        say(u, CF_MSG_WARN, "The mirrors did not serve the advertised version of %s; keeping what we have.", db);
+        return u->o.strict_exit_codes ? CF_FC_EMIRRORNOTSYNC : CF_FC_SUCCESS;
+    }
+    say(u, CF_MSG_ERROR, "Update failed for database: %s", db);
+    return rc;
+}
+
+/* ------------------------------------------------------------- custom URLs */
+
+static unsigned custom_sigs(const char *name, const cf_buf *b)
+{
+    size_t nl = strlen(name);
+    if (nl > 4 && (strcmp(name + nl - 4, ".cvd") == 0 || strcmp(name + nl - 4, ".cld") == 0 ||
+                   strcmp(name + nl - 4, ".cud") == 0)) {
+        cf_cvdhdr h;
+        cf_err e = {0};
+        if (b->n >= CF_HDR_SIZE && cf_cvdhdr_parse(b->p, CF_HDR_SIZE, &h, &e) == CF_OK)
+            return h.sigs;
+        return 0;
+    }
+    if (nl > 4 && strcmp(name + nl - 4, ".cbc") == 0)
+        return 1;
+    unsigned count = 0;
+    size_t i = 0;
+    while (i < b->n) {
+        size_t j = i;
+        while (j < b->n && b->p[j] != '\n')
+            j++;
+        if (j > i && b->p[i] != '#' && !(j == i + 1 && b->p[i] == '\r'))
+            count++;
+        i = j + 1;
+    }
+    return count;
+}
+
+static int custom_once(cf_updater *u, const char *url, const char *name, int last, cf_buf *out, int *uptodate)
+{
+    char local[4096];
+    snprintf(local, sizeof local, "%s/%s", u->o.dbdir, name);
+    struct stat lst;
+    int have_local = stat(local, &lst) == 0;
+    *uptodate = 0;
+    if (strncmp(url, "file://", 7) == 0) {
+        const char *src = url + 7;
+        struct stat sst;
+        if (stat(src, &sst) != 0) {
+            say(u, CF_MSG_INFO, "DatabaseCustomURL: file %s missing", src);
+            return CF_FC_EFAILEDUPDATE;
+        }
+        if (have_local && lst.st_mtime > sst.st_mtime) {
+            *uptodate = 1;
+            return 0;
+        }
+        cf_err e = {0};
+        if (cf_file_read(src, CF_MAX_DB_BYTES, out, &e) != CF_OK) {
+            say(u, CF_MSG_ERROR, "DatabaseCustomURL: Can't read %s: %s", src, e.msg);
+            return CF_FC_EFAILEDUPDATE;
+        }
+        say(u, CF_MSG_INFO, "Downloading %s [100%%]", name);
+        return 0;
+    }
+    cf_http_req req = {.url = url, .if_modified_since = have_local ? lst.st_mtime : 0};
+    cf_http_resp r;
+    fetch(u, &req, &r, 1, 1);
+    int rc = 0;
+    switch (classify(&r)) {
+    case K_OK:
+        cf_buf_set(out, r.body.p, r.body.n);
+        say(u, CF_MSG_INFO, "Downloading %s [100%%]", name);
+        if (r.body.n == 0) {
+            say(u, CF_MSG_ERROR, "%s: the server sent an empty file", url);
+            rc = CF_FC_EEMPTYFILE;
+        }
+        break;
+    case K_304:
+        *uptodate = 1;
+        break;
+    case K_403:
+        rc = on_forbidden(u, name, url, &r);
+        break;
+    case K_429:
+        rc = on_rate_limited(u, &r);
+        break;
+    default:
+        say_failure(u, warn_or_error(last), &r, "downloadFile", url, url);
+        say(u, warn_or_error(last), "Can't download %s from %s", name, url);
+        rc = classify(&r) == K_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
+        break;
+    }
+    cf_http_resp_free(&r);
+    return rc;
+}
+
+int cf_updater_custom(cf_updater *u, const char *url)
+{
+    const char *slash = strrchr(url, '/');
+    const char *name = slash ? slash + 1 : url;
+    if (strlen(name) < 4 || !cf_name_ok(name)) {
+        say(u, CF_MSG_INFO, "DatabaseCustomURL: Incorrect URL");
+        return CF_FC_EFAILEDUPDATE;
+    }
+    cf_buf bytes = CF_BUF_INIT;
+    int rc = CF_FC_EFAILEDGET, uptodate = 0;
+    unsigned attempts = u->o.max_attempts ? u->o.max_attempts : 1;
+    for (unsigned attempt = 1; attempt <= attempts; attempt++) {
+        int last = attempt == attempts;
+        bytes.n = 0;
+        rc = custom_once(u, url, name, last, &bytes, &uptodate);
+        if (rc == CF_FC_ECONNECTION || rc == CF_FC_EFAILEDGET) {
+            if (!last) {
+                say(u, CF_MSG_INFO, "Trying again in %u secs...", u->o.retry_delay);
+                if (u->env.sleep && u->o.retry_delay)
+                    u->env.sleep(u->env.arg, u->o.retry_delay);
+                continue;
+            }
+            say(u, CF_MSG_INFO, "Update failed for custom database URL: %s", url);
+            cf_buf_free(&bytes);
+            return rc;
+        }
+        break;
+    }
+    if (rc == CF_FC_ERETRYLATER) {
+        cf_buf_free(&bytes);
+        return u->o.strict_exit_codes ? rc : CF_FC_SUCCESS;
+    }
+    if (rc != 0) {
+        if (rc != CF_FC_EFORBIDDEN) {
+            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s", url);
+            say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)", cf_fc_str(rc),
+                rc);
+        }
+        cf_buf_free(&bytes);
+        return rc;
+    }
+    if (uptodate) {
+        say(u, CF_MSG_INFO, "%s is up-to-date (version: custom database)", name);
+        cf_buf_free(&bytes);
+        return CF_FC_SUCCESS;
+    }
+
+    char path[4096];
+    cf_err e = {0};
+    snprintf(path, sizeof path, "%s/%s", u->o.tmpdir, name);
+    unlink(path);
+    if (cf_file_write_new(path, bytes.p ? (const void *)bytes.p : "", bytes.n, 0644, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", path, e.msg);
+        cf_buf_free(&bytes);
+        return CF_FC_EDBDIRACCESS;
+    }
+    say(u, CF_MSG_INFO, "Testing database: '%s' ...", path);
+    if (u->env.testdb) {
+        cf_err te = {0};
+        if (u->env.testdb(u->env.arg, path, &te) != CF_OK) {
+            if (te.msg[0])
+                say(u, CF_MSG_WARN, "%s", te.msg);
+            say(u, CF_MSG_ERROR, "Database test FAILED.");
+            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s", url);
+            say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)",
+                cf_fc_str(CF_FC_ETESTFAIL), CF_FC_ETESTFAIL);
+            unlink(path);
+            cf_buf_free(&bytes);
+            return CF_FC_ETESTFAIL;
+        }
+    }
+    say(u, CF_MSG_INFO, "Database test passed.");
+    unlink(path);
+    if (cf_install_file(u->o.dbdir, name, bytes.p ? (const void *)bytes.p : "", bytes.n, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "Can't install %s: %s", name, e.msg);
+        cf_buf_free(&bytes);
+        return CF_FC_EDBDIRACCESS;
+    }
+    u->replaced++;
+    say(u, CF_MSG_INFO, "%s updated (version: custom database, sigs: %u)", name, custom_sigs(name, &bytes));
+    cf_buf_free(&bytes);
+    return CF_FC_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------- run */
+
+int cf_updater_run(cf_updater *u, const char *const *dbs, const uint32_t *versions, size_t ndbs,
+                   const char *const *urls, size_t nurls)
+{
+    int soft = 0; /* 12/18 under StrictExitCodes: reported at the end, not fatal */
+    if (u->o.max_attempts == 0)
+        return CF_FC_SUCCESS;
+    if (ndbs && !cf_updater_cooldown_active(u)) {
+        for (size_t i = 0; i < ndbs; i++) {
+            int rc = cf_updater_db(u, dbs[i], versions ? versions[i] : 0);
+            if (rc == CF_FC_EMIRRORNOTSYNC || rc == CF_FC_ERETRYLATER) {
+                soft = rc;
+                continue;
+            }
+            if (rc != 0)
+                return rc;
+        }
+    }
+    for (size_t i = 0; i < nurls; i++) {
+        int rc = cf_updater_custom(u, urls[i]);
+        if (rc == CF_FC_ERETRYLATER) {
+            soft = rc;
+            continue;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return soft;
+}
