@@ -424,7 +424,7 @@ static long b64_decode(span in, uint8_t *out, size_t *bad)
         int pad = 0;
         for (int k = 0; k < 4; k++) {
             uint8_t c = in.p[i + (size_t)k];
-            /* '=' may only end the text: "xx==" or "xxx=". */
+            /* '=' may only end the text: "ab==" or "abc=". */
             if (c == '=' && i + 4 == in.n && k >= 2 && (k == 3 || in.p[i + 3] == '=')) {
                 v[k] = 0;
                 pad++;
@@ -541,7 +541,7 @@ static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t
                                  time_t now, char *names, size_t names_sz, char *why, size_t why_sz)
 {
     const int flags = PKCS7_DETACHED | PKCS7_BINARY | PKCS7_NOCRL;
-    if (!PKCS7_type_is_signed(p7)) {
+    if (p7 == NULL || !PKCS7_type_is_signed(p7)) {
         snprintf(why, why_sz, "the PKCS#7 object is not signed data");
         return CHECK_SKIP;
     }

@@ -207,13 +207,14 @@ static cf_certstore *store_of(const pem *first, ...)
 {
     cf_certstore *s = NULL;
     cf_err e = {0};
-    assert_int_equal(cf_certstore_new(&s, &e), CF_OK);
+    cf_code rc = cf_certstore_new(&s, &e);
     va_list ap;
     va_start(ap, first);
-    for (const pem *p = first; p != NULL; p = va_arg(ap, const pem *))
-        if (cf_certstore_add_pem(s, (const uint8_t *)p->p, p->n, "test", &e) != CF_OK)
-            fail_msg("add_pem: %s", e.msg);
+    for (const pem *p = first; rc == CF_OK && p != NULL; p = va_arg(ap, const pem *))
+        rc = cf_certstore_add_pem(s, (const uint8_t *)p->p, p->n, "test", &e);
     va_end(ap);
+    if (rc != CF_OK)
+        fail_msg("store: %s", e.msg);
     return s;
 }
 
