@@ -309,8 +309,9 @@ cf_code cf_install_cleanup(const char *dbdir, time_t older_than,
         struct stat st;
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-        if (cf_install_is_temp(de->d_name) && S_ISREG(st.st_mode)) {
-            if (unlinkat(dfd, de->d_name, 0) == 0) {
+        if (cf_install_is_temp(de->d_name) && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+            int gone = S_ISDIR(st.st_mode) ? rmtree_at(dfd, de->d_name, 0) : unlinkat(dfd, de->d_name, 0);
+            if (gone == 0) {
                 removed++;
                 if (report)
                     report(arg, de->d_name);

@@ -53,7 +53,8 @@ cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const 
                       cf_err *e);
 
 /* Removes what a killed run left in dbdir: our temporaries (".*.tmp" with the
- * shape cf_install_file uses) always - call it while holding the lock - and
+ * shape cf_install_file uses, files or directories such as a run's private
+ * ".clamfresh.<random>.tmp" directory) always - call it while holding the lock - and
  * freshclam-style "tmp.<hex>" directories whose mtime is before older_than
  * (a live freshclam does not take our lock, so its directory is spared when
  * it is recent). report (may be NULL) is called with each removed name. */

@@ -245,6 +245,9 @@ static void test_cleanup_leftovers(void **state)
     char p[4096];
     put(dir, ".daily.cld.Ab12Cd34.tmp", "half written");
     put(dir, ".profile", "not ours");
+    snprintf(p, sizeof p, "%s/.clamfresh.Zz09Yy18.tmp", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    put(dir, ".clamfresh.Zz09Yy18.tmp/daily.cld", "test copy");
     put(dir, "daily.cvd", "db");
     snprintf(p, sizeof p, "%s/tmp.0123456789", dir);
     assert_int_equal(mkdir(p, 0700), 0);
@@ -264,8 +267,10 @@ static void test_cleanup_leftovers(void **state)
     nreported = 0;
     cf_err e = {0};
     assert_int_equal(cf_install_cleanup(dir, time(NULL) - 60, report, NULL, &e), CF_OK);
-    assert_int_equal(nreported, 2);
+    assert_int_equal(nreported, 3);
     assert_true(was_reported(".daily.cld.Ab12Cd34.tmp"));
+    assert_true(was_reported(".clamfresh.Zz09Yy18.tmp"));
+    assert_false(exists(dir, ".clamfresh.Zz09Yy18.tmp"));
     assert_true(was_reported("tmp.0123456789"));
     assert_false(exists(dir, ".daily.cld.Ab12Cd34.tmp"));
     assert_false(exists(dir, "tmp.0123456789"));
