@@ -21,6 +21,13 @@ Faults (--faults F, JSON, re-read on every request) are keyed by URL path
                                    that path only, then the file is served normally
   {"headers": {"cf-ray": "..."}}   extra response headers
 Keys combine (e.g. delay + status).
+
+Log (--log F, else stderr): one JSON object per request, written before the
+body is sent: time, method, path, query, range, headers (the request's
+If-Modified-Since, User-Agent, Cache-Control, Pragma, Range, Connection, Accept,
+Accept-Encoding when present), status, bytes (body bytes sent), file (served
+file relative to the root), fault (the fault applied), stall/close (true when
+the body was cut off on purpose).
 """
 import argparse
 import email.utils
@@ -113,22 +120,24 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        self.end_headers()
         data = body if send_bytes is None else body[:send_bytes]
-        sent = 0
-        if self.command != "HEAD":
-            try:
-                self.wfile.write(data)
-                self.wfile.flush()
-                sent = len(data)
-            except OSError:
-                pass
+        if self.command == "HEAD":
+            data = b""
         self.close_connection = True
         self.rec["status"] = status
-        self.rec["bytes"] = sent
+        self.rec["bytes"] = len(data)
+        if after:
+            self.rec[after] = True
+        # Logged before the body goes out, so a client that has read the whole
+        # response always finds its line in the log.
+        self.finish_log()
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            pass
         if after == "stall":
-            self.rec["stalled"] = True
-            self.finish_log()
             # Hang until the client gives up (EOF/reset) or the server stops.
             self.connection.settimeout(0.2)
             while not self.mirror.stop.is_set():
@@ -140,7 +149,6 @@ class Handler(BaseHTTPRequestHandler):
                 except OSError:
                     break
             return
-        self.finish_log()
 
     def finish_log(self):
         if not self.logged:
@@ -216,11 +224,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Connection", "close")
                 for k, v in extra.items():
                     self.send_header(k, v)
-                self.end_headers()
                 self.close_connection = True
                 self.rec["status"] = 304
                 self.rec["bytes"] = 0
-                return self.finish_log()
+                self.finish_log()
+                self.end_headers()
+                return
         with open(fpath, "rb") as f:
             data = f.read()
         status = 200
