@@ -47,10 +47,10 @@ typedef enum cf_engine_status {
 
 typedef struct cf_engine_test_result {
     cf_engine_status status;
-    int exit_code;      /* FAILED: the child's exit status (freshclam's fc_error_t numbering) */
-    int signo;          /* KILLED: the signal */
-    int timed_out;      /* KILLED because the bound was reached (signo is SIGKILL) */
-    unsigned sigs;      /* OK: signatures loaded (cl_load's signo count) */
+    int exit_code; /* FAILED: the child's exit status (freshclam's fc_error_t numbering) */
+    int signo;     /* KILLED: the signal */
+    int timed_out; /* KILLED because the bound was reached (signo is SIGKILL) */
+    unsigned sigs; /* OK: signatures loaded (cl_load's signo count) */
     /* FAILED: freshclam's text for exit_code, the "<error text>" of
      * `Database load exited with "<error text>"` (e.g. "Test failed"). */
     char exit_text[128];
@@ -59,8 +59,10 @@ typedef struct cf_engine_test_result {
     char error[CF_ENGINE_LINE];
     /* The child's stderr as freshclam summarises it (§4.7): the first line not
      * starting with "LibClamAV Warning:" and the last line, both without the
-     * newline. stderr_first is "" when there was no such line; stderr_last is
-     * "" when it would repeat stderr_first. stderr_lines counts all lines. */
+     * newline. With only warnings, stderr_first is the last warning (freshclam
+     * reads them into the same buffer); stderr_last is the last line after
+     * stderr_first, "" when there is none. stderr_lines counts all lines; a
+     * line longer than the buffer is cut. */
     char stderr_first[CF_ENGINE_LINE];
     char stderr_last[CF_ENGINE_LINE];
     unsigned stderr_lines;

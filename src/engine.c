@@ -1,0 +1,480 @@
+/* libclamav at run time (behavior §1.3, §4.6 item 5, §4.7). Nothing here needs
+ * clamav.h: the few prototypes and constants we use are declared below from
+ * libclamav's documented API, and the library is opened with dlopen the first
+ * time a fact is asked for. */
+#include "clamfresh/engine.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_priv.h"
+
+/* clamav.h (1.4.6): cl_error_t is an enum with CL_SUCCESS = 0, passed as int. */
+#define CL_INIT_DEFAULT 0x0
+#define CL_SUCCESS 0
+#define CL_DB_PHISHING 0x2
+#define CL_DB_PHISHING_URLS 0x8
+#define CL_DB_PUA 0x10
+#define CL_DB_BYTECODE 0x2000
+#define CL_DB_ENHANCED 0x40000
+
+/* freshclam's exit codes that the child uses (behavior §2). */
+#define FC_EINIT 2
+#define FC_ETESTFAIL 8
+
+struct cl_engine;
+
+typedef int (*cl_init_fn)(unsigned int);
+typedef const char *(*cl_retver_fn)(void);
+typedef unsigned int (*cl_retflevel_fn)(void);
+typedef struct cl_engine *(*cl_engine_new_fn)(void);
+typedef int (*cl_load_fn)(const char *, struct cl_engine *, unsigned int *, unsigned int);
+typedef int (*cl_engine_compile_fn)(struct cl_engine *);
+typedef int (*cl_engine_free_fn)(struct cl_engine *);
+typedef const char *(*cl_strerror_fn)(int);
+
+static struct {
+    int ok;
+    const char *soname;
+    char version[64];
+    unsigned flevel;
+    cl_init_fn init;
+    cl_engine_new_fn engine_new;
+    cl_load_fn load;
+    cl_engine_compile_fn compile;
+    cl_engine_free_fn engine_free;
+    cl_strerror_fn strerror_;
+} lib;
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static unsigned test_timeout = CF_ENGINE_TEST_TIMEOUT;
+
+/* Newest ABI first; the bare name last for a hand-installed library. */
+static const char *const sonames[] = {"libclamav.so.12", "libclamav.so.11", "libclamav.so.9", "libclamav.so",
+                                      NULL};
+
+/* dlsym returns void *; POSIX guarantees it converts to a function pointer. */
+static int resolve(void *h, const char *name, void *out_fnptr)
+{
+    void *sym = dlsym(h, name);
+    if (!sym)
+        return 0;
+    memcpy(out_fnptr, &sym, sizeof sym);
+    return 1;
+}
+
+static void lib_open(void)
+{
+    for (size_t i = 0; sonames[i]; i++) {
+        /* RTLD_LOCAL: libclamav's symbols stay out of our namespace. */
+        void *h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            continue;
+        cl_retver_fn retver = NULL;
+        cl_retflevel_fn retflevel = NULL;
+        if (resolve(h, "cl_init", &lib.init) && resolve(h, "cl_retver", &retver) &&
+            resolve(h, "cl_retflevel", &retflevel) && resolve(h, "cl_engine_new", &lib.engine_new) &&
+            resolve(h, "cl_load", &lib.load) && resolve(h, "cl_engine_compile", &lib.compile) &&
+            resolve(h, "cl_engine_free", &lib.engine_free) && resolve(h, "cl_strerror", &lib.strerror_)) {
+            /* Both are plain getters that need no cl_init; the parent never
+             * initialises libclamav, only the test child does. */
+            const char *v = retver();
+            snprintf(lib.version, sizeof lib.version, "%s", v ? v : "");
+            lib.flevel = retflevel();
+            if (lib.version[0]) {
+                lib.soname = sonames[i];
+                lib.ok = 1;
+                return;
+            }
+        }
+        dlclose(h);
+        memset(&lib, 0, sizeof lib);
+    }
+}
+
+static void lib_ensure(void)
+{
+    pthread_once(&lib_once, lib_open);
+}
+
+int cf_engine_available(void)
+{
+    lib_ensure();
+    return lib.ok;
+}
+
+const char *cf_engine_version(void)
+{
+    lib_ensure();
+    return lib.ok ? lib.version : CF_ENGINE_FALLBACK_VERSION;
+}
+
+unsigned cf_engine_flevel(void)
+{
+    lib_ensure();
+    return lib.ok ? lib.flevel : 0;
+}
+
+const char *cf_engine_library(void)
+{
+    lib_ensure();
+    return lib.ok ? lib.soname : "";
+}
+
+void cf_engine_set_test_timeout(unsigned seconds)
+{
+    test_timeout = seconds ? seconds : CF_ENGINE_TEST_TIMEOUT;
+}
+
+const char *cf_engine_status_str(cf_engine_status s)
+{
+    switch (s) {
+    case CF_ENGINE_TEST_OK: return "ok";
+    case CF_ENGINE_TEST_FAILED: return "failed";
+    case CF_ENGINE_TEST_KILLED: return "killed";
+    case CF_ENGINE_TEST_UNAVAILABLE: return "unavailable";
+    }
+    return "unknown";
+}
+
+const char *cf_engine_fc_strerror(int code)
+{
+    static const char *const text[] = {
+        "Success",
+        "Up-to-date",
+        "Failed to initialize",
+        "Invalid, nonexistent, or inaccessible directory",
+        "Invalid, nonexistent, or inaccessible file",
+        "Connection failed",
+        "Empty file",
+        "Invalid or corrupted CVD/CLD database",
+        "Test failed",
+        "Invalid configuration settings(s)",
+        "Failed to read/write file to database directory",
+        "HTTP GET failed",
+        "Downloaded database had lower version than advertised",
+        "Failed to write to log",
+        "Failed to update database",
+        "Memory allocation error",
+        "Invalid argument(s)",
+        "Forbidden; Blocked by CDN",
+        "Too many requests; Retry later",
+    };
+    if (code < 0 || (size_t)code >= sizeof text / sizeof text[0])
+        return "Unknown error code";
+    return text[code];
+}
+
+/* ---- the child ---------------------------------------------------------- */
+
+struct load_args {
+    const char *path;
+    unsigned dboptions;
+};
+
+/* Reports a failure the way freshclam's child does: an ERROR line on stderr
+ * (which the parent summarises) and the same text in the report. */
+static int child_fail(cf_engine_report *rep, int code, const char *what, const char *detail)
+{
+    snprintf(rep->error, sizeof rep->error, "%s: %s", what, detail ? detail : "unknown error");
+    fprintf(stderr, "ERROR: %s\n", rep->error);
+    return code;
+}
+
+static int load_child(void *arg, cf_engine_report *rep)
+{
+    const struct load_args *a = arg;
+    int r = lib.init(CL_INIT_DEFAULT);
+    if (r != CL_SUCCESS)
+        return child_fail(rep, FC_EINIT, "Can't initialize libclamav", lib.strerror_(r));
+    struct cl_engine *eng = lib.engine_new();
+    if (!eng)
+        return child_fail(rep, FC_ETESTFAIL, "Can't create a new engine", "out of memory");
+    unsigned sigs = 0;
+    r = lib.load(a->path, eng, &sigs, a->dboptions);
+    if (r != CL_SUCCESS) {
+        lib.engine_free(eng);
+        return child_fail(rep, FC_ETESTFAIL, "Failed to load new database", lib.strerror_(r));
+    }
+    /* freshclam prepares only the bytecode; compiling the whole engine is what
+     * clamd does next, so a database that would fail there fails here. */
+    r = lib.compile(eng);
+    if (r != CL_SUCCESS) {
+        lib.engine_free(eng);
+        return child_fail(rep, FC_ETESTFAIL, "Failed to compile/load new database", lib.strerror_(r));
+    }
+    rep->sigs = sigs;
+    lib.engine_free(eng);
+    return 0;
+}
+
+/* ---- the parent --------------------------------------------------------- */
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* freshclam's stderr summary (§4.7), one line at a time. */
+typedef struct line_state {
+    char cur[CF_ENGINE_LINE];
+    size_t len;
+    int pending; /* bytes of an unterminated line were seen */
+    int have_first;
+    cf_engine_test_result *res;
+} line_state;
+
+static void line_finish(line_state *ls)
+{
+    cf_engine_test_result *res = ls->res;
+    ls->cur[ls->len] = '\0';
+    while (ls->len > 0 && (ls->cur[ls->len - 1] == '\r' || ls->cur[ls->len - 1] == '\n'))
+        ls->cur[--ls->len] = '\0';
+    res->stderr_lines++;
+    if (!ls->have_first) {
+        /* freshclam keeps reading into the same buffer while lines are
+         * warnings, so with nothing but warnings the last one is reported. */
+        memcpy(res->stderr_first, ls->cur, ls->len + 1);
+        if (strncmp(ls->cur, "LibClamAV Warning:", 18) != 0)
+            ls->have_first = 1;
+    } else {
+        memcpy(res->stderr_last, ls->cur, ls->len + 1);
+    }
+    ls->len = 0;
+    ls->pending = 0;
+}
+
+static void line_feed(line_state *ls, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            line_finish(ls);
+            continue;
+        }
+        ls->pending = 1;
+        if (ls->len < sizeof ls->cur - 1) /* longer lines are cut, still counted once */
+            ls->cur[ls->len++] = p[i];
+    }
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void run_in_child(cf_engine_child_fn fn, void *arg, int errw, int repw)
+{
+    /* The parent's handlers (a daemon's SIGTERM clean-up, a crash handler) must
+     * not run in the child: a crash has to show as "killed by signal n". */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (dup2(errw, STDERR_FILENO) < 0)
+        _exit(FC_EINIT);
+    if (errw != STDERR_FILENO)
+        close(errw);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        if (null != STDIN_FILENO)
+            close(null);
+    }
+    cf_engine_report rep;
+    memset(&rep, 0, sizeof rep);
+    int code = fn(arg, &rep);
+    ssize_t w;
+    do
+        w = write(repw, &rep, sizeof rep);
+    while (w < 0 && errno == EINTR);
+    _exit(code & 0xff);
+}
+
+cf_code cf_engine_run_child(cf_engine_child_fn fn, void *arg, unsigned timeout, cf_engine_test_result *res,
+                            cf_err *e)
+{
+    if (!res || !fn)
+        return cf_err_set(e, CF_EINVAL, "engine test: no result or child given");
+    memset(res, 0, sizeof *res);
+    res->status = CF_ENGINE_TEST_FAILED;
+    if (timeout == 0)
+        timeout = test_timeout;
+
+    int errp[2], repp[2];
+    if (pipe2(errp, O_CLOEXEC) < 0)
+        return cf_err_set(e, CF_EIO, "engine test: pipe() failed: %s", strerror(errno));
+    if (pipe2(repp, O_CLOEXEC) < 0) {
+        int err = errno;
+        close(errp[0]);
+        close(errp[1]);
+        return cf_err_set(e, CF_EIO, "engine test: pipe() failed: %s", strerror(err));
+    }
+    /* Anything still buffered in our stdio would be written twice otherwise. */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(errp[0]);
+        close(errp[1]);
+        close(repp[0]);
+        close(repp[1]);
+        return cf_err_set(e, CF_EIO, "fork() to test database failed: %s", strerror(err));
+    }
+    if (pid == 0) {
+        close(errp[0]);
+        close(repp[0]);
+        run_in_child(fn, arg, errp[1], repp[1]);
+    }
+    close(errp[1]);
+    close(repp[1]);
+    int errfd = errp[0], repfd = repp[0];
+
+    line_state ls;
+    memset(&ls, 0, sizeof ls);
+    ls.res = res;
+    cf_engine_report rep;
+    memset(&rep, 0, sizeof rep);
+    size_t repn = 0;
+    double deadline = mono_now() + (double)timeout;
+    int expired = 0;
+
+    /* Drain both pipes until the child closes them (it must never block on
+     * a full pipe), or until the bound. */
+    while (errfd >= 0 || repfd >= 0) {
+        double left = deadline - mono_now();
+        if (left <= 0) {
+            expired = 1;
+            break;
+        }
+        struct pollfd pf[2];
+        nfds_t np = 0;
+        if (errfd >= 0)
+            pf[np++] = (struct pollfd){.fd = errfd, .events = POLLIN};
+        if (repfd >= 0)
+            pf[np++] = (struct pollfd){.fd = repfd, .events = POLLIN};
+        int ms = left > 1000.0 ? 1000 : (int)(left * 1000.0) + 1;
+        int pr = poll(pf, np, ms);
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0)
+            continue;
+        for (nfds_t i = 0; i < np; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char chunk[4096];
+            ssize_t r;
+            if (pf[i].fd == errfd) {
+                r = read(errfd, chunk, sizeof chunk);
+                if (r > 0)
+                    line_feed(&ls, chunk, (size_t)r);
+                else if (r == 0 || errno != EINTR)
+                    close_fd(&errfd);
+            } else {
+                if (repn < sizeof rep)
+                    r = read(repfd, (char *)&rep + repn, sizeof rep - repn);
+                else
+                    r = read(repfd, chunk, sizeof chunk); /* excess is ignored */
+                if (r > 0 && repn < sizeof rep)
+                    repn += (size_t)r;
+                else if (r == 0 || (r < 0 && errno != EINTR))
+                    close_fd(&repfd);
+            }
+        }
+    }
+
+    int status = 0;
+    pid_t w = 0;
+    while (!expired) {
+        w = waitpid(pid, &status, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR))
+            break;
+        double left = deadline - mono_now();
+        if (left <= 0) {
+            expired = 1;
+            break;
+        }
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    if (expired) {
+        kill(pid, SIGKILL);
+        do
+            w = waitpid(pid, &status, 0);
+        while (w < 0 && errno == EINTR);
+    }
+    close_fd(&errfd);
+    close_fd(&repfd);
+    if (ls.pending)
+        line_finish(&ls);
+
+    if (w != pid) {
+        res->status = CF_ENGINE_TEST_FAILED;
+        return cf_err_set(e, CF_EIO, "waitpid() failed: %s", strerror(errno));
+    }
+    rep.error[sizeof rep.error - 1] = '\0';
+    /* A child that exited on its own just as the bound passed keeps its verdict. */
+    res->timed_out = expired && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    if (WIFSIGNALED(status)) {
+        res->status = CF_ENGINE_TEST_KILLED;
+        res->signo = WTERMSIG(status);
+        if (res->timed_out)
+            snprintf(res->error, sizeof res->error, "Database load did not finish within %u seconds",
+                     timeout);
+        else
+            snprintf(res->error, sizeof res->error, "Database load killed by signal %d", res->signo);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        res->status = CF_ENGINE_TEST_OK;
+        res->sigs = repn == sizeof rep ? rep.sigs : 0;
+    } else {
+        res->status = CF_ENGINE_TEST_FAILED;
+        res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        snprintf(res->exit_text, sizeof res->exit_text, "%s", cf_engine_fc_strerror(res->exit_code));
+        if (repn == sizeof rep && rep.error[0])
+            snprintf(res->error, sizeof res->error, "%s", rep.error);
+        else if (res->stderr_last[0])
+            snprintf(res->error, sizeof res->error, "%s", res->stderr_last);
+        else if (res->stderr_first[0])
+            snprintf(res->error, sizeof res->error, "%s", res->stderr_first);
+        else
+            snprintf(res->error, sizeof res->error, "Database load exited with status %d", res->exit_code);
+    }
+    cf_err_clear(e);
+    return CF_OK;
+}
+
+cf_code cf_engine_test_load(const char *path, int bytecode, cf_engine_test_result *res, cf_err *e)
+{
+    if (!res)
+        return cf_err_set(e, CF_EINVAL, "engine test: no result given");
+    memset(res, 0, sizeof *res);
+    res->status = CF_ENGINE_TEST_FAILED;
+    if (!path || !path[0])
+        return cf_err_set(e, CF_EINVAL, "engine test: no database path given");
+    if (!cf_engine_available()) {
+        res->status = CF_ENGINE_TEST_UNAVAILABLE;
+        snprintf(res->error, sizeof res->error,
+                 "libclamav is not installed: the database load test was not performed");
+        cf_err_clear(e);
+        return CF_OK;
+    }
+    struct load_args a = {path, CL_DB_PHISHING | CL_DB_PHISHING_URLS | CL_DB_PUA | CL_DB_ENHANCED |
+                                    (bytecode ? CL_DB_BYTECODE : 0u)};
+    return cf_engine_run_child(load_child, &a, 0, res, e);
+}
