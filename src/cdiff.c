@@ -69,10 +69,15 @@ static cf_code sha256(const void *p, size_t n, uint8_t out[32], cf_err *e)
     return CF_OK;
 }
 
+/* Empty buffers may have no storage; the mem* functions want a pointer anyway. */
+static const uint8_t *nz(const uint8_t *p)
+{
+    return p != NULL ? p : (const uint8_t *)"";
+}
+
 static int is_cv64(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 /* ------------------------------------------------------------------ container */
@@ -90,8 +95,7 @@ static cf_code locate_sig(const uint8_t *p, size_t n, size_t *signed_len, char s
                           cf_err *e)
 {
     if (n < CF_CDIFF_SIG_WINDOW)
-        return cf_err_set(e, CF_EFORMAT, "only %zu bytes; a cdiff has at least %d", n,
-                          CF_CDIFF_SIG_WINDOW);
+        return cf_err_set(e, CF_EFORMAT, "only %zu bytes; a cdiff has at least %d", n, CF_CDIFF_SIG_WINDOW);
     size_t w = n - CF_CDIFF_SIG_WINDOW, colon = n;
     for (size_t i = n; i > w; i--)
         if (p[i - 1] == ':') {
@@ -99,15 +103,13 @@ static cf_code locate_sig(const uint8_t *p, size_t n, size_t *signed_len, char s
             break;
         }
     if (colon == n)
-        return cf_err_set(e, CF_EFORMAT, "no signature: no ':' in the last %d bytes",
-                          CF_CDIFF_SIG_WINDOW);
+        return cf_err_set(e, CF_EFORMAT, "no signature: no ':' in the last %d bytes", CF_CDIFF_SIG_WINDOW);
     size_t slen = n - colon - 1;
     if (slen == 0)
         return cf_err_set(e, CF_EFORMAT, "no signature after the final ':' at offset %zu", colon);
     for (size_t i = 0; i < slen; i++)
         if (!is_cv64(p[colon + 1 + i]))
-            return cf_err_set(e, CF_EFORMAT,
-                              "signature has a byte outside the CV64 alphabet at offset %zu",
+            return cf_err_set(e, CF_EFORMAT, "signature has a byte outside the CV64 alphabet at offset %zu",
                               colon + 1 + i);
     memcpy(sig, p + colon + 1, slen);
     sig[slen] = '\0';
@@ -200,8 +202,8 @@ cf_code cf_cdiff_verify(const uint8_t *p, size_t n, const cf_rsakey *key, cf_err
     return CF_OK;
 }
 
-cf_code cf_cdiff_build(const uint8_t *script, size_t n, uint32_t version, const cf_rsakey *key,
-                       cf_buf *out, cf_err *e)
+cf_code cf_cdiff_build(const uint8_t *script, size_t n, uint32_t version, const cf_rsakey *key, cf_buf *out,
+                       cf_err *e)
 {
     if (key == NULL || out == NULL || (script == NULL && n != 0))
         return cf_err_set(e, CF_EINVAL, "cdiff build: missing argument");
@@ -309,14 +311,14 @@ static int member_get(applier *a, const char *name, const uint8_t **p, size_t *n
 {
     const shadow *s = shadow_find(a, name);
     if (s != NULL) {
-        *p = s->data.p;
+        *p = nz(s->data.p);
         *n = s->data.n;
         return s->present;
     }
     const cf_dbfile *f = cf_image_get(a->img, name);
     if (f == NULL)
         return 0;
-    *p = f->data.p;
+    *p = nz(f->data.p);
     *n = f->data.n;
     return 1;
 }
@@ -378,8 +380,7 @@ static cf_code parse_lineno(const uint8_t *w, size_t n, size_t *out, cf_err *e)
     return CF_OK;
 }
 
-static cf_code take_name(const uint8_t *w, size_t n, const char *cmd, char out[CF_MAX_NAME + 1],
-                         cf_err *e)
+static cf_code take_name(const uint8_t *w, size_t n, const char *cmd, char out[CF_MAX_NAME + 1], cf_err *e)
 {
     if (!script_name_ok(w, n))
         return cf_err_set(e, CF_EFORMAT,
@@ -420,8 +421,8 @@ static cf_code do_close(applier *a, cf_err *e)
 
     if (a->ned > 0) {
         if (!exists)
-            return cf_err_set(e, CF_ENOTFOUND, "CLOSE %s: the file does not exist, so its lines cannot be edited",
-                              name);
+            return cf_err_set(e, CF_ENOTFOUND,
+                              "CLOSE %s: the file does not exist, so its lines cannot be edited", name);
         if (curn > 0 && cur[curn - 1] != '\n')
             return cf_err_set(e, CF_EFORMAT, "CLOSE %s: the file has no final newline", name);
         qsort(a->ed, a->ned, sizeof(edit), edit_cmp);
@@ -456,8 +457,7 @@ static cf_code do_close(applier *a, cf_err *e)
             rc = cf_err_set(e, CF_EFORMAT,
                             "CLOSE %s: %s of line %zu (script line %zu) is past the end of the "
                             "file (%zu lines)",
-                            name, a->ed[k].del ? "DEL" : "XCHG", a->ed[k].line, a->ed[k].sline,
-                            lineno);
+                            name, a->ed[k].del ? "DEL" : "XCHG", a->ed[k].line, a->ed[k].sline, lineno);
         exists = 1;
     } else if (a->adds.n > 0 && exists) {
         if (cf_buf_set(&out, cur, curn) != CF_OK)
@@ -465,8 +465,8 @@ static cf_code do_close(applier *a, cf_err *e)
     }
     if (rc == CF_OK && a->adds.n > 0) {
         if (out.n > 0 && out.p[out.n - 1] != '\n')
-            rc = cf_err_set(e, CF_EFORMAT,
-                            "CLOSE %s: cannot add lines: the file does not end with a newline", name);
+            rc = cf_err_set(e, CF_EFORMAT, "CLOSE %s: cannot add lines: the file does not end with a newline",
+                            name);
         else if (out.n + a->adds.n > CF_MAX_DB_BYTES)
             rc = cf_err_set(e, CF_ETOOBIG, "CLOSE %s: the file would exceed %lu bytes", name,
                             (unsigned long)CF_MAX_DB_BYTES);
@@ -749,8 +749,9 @@ cf_code cf_cdiff_apply(cf_image *img, const uint8_t *script, size_t n, cf_err *e
         }
     }
     if (rc == CF_OK && a.open)
-        rc = cf_err_set(e, CF_EFORMAT, "script line %zu: end of script while %s is still open (missing CLOSE)",
-                        sline, a.name);
+        rc =
+            cf_err_set(e, CF_EFORMAT, "script line %zu: end of script while %s is still open (missing CLOSE)",
+                       sline, a.name);
     if (rc == CF_OK)
         rc = commit(&a, img, e);
     applier_free(&a);
@@ -1080,23 +1081,22 @@ static cf_code emit_edits(const char *name, const cf_dbfile *of, const cf_dbfile
 static cf_code diff_member(const char *name, const cf_dbfile *of, const cf_dbfile *nf, cf_buf *script,
                            cf_err *e)
 {
-    const uint8_t *np = nf->data.p;
+    const uint8_t *np = nz(nf->data.p);
     size_t nn = nf->data.n;
     if (!script_name_ok((const uint8_t *)name, strlen(name)))
         return cf_err_set(e, CF_EUNSUPP,
                           "%s: a cdiff cannot name this file (allowed: letters, digits, '.', '_')", name);
     if (memchr(np, '\r', nn) != NULL || memchr(np, '\0', nn) != NULL)
-        return cf_err_set(e, CF_EUNSUPP, "%s: contains a CR or NUL byte, which a cdiff cannot carry",
-                          name);
+        return cf_err_set(e, CF_EUNSUPP, "%s: contains a CR or NUL byte, which a cdiff cannot carry", name);
     if (nn > 0 && np[nn - 1] != '\n')
-        return cf_err_set(e, CF_EUNSUPP,
-                          "%s: does not end with a newline, which a cdiff cannot express", name);
+        return cf_err_set(e, CF_EUNSUPP, "%s: does not end with a newline, which a cdiff cannot express",
+                          name);
     if (of == NULL) {
         if (nn == 0)
             return cf_err_set(e, CF_EUNSUPP, "%s: a cdiff cannot create an empty file", name);
         return emit_rewrite(name, np, nn, 0, script, e);
     }
-    int old_clean = clean_text(of->data.p, of->data.n);
+    int old_clean = clean_text(nz(of->data.p), of->data.n);
     if (nn == 0 && !old_clean)
         return cf_err_set(e, CF_EUNSUPP,
                           "%s: cannot be emptied by a cdiff (the old file has CR/NUL bytes or no final "
@@ -1129,7 +1129,7 @@ cf_code cf_cdiff_make_script(const cf_image *oldimg, const cf_image *newimg, cf_
     for (size_t i = 0; i < newimg->nfiles && rc == CF_OK; i++) {
         const cf_dbfile *nf = &newimg->files[i];
         const cf_dbfile *of = cf_image_get(oldimg, nf->name);
-        if (of != NULL && of->data.n == nf->data.n && memcmp(of->data.p, nf->data.p, nf->data.n) == 0)
+        if (of != NULL && of->data.n == nf->data.n && memcmp(nz(of->data.p), nz(nf->data.p), nf->data.n) == 0)
             continue;
         rc = diff_member(nf->name, of, nf, script, e);
     }

@@ -43,8 +43,7 @@ static int hexval(unsigned char c)
 
 static int is_cv64(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 void cf_info_free(cf_info *info)
@@ -64,8 +63,7 @@ static cf_code parse_entry(const char *s, size_t len, size_t lineno, cf_info_ent
     const char *c1 = memchr(s, ':', len);
     const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s)) : NULL;
     if (c2 == NULL || memchr(c2 + 1, ':', len - (size_t)(c2 + 1 - s)) != NULL)
-        return cf_err_set(e, CF_EFORMAT, "line %zu: expected name:size:sha256 (three fields)",
-                          lineno);
+        return cf_err_set(e, CF_EFORMAT, "line %zu: expected name:size:sha256 (three fields)", lineno);
     size_t nlen = (size_t)(c1 - s);
     if (nlen == 0 || nlen > CF_MAX_NAME)
         return cf_err_set(e, CF_EFORMAT, "line %zu: file name of %zu bytes", lineno, nlen);
@@ -83,8 +81,8 @@ static cf_code parse_entry(const char *s, size_t len, size_t lineno, cf_info_ent
     for (size_t i = 0; i < szlen; i++) {
         unsigned d = (unsigned char)sz[i] - '0';
         if (d > 9)
-            return cf_err_set(e, CF_EFORMAT, "line %zu (%s): size '%.*s' is not a decimal number",
-                              lineno, name, (int)szlen, sz);
+            return cf_err_set(e, CF_EFORMAT, "line %zu (%s): size '%.*s' is not a decimal number", lineno,
+                              name, (int)szlen, sz);
         if (size > (UINT64_MAX - d) / 10)
             return cf_err_set(e, CF_EFORMAT, "line %zu (%s): size out of range", lineno, name);
         size = size * 10 + d;
@@ -93,13 +91,12 @@ static cf_code parse_entry(const char *s, size_t len, size_t lineno, cf_info_ent
     const char *hx = c2 + 1;
     size_t hxlen = len - (size_t)(hx - s);
     if (hxlen != 64)
-        return cf_err_set(e, CF_EFORMAT, "line %zu (%s): SHA-256 has %zu characters, not 64", lineno,
-                          name, hxlen);
+        return cf_err_set(e, CF_EFORMAT, "line %zu (%s): SHA-256 has %zu characters, not 64", lineno, name,
+                          hxlen);
     for (size_t i = 0; i < 32; i++) {
         int hi = hexval((unsigned char)hx[2 * i]), lo = hexval((unsigned char)hx[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return cf_err_set(e, CF_EFORMAT, "line %zu (%s): SHA-256 is not hexadecimal", lineno,
-                              name);
+            return cf_err_set(e, CF_EFORMAT, "line %zu (%s): SHA-256 is not hexadecimal", lineno, name);
         ent->sha256[i] = (uint8_t)(hi << 4 | lo);
     }
     ent->name = strdup(name);
@@ -161,8 +158,7 @@ static cf_code parse_lines(const uint8_t *p, size_t n, cf_info *info, cf_err *e)
             info->signed_len = off;
         } else {
             if (info->n >= CF_MAX_MEMBERS)
-                return cf_err_set(e, CF_ETOOBIG, "line %zu: more than %d entries", lineno,
-                                  CF_MAX_MEMBERS);
+                return cf_err_set(e, CF_ETOOBIG, "line %zu: more than %d entries", lineno, CF_MAX_MEMBERS);
             if (info->n == cap) {
                 size_t ncap = cap ? cap * 2 : 16;
                 cf_info_entry *ne = realloc(info->entries, ncap * sizeof(*ne));
@@ -179,8 +175,7 @@ static cf_code parse_lines(const uint8_t *p, size_t n, cf_info *info, cf_err *e)
             info->n++;
             for (size_t i = 0; i + 1 < info->n; i++)
                 if (strcmp(info->entries[i].name, ent->name) == 0)
-                    return cf_err_set(e, CF_EFORMAT, "line %zu: %s is listed twice", lineno,
-                                      ent->name);
+                    return cf_err_set(e, CF_EFORMAT, "line %zu: %s is listed twice", lineno, ent->name);
         }
         off += len + 1;
     }
@@ -235,10 +230,9 @@ cf_code cf_info_verify(const uint8_t *p, size_t n, const cf_rsakey *key, cf_info
 
 /* CLI_DBEXT (§5.4), .yar/.yara included: a YARA-enabled engine loads them. */
 static const char *const dbext[] = {
-    ".db",  ".hdb", ".hdu", ".fp",  ".mdb", ".mdu",  ".hsb", ".hsu", ".sfp",  ".msb",
-    ".msu", ".ndb", ".ndu", ".ldb", ".ldu", ".sdb",  ".zmd", ".rmd", ".pdb",  ".gdb",
-    ".wdb", ".cbc", ".ftm", ".cfg", ".cvd", ".cld",  ".cud", ".cdb", ".cat",  ".crb",
-    ".idb", ".ioc", ".yar", ".yara", ".pwdb", ".ign", ".ign2", ".imp", NULL};
+    ".db",  ".hdb", ".hdu", ".fp",  ".mdb", ".mdu", ".hsb", ".hsu",  ".sfp",  ".msb", ".msu",  ".ndb", ".ndu",
+    ".ldb", ".ldu", ".sdb", ".zmd", ".rmd", ".pdb", ".gdb", ".wdb",  ".cbc",  ".ftm", ".cfg",  ".cvd", ".cld",
+    ".cud", ".cdb", ".cat", ".crb", ".idb", ".ioc", ".yar", ".yara", ".pwdb", ".ign", ".ign2", ".imp", NULL};
 
 static int ends_with_ci(const char *s, const char *suffix)
 {
@@ -270,11 +264,10 @@ static cf_code check_members(const cf_image *img, const char *iname, const cf_in
         const cf_info_entry *ent = &info->entries[i];
         const cf_dbfile *f = cf_image_get(img, ent->name);
         if (f == NULL)
-            return cf_err_set(e, CF_ESIG, "%s: listed in %s but missing from the database", ent->name,
-                              iname);
+            return cf_err_set(e, CF_ESIG, "%s: listed in %s but missing from the database", ent->name, iname);
         if ((uint64_t)f->data.n != ent->size)
-            return cf_err_set(e, CF_ESIG, "%s: size is %zu bytes but %s says %" PRIu64, ent->name,
-                              f->data.n, iname, ent->size);
+            return cf_err_set(e, CF_ESIG, "%s: size is %zu bytes but %s says %" PRIu64, ent->name, f->data.n,
+                              iname, ent->size);
         uint8_t d[32];
         cf_code rc = sha256(f->data.p, f->data.n, d, e);
         if (rc != CF_OK)
@@ -283,8 +276,7 @@ static cf_code check_members(const cf_image *img, const char *iname, const cf_in
             char want[65], got[65];
             hex32(ent->sha256, want);
             hex32(d, got);
-            return cf_err_set(e, CF_ESIG, "%s: SHA-256 is %s but %s says %s", ent->name, got, iname,
-                              want);
+            return cf_err_set(e, CF_ESIG, "%s: SHA-256 is %s but %s says %s", ent->name, got, iname, want);
         }
     }
     for (size_t i = 0; i < img->nfiles; i++) {
@@ -300,27 +292,26 @@ static cf_code check_members(const cf_image *img, const char *iname, const cf_in
     return CF_OK;
 }
 
-static cf_code check_header(const cf_cvdhdr *got, const cf_cvdhdr *want, const char *iname,
-                            cf_err *e)
+static cf_code check_header(const cf_cvdhdr *got, const cf_cvdhdr *want, const char *iname, cf_err *e)
 {
     if (got->version != want->version)
         return cf_err_set(e, CF_ESIG, "%s: header says version %u but the container says %u", iname,
                           got->version, want->version);
     if (got->sigs != want->sigs)
-        return cf_err_set(e, CF_ESIG, "%s: header says %u signatures but the container says %u",
-                          iname, got->sigs, want->sigs);
+        return cf_err_set(e, CF_ESIG, "%s: header says %u signatures but the container says %u", iname,
+                          got->sigs, want->sigs);
     if (got->flevel != want->flevel)
         return cf_err_set(e, CF_ESIG, "%s: header says f-level %u but the container says %u", iname,
                           got->flevel, want->flevel);
     if (got->stime != want->stime)
         return cf_err_set(e, CF_ESIG,
-                          "%s: header says build time %" PRIu64 " but the container says %" PRIu64,
-                          iname, got->stime, want->stime);
+                          "%s: header says build time %" PRIu64 " but the container says %" PRIu64, iname,
+                          got->stime, want->stime);
     return CF_OK;
 }
 
-cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_null,
-                                 const cf_rsakey *key, int allow_unsigned, cf_err *e)
+cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_null, const cf_rsakey *key,
+                                 int allow_unsigned, cf_err *e)
 {
     if (img == NULL || (key == NULL && !allow_unsigned))
         return cf_err_set(e, CF_EINVAL, "manifest check: no key given for a signed database");
@@ -348,8 +339,7 @@ cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_nu
             cf_err_prefix(e, "%s: ", mf->name);
     } else if (info.dsig != NULL) {
         /* A CUD .info must not have one: libclamav reads it as a bad entry (§5.5). */
-        rc = cf_err_set(e, CF_ESIG, "%s: unsigned database, yet the manifest has a DSIG line",
-                        mf->name);
+        rc = cf_err_set(e, CF_ESIG, "%s: unsigned database, yet the manifest has a DSIG line", mf->name);
     }
     if (rc == CF_OK && hdr_or_null != NULL)
         rc = check_header(&info.hdr, hdr_or_null, mf->name, e);
@@ -360,10 +350,9 @@ cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_nu
 }
 
 /* sigtool's fixed extension order for <db>.<ext> members (§2.3). */
-static const char *const build_order[] = {"cfg", "ign", "ign2", "ftm", "db",  "hdb", "hdu", "hsb",
-                                          "hsu", "mdb", "mdu",  "msb", "msu", "ndb", "ndu", "ldb",
-                                          "ldu", "sdb", "zmd",  "rmd", "idb", "fp",  "sfp", "gdb",
-                                          "pdb", "wdb", "crb",  "cdb", "imp", NULL};
+static const char *const build_order[] = {
+    "cfg", "ign", "ign2", "ftm", "db",  "hdb", "hdu", "hsb", "hsu", "mdb", "mdu", "msb", "msu", "ndb", "ndu",
+    "ldb", "ldu", "sdb",  "zmd", "rmd", "idb", "fp",  "sfp", "gdb", "pdb", "wdb", "crb", "cdb", "imp", NULL};
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -371,8 +360,7 @@ static int cmp_name(const void *a, const void *b)
 }
 
 /* Fills order[] with the names to list; returns the count. order has room for nfiles. */
-static size_t entry_order(const cf_image *img, const char *dbname, const char *iname,
-                          const char **order)
+static size_t entry_order(const cf_image *img, const char *dbname, const char *iname, const char **order)
 {
     size_t k = 0, nfiles = img->nfiles;
     char *used = calloc(nfiles ? nfiles : 1, 1);
@@ -411,8 +399,8 @@ static size_t entry_order(const cf_image *img, const char *dbname, const char *i
     return k;
 }
 
-cf_code cf_info_format(const cf_image *img, const char *dbname, const cf_cvdhdr *h,
-                       const cf_rsakey *key, cf_buf *out, cf_err *e)
+cf_code cf_info_format(const cf_image *img, const char *dbname, const cf_cvdhdr *h, const cf_rsakey *key,
+                       cf_buf *out, cf_err *e)
 {
     if (img == NULL || dbname == NULL || h == NULL || out == NULL)
         return cf_err_set(e, CF_EINVAL, ".info build: missing argument");
@@ -424,8 +412,8 @@ cf_code cf_info_format(const cf_image *img, const char *dbname, const cf_cvdhdr 
         return cf_err_set(e, CF_EINVAL, ".info build: invalid database name '%s'", dbname);
     for (size_t i = 0; i < img->nfiles; i++)
         if (ends_with_ci(img->files[i].name, ".info") && strcmp(img->files[i].name, iname) != 0)
-            return cf_err_set(e, CF_EINVAL, "%s: the database already holds another manifest, %s",
-                              iname, img->files[i].name);
+            return cf_err_set(e, CF_EINVAL, "%s: the database already holds another manifest, %s", iname,
+                              img->files[i].name);
 
     const char **order = malloc((img->nfiles ? img->nfiles : 1) * sizeof(*order));
     if (order == NULL)
@@ -478,8 +466,7 @@ cf_code cf_info_format(const cf_image *img, const char *dbname, const cf_cvdhdr 
     return rc;
 }
 
-cf_code cf_info_build(cf_image *img, const char *dbname, const cf_cvdhdr *h, const cf_rsakey *key,
-                      cf_err *e)
+cf_code cf_info_build(cf_image *img, const char *dbname, const cf_cvdhdr *h, const cf_rsakey *key, cf_err *e)
 {
     cf_buf text = CF_BUF_INIT;
     cf_code rc = cf_info_format(img, dbname, h, key, &text, e);

@@ -18,15 +18,18 @@ typedef struct cf_rsakey cf_rsakey;
 #define CF_CDIFF_SIG_WINDOW 350 /* SIG_SIZE, §6.2 */
 
 typedef struct cf_cdiff {
-    uint32_t version;    /* target version from the header (not authoritative, §6.3) */
-    uint32_t script_len; /* header size field; equals script.n after a successful parse */
-    size_t gz_off;       /* offset of the gzip member (just after the third ':') */
-    size_t signed_len;   /* bytes covered by the signature = offset of the ':' before it */
+    uint32_t version;                  /* target version from the header (not authoritative, §6.3) */
+    uint32_t script_len;               /* header size field; equals script.n after a successful parse */
+    size_t gz_off;                     /* offset of the gzip member (just after the third ':') */
+    size_t signed_len;                 /* bytes covered by the signature = offset of the ':' before it */
     char sig[CF_CDIFF_SIG_WINDOW + 1]; /* CV64 signature, NUL-terminated */
-    cf_buf script;       /* the decompressed script */
+    cf_buf script;                     /* the decompressed script */
 } cf_cdiff;
 
-#define CF_CDIFF_INIT {0, 0, 0, 0, {0}, CF_BUF_INIT}
+#define CF_CDIFF_INIT                                                                                        \
+    {                                                                                                        \
+        0, 0, 0, 0, {0}, CF_BUF_INIT                                                                         \
+    }
 
 /* Parses a .cdiff file: header "ClamAV-Diff:<version>:<len>:" (decimal u32s),
  * signature location by §6.2, and the gzip member, which must fill exactly the
@@ -55,13 +58,12 @@ cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsake
  * Fails with CF_EUNSUPP, naming the member, for what no script can express:
  * changed or new contents with a CR or NUL byte or without a final newline, a
  * new empty member, names outside [A-Za-z0-9._]. Appends to script. */
-cf_code cf_cdiff_make_script(const cf_image *oldimg, const cf_image *newimg, cf_buf *script,
-                             cf_err *e);
+cf_code cf_cdiff_make_script(const cf_image *oldimg, const cf_image *newimg, cf_buf *script, cf_err *e);
 
 /* Wraps a script into a .cdiff (§6.1): header with version and script length,
  * gzip (level 9), ':' and the CV64 PSS signature made with key. Appends to out. */
-cf_code cf_cdiff_build(const uint8_t *script, size_t n, uint32_t version, const cf_rsakey *key,
-                       cf_buf *out, cf_err *e);
+cf_code cf_cdiff_build(const uint8_t *script, size_t n, uint32_t version, const cf_rsakey *key, cf_buf *out,
+                       cf_err *e);
 
 void cf_cdiff_free(cf_cdiff *d);
 

@@ -29,7 +29,10 @@ typedef struct cf_info {
                         * whole input when there is no DSIG line */
 } cf_info;
 
-#define CF_INFO_INIT {{{0}, 0, 0, 0, {0}, {0}, {0}, 0}, NULL, 0, NULL, 0}
+#define CF_INFO_INIT                                                                                         \
+    {                                                                                                        \
+        {{0}, 0, 0, 0, {0}, {0}, {0}, 0}, NULL, 0, NULL, 0                                                   \
+    }
 
 /* Parses a manifest strictly by §5.1: LF-terminated lines only (a CR, an empty
  * line, a line of CF_MAX_INFO_LINE bytes or more, or a last line without '\n'
@@ -61,8 +64,8 @@ int cf_info_is_dbext(const char *name);
  *  - every member with a database extension is listed.
  * Failures are CF_ESIG (check failed) or CF_EFORMAT (malformed manifest), and
  * the message names the member and the reason. */
-cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_null,
-                                 const cf_rsakey *key, int allow_unsigned, cf_err *e);
+cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_null, const cf_rsakey *key,
+                                 int allow_unsigned, cf_err *e);
 
 /* For publishers: writes <dbname>.info from the image's members with header
  * fields h (md5 and dsig are written as "X"), signed with key (DSIG line) or
@@ -72,11 +75,10 @@ cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_nu
  * order (§2.3): <db>.<ext> in the fixed extension order, then *.cbc sorted by
  * name, then last.hdb, then any other members sorted by name. Fails if the
  * image holds another ".info" member. img->hdr is not changed. */
-cf_code cf_info_build(cf_image *img, const char *dbname, const cf_cvdhdr *h, const cf_rsakey *key,
-                      cf_err *e);
+cf_code cf_info_build(cf_image *img, const char *dbname, const cf_cvdhdr *h, const cf_rsakey *key, cf_err *e);
 
 /* The same manifest text without storing it (for tools that want the bytes). */
-cf_code cf_info_format(const cf_image *img, const char *dbname, const cf_cvdhdr *h,
-                       const cf_rsakey *key, cf_buf *out, cf_err *e);
+cf_code cf_info_format(const cf_image *img, const char *dbname, const cf_cvdhdr *h, const cf_rsakey *key,
+                       cf_buf *out, cf_err *e);
 
 #endif

@@ -181,16 +181,46 @@ static void expect_reject(const cf_image *good, void (*change)(cf_image *), cons
     cf_image_free(&img);
 }
 
-static void ch_none(cf_image *img) { (void)img; }
-static void ch_missing_entry(cf_image *img) { cf_image_remove(img, "test.ldb", NULL); }
-static void ch_extra_ndb(cf_image *img) { put(img, "extra.ndb", "Sig9:0:*:00\n"); }
-static void ch_extra_upper(cf_image *img) { put(img, "EXTRA.HDB", "x\n"); }
-static void ch_extra_empty(cf_image *img) { put(img, "empty.ldb", ""); }
-static void ch_wrong_size(cf_image *img) { put(img, "test.ndb", "Sig2:0:*:4142\n"); }
-static void ch_wrong_hash(cf_image *img) { put(img, "test.ndb", "Sig2:0:*:4142\nSig3:0:*:4345\n"); }
-static void ch_no_info(cf_image *img) { cf_image_remove(img, "test.info", NULL); }
-static void ch_two_infos(cf_image *img) { put(img, "more.INFO", "x\n"); }
-static void ch_extra_other(cf_image *img) { put(img, "README.txt", "not a database\n"); }
+static void ch_none(cf_image *img)
+{
+    (void)img;
+}
+static void ch_missing_entry(cf_image *img)
+{
+    cf_image_remove(img, "test.ldb", NULL);
+}
+static void ch_extra_ndb(cf_image *img)
+{
+    put(img, "extra.ndb", "Sig9:0:*:00\n");
+}
+static void ch_extra_upper(cf_image *img)
+{
+    put(img, "EXTRA.HDB", "x\n");
+}
+static void ch_extra_empty(cf_image *img)
+{
+    put(img, "empty.ldb", "");
+}
+static void ch_wrong_size(cf_image *img)
+{
+    put(img, "test.ndb", "Sig2:0:*:4142\n");
+}
+static void ch_wrong_hash(cf_image *img)
+{
+    put(img, "test.ndb", "Sig2:0:*:4142\nSig3:0:*:4345\n");
+}
+static void ch_no_info(cf_image *img)
+{
+    cf_image_remove(img, "test.info", NULL);
+}
+static void ch_two_infos(cf_image *img)
+{
+    put(img, "more.INFO", "x\n");
+}
+static void ch_extra_other(cf_image *img)
+{
+    put(img, "README.txt", "not a database\n");
+}
 
 /* Edits the manifest bytes: replace the first occurrence of from by to. */
 static const char *g_from, *g_to;
@@ -394,12 +424,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build_parse_verify),
-        cmocka_unit_test(test_build_order_bytecode_and_others),
-        cmocka_unit_test(test_unsigned_manifest),
-        cmocka_unit_test(test_manifest_rejections),
-        cmocka_unit_test(test_parse_limits),
-        cmocka_unit_test(test_bit_flips),
+        cmocka_unit_test(test_build_parse_verify), cmocka_unit_test(test_build_order_bytecode_and_others),
+        cmocka_unit_test(test_unsigned_manifest),  cmocka_unit_test(test_manifest_rejections),
+        cmocka_unit_test(test_parse_limits),       cmocka_unit_test(test_bit_flips),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -108,14 +108,18 @@ static const char test2_script_head[] =
     "XCHG 1 ClamAV-VDB:22 ClamAV-VDB:22 Jun 2021 16-55 -0400:2:0:81:X:X:micasnyd:1624395301\n"
     "XCHG 4 DSIG:TFd9RBeu6wZ DSIG:SIpZwpONrJhe9smcPtzwDgZcAV7ktFxrg+mulLKIvVvyIHFAdLP8WfH0EVWjxmkDXw0gh+/"
     "Um+KGcJAOED7wTERnBsjdNjkyra2Ni6YYQZe2WVPVu4kbcFQkMEBfdbk/"
-    "m0wb8sqPtG0Nh6cr5qx0Jkj7hZJlBSuLF+kbtQZ2Bq2NgrdVKuoGPQI0K4KaMU8Yhzo2tsV9pApqP2HXf9RdrdeRSZ6FxgpylWtlekem9"
-    "YxyixSWq0SW37FZo1vDOp0bMYoGEogCI/yVdwLl0kmx7incSh0gAGvU6TWuseuGk7d5wQiaGMRdUeh2wGnPOmTXNMLvo0cZFLQ3sI4RvN7WW\n"
+    "m0wb8sqPtG0Nh6cr5qx0Jkj7hZJlBSuLF+"
+    "kbtQZ2Bq2NgrdVKuoGPQI0K4KaMU8Yhzo2tsV9pApqP2HXf9RdrdeRSZ6FxgpylWtlekem9"
+    "YxyixSWq0SW37FZo1vDOp0bMYoGEogCI/"
+    "yVdwLl0kmx7incSh0gAGvU6TWuseuGk7d5wQiaGMRdUeh2wGnPOmTXNMLvo0cZFLQ3sI4RvN7WW\n"
     "CLOSE\n";
 
 static const char test2_sig[] =
     "3GYo0NXQzFJfEudDQDAxL2xGzIw/86MgHbcBGxmc3/BQZFUg0sl5JIBRuIExBN6rtbigqEb/dUpdGWEeb+/bL/"
-    "AhlOeeRhjOluJZUkKLhB45OFGdUmQCyv54NoTm4Ju2qoKxm/LIym7jpQOF/6rXIvg6QjKDQxwI4kSObM+Wf2FCA2znvaI+Y+iZl+gKC4i/"
-    "yiEjU5z5zqfZSmBGXxvrNj06F82SeCvtQQnC0wK7mLzBMFhEI+kkbJvNdyzMI33yBbZuWU0+Ia8fUsWgeGloGCvLljWWguVr8vVW7XVDitd4Wp9w"
+    "AhlOeeRhjOluJZUkKLhB45OFGdUmQCyv54NoTm4Ju2qoKxm/LIym7jpQOF/"
+    "6rXIvg6QjKDQxwI4kSObM+Wf2FCA2znvaI+Y+iZl+gKC4i/"
+    "yiEjU5z5zqfZSmBGXxvrNj06F82SeCvtQQnC0wK7mLzBMFhEI+kkbJvNdyzMI33yBbZuWU0+"
+    "Ia8fUsWgeGloGCvLljWWguVr8vVW7XVDitd4Wp9w"
     "THA4t2CyDZdKq5w9qp/JP6g6NTNV/WmtXaotb";
 
 static void test_cdiffs_parse_and_verify(void **state)
@@ -232,7 +236,8 @@ static void test_make_script_real(void **state)
     /* test.info grows from 4 to 20 lines: rewriting it is smaller than an XCHG cascade. */
     cf_buf_append(&s, "", 1);
     s.n--;
-    assert_memory_equal(s.p, "UNLINK test.info\nOPEN test.info\nADD ClamAV-VDB:22 Jun 2021 20-40 -0400:3:", 72);
+    assert_memory_equal(s.p,
+                        "UNLINK test.info\nOPEN test.info\nADD ClamAV-VDB:22 Jun 2021 20-40 -0400:3:", 72);
     assert_non_null(strstr((const char *)s.p, "\nOPEN test.cdb\nADD "));
     assert_null(strstr((const char *)s.p, "OPEN test.ndb")); /* unchanged */
     assert_int_equal(cf_cdiff_apply(&v1, s.p, s.n, &e), CF_OK);
