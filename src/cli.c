@@ -196,38 +196,57 @@ void cf_cli_help(FILE *out, const char *engine_version)
     fprintf(out, "    --log=FILE           -l FILE         Log into FILE\n");
     fprintf(out, "    --daemon             -d              Run in daemon mode\n");
     fprintf(out, "    --pid=FILE           -p FILE         Write the daemon's pid to FILE\n");
-    fprintf(out, "    --foreground         -F              Don't fork into background (for use in daemon mode).\n");
+    fprintf(
+        out,
+        "    --foreground         -F              Don't fork into background (for use in daemon mode).\n");
     fprintf(out, "    --user=USER          -u USER         Run as USER\n");
     fprintf(out, "    --no-dns                             Force old non-DNS verification method\n");
     fprintf(out, "    --checks=#n          -c #n           Number of checks per day, 1 <= n <= 50\n");
     fprintf(out, "    --datadir=DIRECTORY                  Download new databases into DIRECTORY\n");
-    fprintf(out, "                                         NOTE: DIRECTORY must already exist, be an absolute path, and\n");
-    fprintf(out, "                                         be writeable by freshclam and readable by clamd/clamscan.\n");
+    fprintf(out, "                                         NOTE: DIRECTORY must already exist, be an "
+                 "absolute path, and\n");
+    fprintf(out, "                                         be writeable by freshclam and readable by "
+                 "clamd/clamscan.\n");
     fprintf(out, "    --daemon-notify[=/path/clamd.conf]   Send RELOAD command to clamd\n");
     fprintf(out, "    --local-address=IP   -a IP           Bind to IP for HTTP downloads\n");
     fprintf(out, "    --on-update-execute=COMMAND          Execute COMMAND after successful update.\n");
-    fprintf(out, "                                         Use EXIT_1 to return 1 after successful database update.\n");
+    fprintf(out, "                                         Use EXIT_1 to return 1 after successful database "
+                 "update.\n");
     fprintf(out, "    --on-error-execute=COMMAND           Execute COMMAND if errors occurred\n");
     fprintf(out, "    --on-outdated-execute=COMMAND        Execute COMMAND when software is outdated\n");
     fprintf(out, "    --update-db=DBNAME                   Only update database DBNAME\n");
-    fprintf(out, "    --log-rotate[=yes|no]                Rotate the log file when it reaches LogFileMaxSize\n");
+    fprintf(out,
+            "    --log-rotate[=yes|no]                Rotate the log file when it reaches LogFileMaxSize\n");
     fprintf(out, "    --cvdcertsdir=DIRECTORY              Certificates for detached .sign files\n");
     fprintf(out, "\n");
     fprintf(out, "  clamfresh additions (not in freshclam):\n");
     fprintf(out, "\n");
-    fprintf(out, "    --trust-key=FILE                     Trust the PEM public key in FILE instead of ClamAV's\n");
-    fprintf(out, "                                         built-in keys for CVD, .info and cdiff signatures\n");
-    fprintf(out, "                                         (config: CVDPublicKey, InfoPublicKey, CdiffPublicKey)\n");
-    fprintf(out, "    --lock-timeout=#n                    Wait up to n seconds for the database directory lock\n");
-    fprintf(out, "                                         (0 = don't wait; config: LockTimeout, default 60)\n");
-    fprintf(out, "    --strict-exit-codes[=yes|no]         Exit 12 (mirror not synchronised) or 18 (rate limited)\n");
-    fprintf(out, "                                         when the advertised version could not be reached\n");
+    fprintf(
+        out,
+        "    --trust-key=FILE                     Trust the PEM public key in FILE instead of ClamAV's\n");
+    fprintf(out,
+            "                                         built-in keys for CVD, .info and cdiff signatures\n");
+    fprintf(
+        out,
+        "                                         (config: CVDPublicKey, InfoPublicKey, CdiffPublicKey)\n");
+    fprintf(
+        out,
+        "    --lock-timeout=#n                    Wait up to n seconds for the database directory lock\n");
+    fprintf(out,
+            "                                         (0 = don't wait; config: LockTimeout, default 60)\n");
+    fprintf(
+        out,
+        "    --strict-exit-codes[=yes|no]         Exit 12 (mirror not synchronised) or 18 (rate limited)\n");
+    fprintf(out,
+            "                                         when the advertised version could not be reached\n");
     fprintf(out, "                                         (config: StrictExitCodes, default no)\n");
-    fprintf(out, "    --mirror=DIRECTORY                   Maintain a LAN mirror in DIRECTORY instead of a\n");
+    fprintf(out,
+            "    --mirror=DIRECTORY                   Maintain a LAN mirror in DIRECTORY instead of a\n");
     fprintf(out, "                                         database directory (config: MirrorDirectory)\n");
     fprintf(out, "\n");
     fprintf(out, "  clamfresh config directives: StallTimeout N (abort a transfer without progress for N\n");
-    fprintf(out, "  seconds, default 120), ConcurrentDownloads N (parallel cdiff downloads, 1..16, default 4),\n");
+    fprintf(out,
+            "  seconds, default 120), ConcurrentDownloads N (parallel cdiff downloads, 1..16, default 4),\n");
     fprintf(out, "  EngineFlevel N (f-level when libclamav is unavailable; 0 = ask libclamav).\n");
     fprintf(out, "  Without a config file at the default path, built-in defaults are used\n");
     fprintf(out, "  (DatabaseMirror database.clamav.net).\n");
@@ -245,12 +264,18 @@ void cf_cli_help(FILE *out, const char *engine_version)
     fprintf(out, "                                         to a private mirror.\n");
     fprintf(out, "  FRESHCLAM_CLIENT_KEY                   May be set to the path of a file (PEM)\n");
     fprintf(out, "                                         containing the client private key.\n");
-    fprintf(out, "                                         This is required if FRESHCLAM_CLIENT_CERT is set.\n");
-    fprintf(out, "  FRESHCLAM_CLIENT_KEY_PASSWD            May be set to a password for the client key PEM file.\n");
+    fprintf(out,
+            "                                         This is required if FRESHCLAM_CLIENT_CERT is set.\n");
+    fprintf(
+        out,
+        "  FRESHCLAM_CLIENT_KEY_PASSWD            May be set to a password for the client key PEM file.\n");
     fprintf(out, "                                         This is required if FRESHCLAM_CLIENT_KEY is\n");
     fprintf(out, "                                         set and the PEM file is password protected.\n");
-    fprintf(out, "  CVD_CERTS_DIR                          Directory of the certificates used to verify .sign\n");
-    fprintf(out, "                                         files (when --cvdcertsdir/CVDCertsDirectory is unset).\n");
+    fprintf(out,
+            "  CVD_CERTS_DIR                          Directory of the certificates used to verify .sign\n");
+    fprintf(
+        out,
+        "                                         files (when --cvdcertsdir/CVDCertsDirectory is unset).\n");
     fprintf(out, "\n");
     fflush(out);
 }

@@ -38,9 +38,10 @@ static cf_code parse_line(cf_settings *s, char *buff, const char *file, int line
     if (len <= 2 || buff[0] == '#')
         return CF_OK;
     if (strncmp(buff, "Example", 7) == 0)
-        return cf_err_set(e, CF_EFORMAT,
-                          "ERROR: Please edit the example config file %s\nERROR: Can't open/parse the config file %s",
-                          file, file);
+        return cf_err_set(
+            e, CF_EFORMAT,
+            "ERROR: Please edit the example config file %s\nERROR: Can't open/parse the config file %s", file,
+            file);
     char *pt = strpbrk(buff, " \t");
     if (!pt) {
         snprintf(msg, sizeof(msg), "Missing argument for option at %s:%d", file, line);
@@ -151,8 +152,8 @@ cf_code cf_config_load(cf_settings *s, const char *path, cf_err *e)
     }
     if (rc != CF_OK) {
         cf_buf_free(&text);
-        return cf_err_set(e, rc == CF_ENOMEM ? CF_ENOMEM : CF_EIO, "ERROR: Can't open/parse the config file %s",
-                          path);
+        return cf_err_set(e, rc == CF_ENOMEM ? CF_ENOMEM : CF_EIO,
+                          "ERROR: Can't open/parse the config file %s", path);
     }
     rc = cf_config_parse(s, (const char *)text.p, text.n, path, e);
     cf_buf_free(&text);

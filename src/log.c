@@ -18,7 +18,7 @@ typedef enum level { L_INFO, L_WARN, L_ERROR, L_DEBUG, L_NF, L_TERM } level;
 static struct {
     bool terminal; /* false in the background daemon */
     bool quiet, no_warnings, to_stdout, verbose, show_progress;
-    bool ready;    /* cf_log_init succeeded: timestamps, file and syslog are live */
+    bool ready; /* cf_log_init succeeded: timestamps, file and syslog are live */
     bool log_time, rotate, syslog_on;
     char *path;
     int fd;
@@ -231,7 +231,10 @@ static void emit(level lv, const char *fmt, va_list ap)
             }
         }
         if (L.syslog_on) {
-            int pri = lv == L_ERROR ? LOG_ERR : lv == L_WARN ? LOG_WARNING : lv == L_DEBUG ? LOG_DEBUG : LOG_INFO;
+            int pri = lv == L_ERROR   ? LOG_ERR
+                      : lv == L_WARN  ? LOG_WARNING
+                      : lv == L_DEBUG ? LOG_DEBUG
+                                      : LOG_INFO;
             syslog(pri, "%.*s", (int)len, msg);
         }
     }
@@ -239,13 +242,13 @@ static void emit(level lv, const char *fmt, va_list ap)
         free(msg);
 }
 
-#define DEFINE_LOG_FN(fname, lv)                                                                                       \
-    void fname(const char *fmt, ...)                                                                                   \
-    {                                                                                                                  \
-        va_list ap;                                                                                                    \
-        va_start(ap, fmt);                                                                                             \
-        emit(lv, fmt, ap);                                                                                             \
-        va_end(ap);                                                                                                    \
+#define DEFINE_LOG_FN(fname, lv)                                                                             \
+    void fname(const char *fmt, ...)                                                                         \
+    {                                                                                                        \
+        va_list ap;                                                                                          \
+        va_start(ap, fmt);                                                                                   \
+        emit(lv, fmt, ap);                                                                                   \
+        va_end(ap);                                                                                          \
     }
 
 DEFINE_LOG_FN(cf_log_info, L_INFO)

@@ -40,17 +40,21 @@ const cf_optdef cf_optdefs[] = {
     {CF_OPT_DATABASE_OWNER, "DatabaseOwner", "user", 'u', CF_T_STRING, 0, OFF(database_owner), NULL},
     {CF_OPT_NO_DNS, NULL, "no-dns", 0, CF_T_BOOL, 0, OFF(no_dns), NULL},
     {CF_OPT_CHECKS, "Checks", "checks", 'c', CF_T_NUMBER, 0, OFF(checks), NULL},
-    {CF_OPT_DATABASE_DIRECTORY, "DatabaseDirectory", "datadir", 0, CF_T_STRING, 0, OFF(database_directory), NULL},
-    {CF_OPT_NOTIFY_CLAMD, "NotifyClamd", "daemon-notify", 0, CF_T_STRING, CF_F_ARG_OPTIONAL, OFF(notify_clamd),
-     CF_DEFAULT_CLAMD_CONF},
+    {CF_OPT_DATABASE_DIRECTORY, "DatabaseDirectory", "datadir", 0, CF_T_STRING, 0, OFF(database_directory),
+     NULL},
+    {CF_OPT_NOTIFY_CLAMD, "NotifyClamd", "daemon-notify", 0, CF_T_STRING, CF_F_ARG_OPTIONAL,
+     OFF(notify_clamd), CF_DEFAULT_CLAMD_CONF},
     {CF_OPT_LOCAL_ADDRESS, "LocalIPAddress", "local-address", 'a', CF_T_STRING, 0, OFF(local_address), NULL},
-    {CF_OPT_ON_UPDATE_EXECUTE, "OnUpdateExecute", "on-update-execute", 0, CF_T_STRING, 0, OFF(on_update_execute), NULL},
-    {CF_OPT_ON_ERROR_EXECUTE, "OnErrorExecute", "on-error-execute", 0, CF_T_STRING, 0, OFF(on_error_execute), NULL},
+    {CF_OPT_ON_UPDATE_EXECUTE, "OnUpdateExecute", "on-update-execute", 0, CF_T_STRING, 0,
+     OFF(on_update_execute), NULL},
+    {CF_OPT_ON_ERROR_EXECUTE, "OnErrorExecute", "on-error-execute", 0, CF_T_STRING, 0, OFF(on_error_execute),
+     NULL},
     {CF_OPT_ON_OUTDATED_EXECUTE, "OnOutdatedExecute", "on-outdated-execute", 0, CF_T_STRING, 0,
      OFF(on_outdated_execute), NULL},
     {CF_OPT_UPDATE_DB, NULL, "update-db", 0, CF_T_LIST, 0, OFF(update_db), NULL},
     {CF_OPT_LOG_ROTATE, "LogRotate", "log-rotate", 0, CF_T_BOOL, 0, OFF(log_rotate), NULL},
-    {CF_OPT_CVD_CERTS_DIR, "CVDCertsDirectory", "cvdcertsdir", 0, CF_T_STRING, 0, OFF(cvd_certs_dir_opt), NULL},
+    {CF_OPT_CVD_CERTS_DIR, "CVDCertsDirectory", "cvdcertsdir", 0, CF_T_STRING, 0, OFF(cvd_certs_dir_opt),
+     NULL},
     {CF_OPT_FIPS_LIMITS, "FIPSCryptoHashLimits", "fips-limits", 0, CF_T_BOOL, 0, OFF(fips_limits), NULL},
     {CF_OPT_LIST_MIRRORS, NULL, "list-mirrors", 0, CF_T_BOOL, 0, OFF(list_mirrors), NULL},
     {CF_OPT_LOG_FILE_MAX_SIZE, "LogFileMaxSize", NULL, 0, CF_T_SIZE, 0, OFF(log_file_max_size), NULL},
@@ -63,7 +67,8 @@ const cf_optdef cf_optdefs[] = {
     {CF_OPT_MAX_ATTEMPTS, "MaxAttempts", NULL, 0, CF_T_NUMBER, 0, OFF(max_attempts), NULL},
     {CF_OPT_SCRIPTED_UPDATES, "ScriptedUpdates", NULL, 0, CF_T_BOOL, 0, OFF(scripted_updates), NULL},
     {CF_OPT_TEST_DATABASES, "TestDatabases", NULL, 0, CF_T_BOOL, 0, OFF(test_databases), NULL},
-    {CF_OPT_COMPRESS_LOCAL_DB, "CompressLocalDatabase", NULL, 0, CF_T_BOOL, 0, OFF(compress_local_database), NULL},
+    {CF_OPT_COMPRESS_LOCAL_DB, "CompressLocalDatabase", NULL, 0, CF_T_BOOL, 0, OFF(compress_local_database),
+     NULL},
     {CF_OPT_BYTECODE, "Bytecode", NULL, 0, CF_T_BOOL, 0, OFF(bytecode), NULL},
     {CF_OPT_EXTRA_DATABASE, "ExtraDatabase", NULL, 0, CF_T_LIST, 0, OFF(extra_database), NULL},
     {CF_OPT_EXCLUDE_DATABASE, "ExcludeDatabase", NULL, 0, CF_T_LIST, 0, OFF(exclude_database), NULL},
@@ -82,11 +87,12 @@ const cf_optdef cf_optdefs[] = {
     {CF_OPT_TRUST_KEY, NULL, "trust-key", 0, CF_T_STRING, CF_F_OURS, 0, NULL},
     {CF_OPT_STALL_TIMEOUT, "StallTimeout", NULL, 0, CF_T_NUMBER, CF_F_OURS, OFF(stall_timeout), NULL},
     {CF_OPT_LOCK_TIMEOUT, "LockTimeout", "lock-timeout", 0, CF_T_NUMBER, CF_F_OURS, OFF(lock_timeout), NULL},
-    {CF_OPT_CONCURRENT_DOWNLOADS, "ConcurrentDownloads", NULL, 0, CF_T_NUMBER, CF_F_OURS, OFF(concurrent_downloads),
-     NULL},
+    {CF_OPT_CONCURRENT_DOWNLOADS, "ConcurrentDownloads", NULL, 0, CF_T_NUMBER, CF_F_OURS,
+     OFF(concurrent_downloads), NULL},
     {CF_OPT_STRICT_EXIT_CODES, "StrictExitCodes", "strict-exit-codes", 0, CF_T_BOOL, CF_F_OURS,
      OFF(strict_exit_codes), NULL},
-    {CF_OPT_MIRROR_DIRECTORY, "MirrorDirectory", "mirror", 0, CF_T_STRING, CF_F_OURS, OFF(mirror_directory), NULL},
+    {CF_OPT_MIRROR_DIRECTORY, "MirrorDirectory", "mirror", 0, CF_T_STRING, CF_F_OURS, OFF(mirror_directory),
+     NULL},
     {CF_OPT_ENGINE_FLEVEL, "EngineFlevel", NULL, 0, CF_T_NUMBER, CF_F_OURS, OFF(engine_flevel), NULL},
     /* deprecated: accepted with a warning, value ignored (§1.2, §3.2) */
     {-1, NULL, "http-proxy", 0, CF_T_STRING, CF_F_DEPRECATED, 0, NULL},
@@ -163,9 +169,21 @@ static int size_value(const char *arg, uint64_t *out)
     }
     switch (*p) {
     case '\0': break;
-    case 'k': case 'K': mult = 1024; p++; break;
-    case 'm': case 'M': mult = 1024 * 1024; p++; break;
-    case 'g': case 'G': mult = 1024 * 1024 * 1024; p++; break;
+    case 'k':
+    case 'K':
+        mult = 1024;
+        p++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024 * 1024;
+        p++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024 * 1024 * 1024;
+        p++;
+        break;
     default: return 0;
     }
     if (*p || (v && v > UINT64_MAX / mult))
@@ -321,19 +339,19 @@ void cf_settings_init(cf_settings *s)
 
 void cf_settings_free(cf_settings *s)
 {
-    char **strings[] = {&s->config_file, &s->log_file, &s->log_facility, &s->pid_file,
-                        &s->database_directory, &s->database_owner, &s->dns_database_info,
-                        &s->cvd_certs_dir_opt, &s->notify_clamd, &s->on_update_execute,
-                        &s->on_error_execute, &s->on_outdated_execute, &s->local_address,
-                        &s->proxy_server, &s->proxy_username, &s->proxy_password, &s->user_agent,
-                        &s->cvd_public_key, &s->info_public_key, &s->cdiff_public_key,
-                        &s->mirror_directory, &s->proxy_host, &s->cvd_certs_dir};
+    char **strings[] = {
+        &s->config_file,        &s->log_file,          &s->log_facility,      &s->pid_file,
+        &s->database_directory, &s->database_owner,    &s->dns_database_info, &s->cvd_certs_dir_opt,
+        &s->notify_clamd,       &s->on_update_execute, &s->on_error_execute,  &s->on_outdated_execute,
+        &s->local_address,      &s->proxy_server,      &s->proxy_username,    &s->proxy_password,
+        &s->user_agent,         &s->cvd_public_key,    &s->info_public_key,   &s->cdiff_public_key,
+        &s->mirror_directory,   &s->proxy_host,        &s->cvd_certs_dir};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         free(*strings[i]);
         *strings[i] = NULL;
     }
-    cf_strlist *lists[] = {&s->update_db, &s->database_mirror, &s->private_mirror, &s->extra_database,
-                           &s->exclude_database, &s->custom_url, &s->mirrors, &s->databases};
+    cf_strlist *lists[] = {&s->update_db,        &s->database_mirror, &s->private_mirror, &s->extra_database,
+                           &s->exclude_database, &s->custom_url,      &s->mirrors,        &s->databases};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         cf_strlist_free(lists[i]);
 }
@@ -371,18 +389,20 @@ static cf_code build_mirrors(cf_settings *s, cf_err *e)
         for (size_t i = 0; i < s->private_mirror.n; i++) {
             const char *m = s->private_mirror.v[i];
             if (contains_nocase(m, ".clamav.net"))
-                return cf_err_set(e, CF_EINVAL,
-                                  "ERROR: The PrivateMirror config option may not include servers under *.clamav.net.");
+                return cf_err_set(
+                    e, CF_EINVAL,
+                    "ERROR: The PrivateMirror config option may not include servers under *.clamav.net.");
             if (add_prefixed(&s->mirrors, "http://", m) != CF_OK)
                 return cf_err_set(e, CF_ENOMEM, "ERROR: out of memory");
         }
         return CF_OK;
     }
     if (s->database_mirror.n == 0)
-        return cf_err_set(e, CF_EINVAL,
-                          "ERROR: No DatabaseMirror or PrivateMirror servers set in freshclam config file.\n"
-                          "ERROR: Unable to find DatabaseMirror or PrivateMirror option(s) that specify database "
-                          "server FQDNs.");
+        return cf_err_set(
+            e, CF_EINVAL,
+            "ERROR: No DatabaseMirror or PrivateMirror servers set in freshclam config file.\n"
+            "ERROR: Unable to find DatabaseMirror or PrivateMirror option(s) that specify database "
+            "server FQDNs.");
     for (size_t i = 0; i < s->database_mirror.n; i++) {
         const char *m = s->database_mirror.v[i];
         cf_code rc;
@@ -423,10 +443,11 @@ static cf_code select_databases(cf_settings *s, cf_err *e)
                 continue;
             }
             if (name_in(name, standard_dbs, 3, 0) < 0 && name_in(name, optional_dbs, 3, 0) < 0)
-                return cf_err_set(e, CF_EINVAL,
-                                  "ERROR: Requested database is not available: %s.\n"
-                                  "ERROR: Failed to select specific databases from available official databases.",
-                                  name);
+                return cf_err_set(
+                    e, CF_EINVAL,
+                    "ERROR: Requested database is not available: %s.\n"
+                    "ERROR: Failed to select specific databases from available official databases.",
+                    name);
             /* A repeated name would only download the same file twice. */
             if (!cf_strlist_contains(&s->databases, name) && cf_strlist_add(&s->databases, name) != CF_OK)
                 return cf_err_set(e, CF_ENOMEM, "ERROR: out of memory");
@@ -462,15 +483,17 @@ static cf_code build_proxy(cf_settings *s, cf_err *e)
     s->proxy_host = NULL;
     s->proxy_port_effective = 0;
     if (s->proxy_username && !s->proxy_password)
-        return cf_err_set(e, CF_EFORMAT, "HTTPProxyUsername requires HTTPProxyPassword\nERROR: Initialization error!");
+        return cf_err_set(e, CF_EFORMAT,
+                          "HTTPProxyUsername requires HTTPProxyPassword\nERROR: Initialization error!");
     if (s->proxy_password && s->config_file && !s->config_missing) {
         struct stat st;
         /* The password sits in the config file, so nobody else may read it. */
         if (stat(s->config_file, &st) == 0 && (st.st_mode & 077))
-            return cf_err_set(e, CF_EFORMAT,
-                              "WARNING: Insecure permissions (for HTTPProxyPassword): %s must have no more than "
-                              "0700 permissions.\nERROR: Initialization error!",
-                              s->config_file);
+            return cf_err_set(
+                e, CF_EFORMAT,
+                "WARNING: Insecure permissions (for HTTPProxyPassword): %s must have no more than "
+                "0700 permissions.\nERROR: Initialization error!",
+                s->config_file);
     }
     if (!s->proxy_server)
         return CF_OK;

@@ -23,14 +23,14 @@ enum {
 };
 
 typedef struct cf_optdef {
-    int id;              /* cf_opt_id, or -1 for deprecated entries */
-    const char *conf;    /* freshclam.conf name, or NULL */
-    const char *lng;     /* long option name, or NULL */
-    char shrt;           /* short option letter, or 0 */
+    int id;           /* cf_opt_id, or -1 for deprecated entries */
+    const char *conf; /* freshclam.conf name, or NULL */
+    const char *lng;  /* long option name, or NULL */
+    char shrt;        /* short option letter, or 0 */
     cf_opt_type type;
     unsigned flags;
-    size_t off;          /* field in cf_settings */
-    const char *dflt;    /* value of an optional-argument string option given without one */
+    size_t off;       /* field in cf_settings */
+    const char *dflt; /* value of an optional-argument string option given without one */
 } cf_optdef;
 
 extern const cf_optdef cf_optdefs[];

@@ -37,55 +37,55 @@
 /* Every option and directive. The names in the comments are the command-line /
  * config spellings; "ours" marks clamfresh additions that freshclam does not have. */
 typedef enum cf_opt_id {
-    CF_OPT_HELP,                 /* -h --help */
-    CF_OPT_VERSION,              /* -V --version */
-    CF_OPT_VERBOSE,              /* -v --verbose */
-    CF_OPT_DEBUG,                /* --debug ; Debug */
-    CF_OPT_QUIET,                /* --quiet */
-    CF_OPT_NO_WARNINGS,          /* --no-warnings */
-    CF_OPT_STDOUT,               /* --stdout */
-    CF_OPT_SHOW_PROGRESS,        /* --show-progress */
-    CF_OPT_CONFIG_FILE,          /* --config-file */
-    CF_OPT_LOG_FILE,             /* -l --log ; UpdateLogFile */
-    CF_OPT_DAEMON,               /* -d --daemon */
-    CF_OPT_PID_FILE,             /* -p --pid ; PidFile */
-    CF_OPT_FOREGROUND,           /* -F --foreground ; Foreground */
-    CF_OPT_DATABASE_OWNER,       /* -u --user ; DatabaseOwner */
-    CF_OPT_NO_DNS,               /* --no-dns */
-    CF_OPT_CHECKS,               /* -c --checks ; Checks */
-    CF_OPT_DATABASE_DIRECTORY,   /* --datadir ; DatabaseDirectory */
-    CF_OPT_NOTIFY_CLAMD,         /* --daemon-notify[=FILE] ; NotifyClamd */
-    CF_OPT_LOCAL_ADDRESS,        /* -a --local-address ; LocalIPAddress */
-    CF_OPT_ON_UPDATE_EXECUTE,    /* --on-update-execute ; OnUpdateExecute */
-    CF_OPT_ON_ERROR_EXECUTE,     /* --on-error-execute ; OnErrorExecute */
-    CF_OPT_ON_OUTDATED_EXECUTE,  /* --on-outdated-execute ; OnOutdatedExecute */
-    CF_OPT_UPDATE_DB,            /* --update-db (multiple) */
-    CF_OPT_LOG_ROTATE,           /* --log-rotate ; LogRotate */
-    CF_OPT_CVD_CERTS_DIR,        /* --cvdcertsdir ; CVDCertsDirectory */
-    CF_OPT_FIPS_LIMITS,          /* --fips-limits ; FIPSCryptoHashLimits */
-    CF_OPT_LIST_MIRRORS,         /* --list-mirrors (deprecated, exits 0) */
-    CF_OPT_LOG_FILE_MAX_SIZE,    /* LogFileMaxSize */
-    CF_OPT_LOG_TIME,             /* LogTime */
-    CF_OPT_LOG_SYSLOG,           /* LogSyslog */
-    CF_OPT_LOG_FACILITY,         /* LogFacility */
-    CF_OPT_DNS_DATABASE_INFO,    /* DNSDatabaseInfo */
-    CF_OPT_DATABASE_MIRROR,      /* DatabaseMirror (multiple) */
-    CF_OPT_PRIVATE_MIRROR,       /* PrivateMirror (multiple) */
-    CF_OPT_MAX_ATTEMPTS,         /* MaxAttempts */
-    CF_OPT_SCRIPTED_UPDATES,     /* ScriptedUpdates */
-    CF_OPT_TEST_DATABASES,       /* TestDatabases */
-    CF_OPT_COMPRESS_LOCAL_DB,    /* CompressLocalDatabase */
-    CF_OPT_BYTECODE,             /* Bytecode */
-    CF_OPT_EXTRA_DATABASE,       /* ExtraDatabase (multiple) */
-    CF_OPT_EXCLUDE_DATABASE,     /* ExcludeDatabase (multiple) */
-    CF_OPT_CUSTOM_URL,           /* DatabaseCustomURL (multiple) */
-    CF_OPT_CONNECT_TIMEOUT,      /* ConnectTimeout */
-    CF_OPT_RECEIVE_TIMEOUT,      /* ReceiveTimeout */
-    CF_OPT_PROXY_SERVER,         /* HTTPProxyServer */
-    CF_OPT_PROXY_PORT,           /* HTTPProxyPort */
-    CF_OPT_PROXY_USERNAME,       /* HTTPProxyUsername */
-    CF_OPT_PROXY_PASSWORD,       /* HTTPProxyPassword */
-    CF_OPT_USER_AGENT,           /* HTTPUserAgent */
+    CF_OPT_HELP,                /* -h --help */
+    CF_OPT_VERSION,             /* -V --version */
+    CF_OPT_VERBOSE,             /* -v --verbose */
+    CF_OPT_DEBUG,               /* --debug ; Debug */
+    CF_OPT_QUIET,               /* --quiet */
+    CF_OPT_NO_WARNINGS,         /* --no-warnings */
+    CF_OPT_STDOUT,              /* --stdout */
+    CF_OPT_SHOW_PROGRESS,       /* --show-progress */
+    CF_OPT_CONFIG_FILE,         /* --config-file */
+    CF_OPT_LOG_FILE,            /* -l --log ; UpdateLogFile */
+    CF_OPT_DAEMON,              /* -d --daemon */
+    CF_OPT_PID_FILE,            /* -p --pid ; PidFile */
+    CF_OPT_FOREGROUND,          /* -F --foreground ; Foreground */
+    CF_OPT_DATABASE_OWNER,      /* -u --user ; DatabaseOwner */
+    CF_OPT_NO_DNS,              /* --no-dns */
+    CF_OPT_CHECKS,              /* -c --checks ; Checks */
+    CF_OPT_DATABASE_DIRECTORY,  /* --datadir ; DatabaseDirectory */
+    CF_OPT_NOTIFY_CLAMD,        /* --daemon-notify[=FILE] ; NotifyClamd */
+    CF_OPT_LOCAL_ADDRESS,       /* -a --local-address ; LocalIPAddress */
+    CF_OPT_ON_UPDATE_EXECUTE,   /* --on-update-execute ; OnUpdateExecute */
+    CF_OPT_ON_ERROR_EXECUTE,    /* --on-error-execute ; OnErrorExecute */
+    CF_OPT_ON_OUTDATED_EXECUTE, /* --on-outdated-execute ; OnOutdatedExecute */
+    CF_OPT_UPDATE_DB,           /* --update-db (multiple) */
+    CF_OPT_LOG_ROTATE,          /* --log-rotate ; LogRotate */
+    CF_OPT_CVD_CERTS_DIR,       /* --cvdcertsdir ; CVDCertsDirectory */
+    CF_OPT_FIPS_LIMITS,         /* --fips-limits ; FIPSCryptoHashLimits */
+    CF_OPT_LIST_MIRRORS,        /* --list-mirrors (deprecated, exits 0) */
+    CF_OPT_LOG_FILE_MAX_SIZE,   /* LogFileMaxSize */
+    CF_OPT_LOG_TIME,            /* LogTime */
+    CF_OPT_LOG_SYSLOG,          /* LogSyslog */
+    CF_OPT_LOG_FACILITY,        /* LogFacility */
+    CF_OPT_DNS_DATABASE_INFO,   /* DNSDatabaseInfo */
+    CF_OPT_DATABASE_MIRROR,     /* DatabaseMirror (multiple) */
+    CF_OPT_PRIVATE_MIRROR,      /* PrivateMirror (multiple) */
+    CF_OPT_MAX_ATTEMPTS,        /* MaxAttempts */
+    CF_OPT_SCRIPTED_UPDATES,    /* ScriptedUpdates */
+    CF_OPT_TEST_DATABASES,      /* TestDatabases */
+    CF_OPT_COMPRESS_LOCAL_DB,   /* CompressLocalDatabase */
+    CF_OPT_BYTECODE,            /* Bytecode */
+    CF_OPT_EXTRA_DATABASE,      /* ExtraDatabase (multiple) */
+    CF_OPT_EXCLUDE_DATABASE,    /* ExcludeDatabase (multiple) */
+    CF_OPT_CUSTOM_URL,          /* DatabaseCustomURL (multiple) */
+    CF_OPT_CONNECT_TIMEOUT,     /* ConnectTimeout */
+    CF_OPT_RECEIVE_TIMEOUT,     /* ReceiveTimeout */
+    CF_OPT_PROXY_SERVER,        /* HTTPProxyServer */
+    CF_OPT_PROXY_PORT,          /* HTTPProxyPort */
+    CF_OPT_PROXY_USERNAME,      /* HTTPProxyUsername */
+    CF_OPT_PROXY_PASSWORD,      /* HTTPProxyPassword */
+    CF_OPT_USER_AGENT,          /* HTTPUserAgent */
     /* ours */
     CF_OPT_CVD_PUBLIC_KEY,       /* CVDPublicKey */
     CF_OPT_INFO_PUBLIC_KEY,      /* InfoPublicKey */
@@ -112,78 +112,78 @@ typedef struct cf_settings {
     bool help, version, list_mirrors;
     bool quiet, no_warnings, to_stdout, show_progress;
     bool daemon, no_dns;
-    char *config_file;       /* CF_DEFAULT_CONFIG_FILE unless --config-file */
-    bool config_explicit;    /* --config-file was given */
-    bool config_missing;     /* default config absent: built-in defaults in use (ours) */
-    cf_strlist update_db;    /* --update-db, command-line order */
+    char *config_file;    /* CF_DEFAULT_CONFIG_FILE unless --config-file */
+    bool config_explicit; /* --config-file was given */
+    bool config_missing;  /* default config absent: built-in defaults in use (ours) */
+    cf_strlist update_db; /* --update-db, command-line order */
 
     /* ---- logging (§3.2, §8) ---- */
-    bool verbose;            /* -v or LogVerbose */
-    bool debug;              /* --debug or Debug */
-    char *log_file;          /* UpdateLogFile / --log; NULL = none */
+    bool verbose;               /* -v or LogVerbose */
+    bool debug;                 /* --debug or Debug */
+    char *log_file;             /* UpdateLogFile / --log; NULL = none */
     uint64_t log_file_max_size; /* bytes; UINT64_MAX = unlimited (LogFileMaxSize 0) */
     bool log_time, log_syslog, log_rotate;
-    char *log_facility;      /* "LOG_LOCAL6"; validated by cf_log_init */
+    char *log_facility; /* "LOG_LOCAL6"; validated by cf_log_init */
 
     /* ---- daemon ---- */
     char *pid_file;
     bool foreground;
-    long checks;             /* 12 */
+    long checks; /* 12 */
 
     /* ---- databases and mirrors ---- */
-    char *database_directory;   /* CF_DEFAULT_DATADIR */
-    char *database_owner;       /* "clamav" */
-    char *dns_database_info;    /* CF_DEFAULT_DNS_INFO */
-    cf_strlist database_mirror; /* as configured */
-    cf_strlist private_mirror;  /* as configured */
-    long max_attempts;          /* 3 */
-    bool scripted_updates;      /* yes (as configured; see scripted_effective) */
-    bool test_databases;        /* yes */
+    char *database_directory;     /* CF_DEFAULT_DATADIR */
+    char *database_owner;         /* "clamav" */
+    char *dns_database_info;      /* CF_DEFAULT_DNS_INFO */
+    cf_strlist database_mirror;   /* as configured */
+    cf_strlist private_mirror;    /* as configured */
+    long max_attempts;            /* 3 */
+    bool scripted_updates;        /* yes (as configured; see scripted_effective) */
+    bool test_databases;          /* yes */
     bool compress_local_database; /* no */
-    bool bytecode;              /* yes */
+    bool bytecode;                /* yes */
     cf_strlist extra_database, exclude_database, custom_url;
-    char *cvd_certs_dir_opt;    /* --cvdcertsdir / CVDCertsDirectory as given */
+    char *cvd_certs_dir_opt; /* --cvdcertsdir / CVDCertsDirectory as given */
     bool fips_limits;
 
     /* ---- clamd and hooks ---- */
-    char *notify_clamd;         /* path of clamd.conf; NULL = don't notify */
+    char *notify_clamd; /* path of clamd.conf; NULL = don't notify */
     char *on_update_execute, *on_error_execute, *on_outdated_execute;
 
     /* ---- network ---- */
     char *local_address;
-    long connect_timeout;       /* 30 s */
-    long receive_timeout;       /* 60 s, 0 = never */
-    char *proxy_server;         /* as configured */
-    long proxy_port;            /* as configured; 0 = unset */
+    long connect_timeout; /* 30 s */
+    long receive_timeout; /* 60 s, 0 = never */
+    char *proxy_server;   /* as configured */
+    long proxy_port;      /* as configured; 0 = unset */
     char *proxy_username, *proxy_password;
     char *user_agent;
 
     /* ---- clamfresh additions (not in freshclam) ---- */
-    char *cvd_public_key;       /* PEM replacing the built-in CVD signing key */
-    char *info_public_key;      /* ... the .info manifest key */
-    char *cdiff_public_key;     /* ... the cdiff key */
-    long stall_timeout;         /* 120 s, >= 1: no progress that long aborts a transfer */
-    long lock_timeout;          /* 60 s to wait for the database-directory lock, 0 = don't */
-    long concurrent_downloads;  /* 4, 1..16 parallel cdiff downloads */
-    bool strict_exit_codes;     /* no: freshclam's codes; yes: 12/18 for not-synced/429 */
-    char *mirror_directory;     /* mirror mode target; NULL = normal update */
-    long engine_flevel;         /* 0 = ask libclamav (else CF_FALLBACK_FLEVEL) */
+    char *cvd_public_key;      /* PEM replacing the built-in CVD signing key */
+    char *info_public_key;     /* ... the .info manifest key */
+    char *cdiff_public_key;    /* ... the cdiff key */
+    long stall_timeout;        /* 120 s, >= 1: no progress that long aborts a transfer */
+    long lock_timeout;         /* 60 s to wait for the database-directory lock, 0 = don't */
+    long concurrent_downloads; /* 4, 1..16 parallel cdiff downloads */
+    bool strict_exit_codes;    /* no: freshclam's codes; yes: 12/18 for not-synced/429 */
+    char *mirror_directory;    /* mirror mode target; NULL = normal update */
+    long engine_flevel;        /* 0 = ask libclamav (else CF_FALLBACK_FLEVEL) */
 
     /* ---- which options were set explicitly (command line or config) ---- */
     unsigned char set[CF_OPT__COUNT];
     unsigned char set_by_cli[CF_OPT__COUNT];
 
     /* ---- derived by cf_settings_finish ---- */
-    cf_strlist mirrors;         /* normalised URLs, in order (PrivateMirror if any, else DatabaseMirror) */
-    bool private_mode;          /* PrivateMirror in use */
-    bool dns_enabled;           /* !no_dns && !private_mode */
-    bool scripted_effective;    /* scripted_updates && !private_mode */
-    cf_strlist databases;       /* official databases to update, in order (§4.1) */
-    bool use_custom_urls;       /* process DatabaseCustomURL entries */
-    bool prune;                 /* normal run (no --update-db): prune unwanted files */
-    char *proxy_host;           /* HTTPProxyServer minus a leading http://; NULL = none */
-    long proxy_port_effective;  /* HTTPProxyPort, else webcache/tcp, else 8080; 0 without proxy */
-    char *cvd_certs_dir;        /* option/config, else $CVD_CERTS_DIR, else CF_DEFAULT_CERTS_DIR */
+    cf_strlist mirrors;        /* normalised URLs, in order (PrivateMirror if any, else DatabaseMirror) */
+    bool private_mode;         /* PrivateMirror in use */
+    bool dns_enabled;          /* !no_dns && !private_mode */
+    bool scripted_effective;   /* scripted_updates && !private_mode */
+    cf_strlist databases;      /* official databases to update, in order (§4.1) */
+    bool use_custom_urls;      /* process DatabaseCustomURL entries */
+    bool prune;                /* normal run (no --update-db): prune unwanted files */
+    char *proxy_host;          /* HTTPProxyServer minus a leading http://; NULL = none */
+    long proxy_port_effective; /* HTTPProxyPort, else webcache/tcp, else 8080; 0 without proxy */
+    char *cvd_certs_dir;       /* option/config, else $CVD_CERTS_DIR, else CF_DEFAULT_CERTS_DIR */
 } cf_settings;
 
 /* What the command line asks the program to do once it has been parsed. */

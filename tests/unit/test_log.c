@@ -183,8 +183,8 @@ static void test_quiet_with_file_and_logtime(void **state)
     assert_string_equal(c.err, "ERROR: " TS "error\n");
     /* File: everything except terminal-only text, time before the prefix. */
     char *file = slurp(s.log_file);
-    assert_string_equal(file, TS "--------------------------------------\n" TS "info 1\n" TS "WARNING: warn\n" TS
-                              "ERROR: error\n" TS "debug\n" TS "nf\n");
+    assert_string_equal(file, TS "--------------------------------------\n" TS "info 1\n" TS
+                                 "WARNING: warn\n" TS "ERROR: error\n" TS "debug\n" TS "nf\n");
     free(file);
     struct stat st;
     assert_int_equal(stat(s.log_file, &st), 0);
@@ -219,7 +219,8 @@ static void test_logtime_terminal_and_before_init(void **state)
     cf_log_term_only("Pruning unwanted or deprecated database file x.cvd.");
     cf_log_close();
     cap_end(&c);
-    assert_string_equal(c.out, TS "DNS Update Info disabled.\nPruning unwanted or deprecated database file x.cvd.\n");
+    assert_string_equal(c.out, TS
+                        "DNS Update Info disabled.\nPruning unwanted or deprecated database file x.cvd.\n");
     assert_string_equal(c.err, "WARNING: " TS "DNS Update Info disabled. Falling back to HTTP mode.\n");
     cap_free(&c);
 
@@ -279,10 +280,11 @@ static void test_rotation(void **state)
 
     /* Rotated to <name minus 4 chars>-YYYYMMDD_HHMMSS.log with the two notice lines. */
     char *rotated = slurp(path_in_tmp("rot2-20270115_080000.log"));
-    assert_string_equal(rotated, TS "--------------------------------------\n"
-                                 "Log size = 67, max = 60\n"
-                                 "WARNING: Log size limit met but log file rotation turned off. Forcing log file "
-                                 "rotation anyways.\n");
+    assert_string_equal(rotated,
+                        TS "--------------------------------------\n"
+                           "Log size = 67, max = 60\n"
+                           "WARNING: Log size limit met but log file rotation turned off. Forcing log file "
+                           "rotation anyways.\n");
     free(rotated);
     /* "first" started the new file; it was not yet over the limit for "second". */
     char *current = slurp(s.log_file);
@@ -381,7 +383,8 @@ static void test_open_failures_and_facility(void **state)
     cap_begin(&c);
     assert_int_equal(cf_log_init(&s, &e), CF_EIO);
     cap_end(&c);
-    snprintf(want, sizeof(want), "ERROR: Failed to open log file %s: No such file or directory\n", s.log_file);
+    snprintf(want, sizeof(want), "ERROR: Failed to open log file %s: No such file or directory\n",
+             s.log_file);
     assert_string_equal(c.out, want);
     assert_int_equal(cf_settings_exit_code(e.code), 2);
     cap_free(&c);
@@ -466,8 +469,10 @@ static void test_progress(void **state)
     cf_log_progress(0.0, 1024, 1024);
     cf_log_progress(0.0, 5, 0); /* unknown size: nothing */
     cap_end(&c);
-    assert_string_equal(c.out, "\033[?7lTime:    0.0s, ETA:    0.0s [===========>             ]  512.00B/1.00KiB\r\033[?7h"
-                               "\033[?7lTime:    0.0s, ETA:    0.0s [========================>]    1.00KiB/1.00KiB\n\033[?7h");
+    assert_string_equal(
+        c.out,
+        "\033[?7lTime:    0.0s, ETA:    0.0s [===========>             ]  512.00B/1.00KiB\r\033[?7h"
+        "\033[?7lTime:    0.0s, ETA:    0.0s [========================>]    1.00KiB/1.00KiB\n\033[?7h");
     cap_free(&c);
 
     s.quiet = true;

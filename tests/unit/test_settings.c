@@ -160,9 +160,10 @@ static void test_cli_forms(void **state)
     cf_cli_result r;
     capture c;
     cf_settings_init(&s);
-    assert_int_equal(ARGS("-v", "-dF", "-l", "one.log", "-ltwo.log", "-c", "5", "--checks=7", "--datadir", "/db",
-                          "--user=u1", "-u", "u2", "-p", "/p.pid", "-a", "10.0.0.1", "--on-update-execute=up",
-                          "--on-error-execute", "err", "--on-outdated-execute=old", "--config-file=/x.conf"),
+    assert_int_equal(ARGS("-v", "-dF", "-l", "one.log", "-ltwo.log", "-c", "5", "--checks=7", "--datadir",
+                          "/db", "--user=u1", "-u", "u2", "-p", "/p.pid", "-a", "10.0.0.1",
+                          "--on-update-execute=up", "--on-error-execute", "err", "--on-outdated-execute=old",
+                          "--config-file=/x.conf"),
                      CF_OK);
     assert_int_equal(r.action, CF_CLI_RUN);
     assert_string_equal(c.err, "");
@@ -233,20 +234,24 @@ static void test_cli_errors(void **state)
          "freshclam: unrecognized option `--bogus'\nERROR: Unknown option passed\n"
          "ERROR: Can't parse command line options\n"},
         {"-x", NULL,
-         "freshclam: illegal option -- x\nERROR: Unknown option passed\nERROR: Can't parse command line options\n"},
+         "freshclam: illegal option -- x\nERROR: Unknown option passed\nERROR: Can't parse command line "
+         "options\n"},
         {"-vx", NULL,
-         "freshclam: illegal option -- x\nERROR: Unknown option passed\nERROR: Can't parse command line options\n"},
+         "freshclam: illegal option -- x\nERROR: Unknown option passed\nERROR: Can't parse command line "
+         "options\n"},
         {"--d", NULL,
          "freshclam: option `--d' is ambiguous\nERROR: Unknown option passed\n"
          "ERROR: Can't parse command line options\n"},
         {"--log", NULL,
-         "freshclam: option `--log' requires an argument\nERROR: Incomplete option passed (missing argument)\n"
+         "freshclam: option `--log' requires an argument\nERROR: Incomplete option passed (missing "
+         "argument)\n"
          "ERROR: Can't parse command line options\n"},
         {"-l", NULL,
          "freshclam: option requires an argument -- l\nERROR: Incomplete option passed (missing argument)\n"
          "ERROR: Can't parse command line options\n"},
         {"--log=", NULL,
-         "ERROR: Option --log (-l) requires a non-empty string argument\nERROR: Can't parse command line options\n"},
+         "ERROR: Option --log (-l) requires a non-empty string argument\nERROR: Can't parse command line "
+         "options\n"},
         {"--update-db=", NULL,
          "ERROR: Option --update-db requires a non-empty string argument\n"
          "ERROR: Can't parse command line options\n"},
@@ -259,7 +264,8 @@ static void test_cli_errors(void **state)
         cf_cli_result r;
         capture c;
         cf_settings_init(&s);
-        cf_code rc = cases[i].arg2 ? ARGS((char *)cases[i].arg, (char *)cases[i].arg2) : ARGS((char *)cases[i].arg);
+        cf_code rc =
+            cases[i].arg2 ? ARGS((char *)cases[i].arg, (char *)cases[i].arg2) : ARGS((char *)cases[i].arg);
         assert_int_equal(rc, CF_EFORMAT);
         assert_int_equal(r.action, CF_CLI_ERROR);
         assert_int_equal(r.exit_code, 2);
@@ -327,8 +333,8 @@ static void test_cli_misc(void **state)
 
     /* Our additions. */
     cf_settings_init(&s);
-    assert_int_equal(ARGS("--trust-key=/k.pem", "--lock-timeout", "0", "--strict-exit-codes", "--mirror=/srv/m"),
-                     CF_OK);
+    assert_int_equal(
+        ARGS("--trust-key=/k.pem", "--lock-timeout", "0", "--strict-exit-codes", "--mirror=/srv/m"), CF_OK);
     assert_string_equal(s.cvd_public_key, "/k.pem");
     assert_string_equal(s.info_public_key, "/k.pem");
     assert_string_equal(s.cdiff_public_key, "/k.pem");
@@ -423,11 +429,12 @@ static void test_config_precedence_and_quirks(void **state)
     cf_settings_init(&s);
     assert_int_equal(ARGS("--datadir=/from/cli", "--checks=3"), CF_OK);
     cap_free(&c);
-    assert_int_equal(load_text(&s,
-                               "DatabaseDirectory /from/conf\nChecks 40\nuser someone\nlocal-address 1.2.3.4\n"
-                               "quiet yes\nLogFileMaxSize 2k\nReceiveTimeout 0\n",
-                               &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        load_text(&s,
+                  "DatabaseDirectory /from/conf\nChecks 40\nuser someone\nlocal-address 1.2.3.4\n"
+                  "quiet yes\nLogFileMaxSize 2k\nReceiveTimeout 0\n",
+                  &c, &e),
+        CF_OK);
     assert_string_equal(s.database_directory, "/from/cli");
     assert_int_equal(s.checks, 3);
     /* The long option name works as a config key (§3.1). */
@@ -479,35 +486,44 @@ static void test_config_errors(void **state)
         cf_code rc;
     } cases[] = {
         {"DatabaseMirror x\nExample\n",
-         "ERROR: Please edit the example config file @F\nERROR: Can't open/parse the config file @F", CF_EFORMAT},
-        {"  \n  Example line\n", "ERROR: Please edit the example config file @F\nERROR: Can't open/parse the config file @F",
+         "ERROR: Please edit the example config file @F\nERROR: Can't open/parse the config file @F",
+         CF_EFORMAT},
+        {"  \n  Example line\n",
+         "ERROR: Please edit the example config file @F\nERROR: Can't open/parse the config file @F",
          CF_EFORMAT},
         {"\n  DatabaseMirror x\n  LogFile /tmp/x\n",
          "ERROR: Parse error at @F:3: Unknown option LogFile\nERROR: Can't open/parse the config file @F",
          CF_EFORMAT},
         {"databasedirectory /x\n",
-         "ERROR: Parse error at @F:1: Unknown option databasedirectory\nERROR: Can't open/parse the config file @F",
+         "ERROR: Parse error at @F:1: Unknown option databasedirectory\nERROR: Can't open/parse the config "
+         "file @F",
          CF_EFORMAT},
         {"DatabaseMirror x\nLogTime\n",
-         "ERROR: Missing argument for option at @F:2\nERROR: Can't open/parse the config file @F", CF_EFORMAT},
+         "ERROR: Missing argument for option at @F:2\nERROR: Can't open/parse the config file @F",
+         CF_EFORMAT},
         {"LogTime   # nothing\n",
-         "ERROR: Missing argument for option at @F:1\nERROR: Can't open/parse the config file @F", CF_EFORMAT},
+         "ERROR: Missing argument for option at @F:1\nERROR: Can't open/parse the config file @F",
+         CF_EFORMAT},
         {"LogTime maybe\n",
          "ERROR: Incorrect argument format for option LogTime\nERROR: Can't open/parse the config file @F",
          CF_EFORMAT},
-        {"Checks -1\n", "ERROR: Incorrect argument format for option Checks\nERROR: Can't open/parse the config file @F",
+        {"Checks -1\n",
+         "ERROR: Incorrect argument format for option Checks\nERROR: Can't open/parse the config file @F",
          CF_EFORMAT},
-        {"checks 12a\n", "ERROR: Incorrect argument format for option checks\nERROR: Can't open/parse the config file @F",
+        {"checks 12a\n",
+         "ERROR: Incorrect argument format for option checks\nERROR: Can't open/parse the config file @F",
          CF_EFORMAT},
         {"LogFileMaxSize 5X\n",
-         "ERROR: Incorrect argument format for option LogFileMaxSize\nERROR: Can't open/parse the config file @F",
+         "ERROR: Incorrect argument format for option LogFileMaxSize\nERROR: Can't open/parse the config "
+         "file @F",
          CF_EFORMAT},
         {"DatabaseMirror \"x\n",
          "ERROR: Missing closing parenthesis in option DatabaseMirror at @F:1\n"
          "ERROR: Can't open/parse the config file @F",
          CF_EFORMAT},
         {"DatabaseMirror \"\"\n",
-         "ERROR: Empty argument for option DatabaseMirror at @F:1\nERROR: Can't open/parse the config file @F",
+         "ERROR: Empty argument for option DatabaseMirror at @F:1\nERROR: Can't open/parse the config file "
+         "@F",
          CF_EFORMAT},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -533,8 +549,9 @@ static void test_config_deprecated_and_long_lines(void **state)
     capture c;
     char want[4096];
     cf_settings_init(&s);
-    assert_int_equal(load_text(&s, "  DatabaseMirror x\n  SafeBrowsing maybe\n  AllowSupplementaryGroups yes\n", &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        load_text(&s, "  DatabaseMirror x\n  SafeBrowsing maybe\n  AllowSupplementaryGroups yes\n", &c, &e),
+        CF_OK);
     snprintf(want, sizeof(want),
              "WARNING: Ignoring deprecated option SafeBrowsing at %s/t.conf:2\n"
              "WARNING: Ignoring deprecated option AllowSupplementaryGroups at %s/t.conf:3\n",
@@ -651,9 +668,11 @@ static void test_mirrors(void **state)
     cf_settings_free(&s);
 
     cf_settings_init(&s);
-    assert_int_equal(conf_finish(&s, "DatabaseMirror database.clamav.net\nPrivateMirror 10.0.0.1\nPrivateMirror https://m2\n",
-                                 &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        conf_finish(&s,
+                    "DatabaseMirror database.clamav.net\nPrivateMirror 10.0.0.1\nPrivateMirror https://m2\n",
+                    &c, &e),
+        CF_OK);
     assert_true(s.private_mode);
     assert_false(s.dns_enabled || s.scripted_effective);
     assert_int_equal(s.mirrors.n, 2);
@@ -664,25 +683,28 @@ static void test_mirrors(void **state)
 
     cf_settings_init(&s);
     assert_int_equal(conf_finish(&s, "PrivateMirror mirror.CLAMAV.net\n", &c, &e), CF_EINVAL);
-    assert_string_equal(e.msg, "ERROR: The PrivateMirror config option may not include servers under *.clamav.net.");
+    assert_string_equal(e.msg,
+                        "ERROR: The PrivateMirror config option may not include servers under *.clamav.net.");
     assert_int_equal(cf_settings_exit_code(e.code), 9);
     cap_free(&c);
     cf_settings_free(&s);
 
     cf_settings_init(&s);
     assert_int_equal(conf_finish(&s, "Checks 3\n", &c, &e), CF_EINVAL);
-    assert_string_equal(e.msg, "ERROR: No DatabaseMirror or PrivateMirror servers set in freshclam config file.\n"
-                               "ERROR: Unable to find DatabaseMirror or PrivateMirror option(s) that specify "
-                               "database server FQDNs.");
+    assert_string_equal(e.msg,
+                        "ERROR: No DatabaseMirror or PrivateMirror servers set in freshclam config file.\n"
+                        "ERROR: Unable to find DatabaseMirror or PrivateMirror option(s) that specify "
+                        "database server FQDNs.");
     assert_int_equal(cf_settings_exit_code(e.code), 9);
     /* Printed with the right streams. */
     capture p;
     cap_begin(&p);
     cf_settings_print_err(&e);
     cap_end(&p);
-    assert_string_equal(p.err, "ERROR: No DatabaseMirror or PrivateMirror servers set in freshclam config file.\n"
-                               "ERROR: Unable to find DatabaseMirror or PrivateMirror option(s) that specify "
-                               "database server FQDNs.\n");
+    assert_string_equal(p.err,
+                        "ERROR: No DatabaseMirror or PrivateMirror servers set in freshclam config file.\n"
+                        "ERROR: Unable to find DatabaseMirror or PrivateMirror option(s) that specify "
+                        "database server FQDNs.\n");
     assert_string_equal(p.out, "");
     cap_free(&p);
     cap_free(&c);
@@ -713,11 +735,12 @@ static void test_database_selection(void **state)
     cf_settings_free(&s);
 
     cf_settings_init(&s);
-    assert_int_equal(conf_finish(&s,
-                                 "DatabaseMirror m\nExcludeDatabase MAIN\nBytecode no\nExtraDatabase SafeBrowsing\n"
-                                 "ExtraDatabase bogus\nExtraDatabase valhalla\nDatabaseCustomURL file:///x/y.hdb\n",
-                                 &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        conf_finish(&s,
+                    "DatabaseMirror m\nExcludeDatabase MAIN\nBytecode no\nExtraDatabase SafeBrowsing\n"
+                    "ExtraDatabase bogus\nExtraDatabase valhalla\nDatabaseCustomURL file:///x/y.hdb\n",
+                    &c, &e),
+        CF_OK);
     assert_dbs(&s, (const char *const[]){"daily", "safebrowsing", "valhalla"}, 3);
     assert_true(s.use_custom_urls);
     assert_string_equal(c.err, "WARNING: Desired optional database \"bogus\" is not available.\n");
@@ -728,8 +751,10 @@ static void test_database_selection(void **state)
     cf_settings_init(&s);
     assert_int_equal(ARGS("--update-db=test", "--update-db=daily"), CF_OK);
     cap_free(&c);
-    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nDatabaseCustomURL http://x/y.ndb\nExcludeDatabase daily\n", &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        conf_finish(&s, "DatabaseMirror m\nDatabaseCustomURL http://x/y.ndb\nExcludeDatabase daily\n", &c,
+                    &e),
+        CF_OK);
     assert_dbs(&s, (const char *const[]){"test", "daily"}, 2);
     assert_false(s.prune);
     assert_false(s.use_custom_urls);
@@ -749,8 +774,9 @@ static void test_database_selection(void **state)
     assert_int_equal(ARGS("--update-db=Daily"), CF_OK);
     cap_free(&c);
     assert_int_equal(conf_finish(&s, "DatabaseMirror m\n", &c, &e), CF_EINVAL);
-    assert_string_equal(e.msg, "ERROR: Requested database is not available: Daily.\n"
-                               "ERROR: Failed to select specific databases from available official databases.");
+    assert_string_equal(e.msg,
+                        "ERROR: Requested database is not available: Daily.\n"
+                        "ERROR: Failed to select specific databases from available official databases.");
     assert_int_equal(cf_settings_exit_code(e.code), 9);
     cap_free(&c);
     cf_settings_free(&s);
@@ -759,14 +785,17 @@ static void test_database_selection(void **state)
     assert_int_equal(ARGS("--update-db=custom"), CF_OK);
     cap_free(&c);
     assert_int_equal(conf_finish(&s, "DatabaseMirror m\n", &c, &e), CF_EINVAL);
-    assert_string_equal(e.msg, "ERROR: --update-db=custom requires at least one DatabaseCustomURL in freshclam.conf");
+    assert_string_equal(
+        e.msg, "ERROR: --update-db=custom requires at least one DatabaseCustomURL in freshclam.conf");
     assert_int_equal(cf_settings_exit_code(e.code), 9);
     cap_free(&c);
     cf_settings_free(&s);
 
     cf_settings_init(&s);
-    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nExcludeDatabase daily\nExcludeDatabase main\nBytecode no\n", &c, &e),
-                     CF_ENOTFOUND);
+    assert_int_equal(
+        conf_finish(&s, "DatabaseMirror m\nExcludeDatabase daily\nExcludeDatabase main\nBytecode no\n", &c,
+                    &e),
+        CF_ENOTFOUND);
     assert_string_equal(e.msg, "ERROR: perform_database_update: No databases requested.");
     assert_int_equal(cf_settings_exit_code(e.code), 16);
     cap_free(&c);
@@ -793,8 +822,9 @@ static void test_proxy(void **state)
     capture c;
 
     cf_settings_init(&s);
-    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nHTTPProxyServer HTTP://proxy.lan\nHTTPProxyPort 3128\n", &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        conf_finish(&s, "DatabaseMirror m\nHTTPProxyServer HTTP://proxy.lan\nHTTPProxyPort 3128\n", &c, &e),
+        CF_OK);
     assert_string_equal(s.proxy_host, "proxy.lan");
     assert_int_equal(s.proxy_port_effective, 3128);
     cap_free(&c);
@@ -808,7 +838,8 @@ static void test_proxy(void **state)
     cf_settings_free(&s);
 
     cf_settings_init(&s);
-    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nHTTPProxyServer p\nHTTPProxyUsername u\n", &c, &e), CF_EFORMAT);
+    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nHTTPProxyServer p\nHTTPProxyUsername u\n", &c, &e),
+                     CF_EFORMAT);
     assert_string_equal(e.msg, "HTTPProxyUsername requires HTTPProxyPassword\nERROR: Initialization error!");
     assert_int_equal(cf_settings_exit_code(e.code), 2);
     capture p;
@@ -825,10 +856,11 @@ static void test_proxy(void **state)
     const char *text = "DatabaseMirror m\nHTTPProxyServer p\nHTTPProxyUsername u\nHTTPProxyPassword secret\n";
     char *path = write_conf("pw.conf", text, 0640);
     char want[4300];
-    snprintf(want, sizeof(want),
-             "WARNING: Insecure permissions (for HTTPProxyPassword): %s must have no more than 0700 permissions.\n"
-             "ERROR: Initialization error!",
-             path);
+    snprintf(
+        want, sizeof(want),
+        "WARNING: Insecure permissions (for HTTPProxyPassword): %s must have no more than 0700 permissions.\n"
+        "ERROR: Initialization error!",
+        path);
     cf_settings_init(&s);
     cap_begin(&c);
     assert_int_equal(cf_config_load(&s, path, &e), CF_OK);
@@ -902,10 +934,12 @@ static void test_certs_dir_and_ranges(void **state)
     cap_free(&c);
     cf_settings_free(&s);
     cf_settings_init(&s);
-    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nConcurrentDownloads 16\nEngineFlevel 230\nStrictExitCodes yes\n"
-                                 "MirrorDirectory /srv/mirror\nLockTimeout 0\nInfoPublicKey /i.pem\n",
-                                 &c, &e),
-                     CF_OK);
+    assert_int_equal(
+        conf_finish(&s,
+                    "DatabaseMirror m\nConcurrentDownloads 16\nEngineFlevel 230\nStrictExitCodes yes\n"
+                    "MirrorDirectory /srv/mirror\nLockTimeout 0\nInfoPublicKey /i.pem\n",
+                    &c, &e),
+        CF_OK);
     assert_int_equal(s.concurrent_downloads, 16);
     assert_int_equal(s.engine_flevel, 230);
     assert_true(s.strict_exit_codes);
