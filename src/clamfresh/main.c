@@ -1,8 +1,646 @@
+/* clamfresh: freshclam's command line over the library. main() follows
+ * freshclam's order of operations (freshclam-behavior.md §4.0); the policy is in
+ * updater.c, the mechanisms in their modules. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "clamfresh/clamd.h"
+#include "clamfresh/dns.h"
+#include "clamfresh/engine.h"
+#include "clamfresh/install.h"
+#include "clamfresh/log.h"
+#include "clamfresh/updater.h"
+#include "clamfresh/cvd.h"
+#include "clamfresh/limits.h"
+
+/* A freshclam temporary directory this much older than our lock cannot
+ * belong to a live freshclam run (they take seconds to minutes). */
+#define FRESHCLAM_TMP_GRACE 3600
+
+static void die_oom(void)
+{
+    fputs("ERROR: Memory allocation error\n", stderr);
+    exit(CF_FC_EMEM);
+}
+
+void cf_app_log_notes(const cf_notes *n)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        const cf_note *t = &n->item[i];
+        switch (t->level) {
+        case CF_NOTE_DEBUG:
+            cf_log_debug("%s", t->text);
+            break;
+        case CF_NOTE_INFO:
+            cf_log_info("%s", t->text);
+            break;
+        case CF_NOTE_WARN:
+            cf_log_warn("%s", t->text);
+            break;
+        case CF_NOTE_ERROR:
+            cf_log_error("%s", t->text);
+            break;
+        }
+    }
+}
+
+unsigned cf_app_daemon_interval(const cf_settings *s)
+{
+    /* Test-only: lets the end-to-end tests watch two cycles in seconds. */
+    const char *v = getenv("CLAMFRESH_DAEMON_INTERVAL");
+    if (v && *v) {
+        long n = strtol(v, NULL, 10);
+        if (n > 0)
+            return (unsigned)n;
+    }
+    long checks = s->checks > 0 ? s->checks : 12;
+    return (unsigned)(86400 / checks);
+}
+
+int cf_app_drop_privileges(const cf_settings *s)
+{
+    if (geteuid() != 0)
+        return 0;
+    const char *user = s->database_owner ? s->database_owner : CF_DEFAULT_OWNER;
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        cf_log_warn("Can't get information about user %s.", user);
+        cf_log_error("Can't get information about user %s.", user);
+        cf_log_error("Failed to switch to %s user.", user);
+        return -1;
+    }
+    if (pw->pw_uid == 0)
+        return 0;
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        cf_log_error("Failed to switch to %s user: %s", user, strerror(errno));
+        return -1;
+    }
+    /* Refuse to go on if root could be regained. */
+    if (setuid(0) == 0) {
+        cf_log_error("Failed to switch to %s user: root privileges could be regained", user);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------- updater's outside */
+
+static void env_fetch(void *arg, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k)
+{
+    cf_http *h = arg;
+    cf_err e = {0};
+    (void)cf_http_get_many(h, reqs, resps, n, k, &e);
+}
+
+static time_t env_now(void *arg)
+{
+    (void)arg;
+    return time(NULL);
+}
+
+static void env_sleep(void *arg, unsigned s)
+{
+    (void)arg;
+    struct timespec ts = {(time_t)s, 0};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static void env_log(void *arg, cf_msglevel lvl, const char *msg)
+{
+    (void)arg;
+    switch (lvl) {
+    case CF_MSG_DEBUG:
+        cf_log_debug("%s", msg);
+        break;
+    case CF_MSG_INFO:
+        cf_log_info("%s", msg);
+        break;
+    case CF_MSG_WARN:
+        cf_log_warn("%s", msg);
+        break;
+    case CF_MSG_ERROR:
+        cf_log_error("%s", msg);
+        break;
+    case CF_MSG_PROGRESS:
+        if (cf_log_progress_enabled())
+            cf_log_term_only("%s", msg);
+        break;
+    }
+}
+
+static cf_app *g_app; /* the test-load adapter's context */
+
+/* TestDatabases (§4.7) through libclamav when it is installed. */
+static cf_code env_testdb(void *arg, const char *path, cf_err *e)
+{
+    (void)arg;
+    cf_app *a = g_app;
+    if (!a->s.test_databases)
+        return CF_OK;
+    cf_engine_test_result res;
+    if (cf_engine_test_load(path, a->s.bytecode, &res, e) != CF_OK) {
+        cf_log_warn("Database load could not be run: %s", e->msg);
+        e->msg[0] = '\0';
+        return CF_EIO;
+    }
+    switch (res.status) {
+    case CF_ENGINE_TEST_OK:
+        if (res.stderr_lines)
+            cf_log_warn("Database successfully loaded, but there is stderr output");
+        return CF_OK;
+    case CF_ENGINE_TEST_UNAVAILABLE:
+        if (!a->test_note_done) {
+            cf_log_info("libclamav is not available: the signed-manifest check (every file against the signed "
+                        ".info) stands in for the database load test.");
+            a->test_note_done = 1;
+        }
+        return CF_OK;
+    case CF_ENGINE_TEST_FAILED:
+        if (res.stderr_first[0])
+            cf_log_warn("Stderr output from database load : %s%s%s", res.stderr_first,
+                        res.stderr_last[0] ? " [...] " : "", res.stderr_last);
+        cf_log_warn("Database load exited with \"%s\"", res.exit_text);
+        break;
+    case CF_ENGINE_TEST_KILLED:
+        cf_log_error("Database load killed by signal %d", res.signo);
+        break;
+    }
+    e->code = CF_ESIG;
+    e->msg[0] = '\0';
+    return CF_ESIG;
+}
+
+/* ------------------------------------------------------------------- DNS */
+
+/* §4.2: versions[i] for s->databases.v[i], 0 = probe over HTTP. */
+static void dns_versions(cf_app *a, uint32_t *versions, char *outdated, size_t outdated_sz)
+{
+    const cf_settings *s = &a->s;
+    outdated[0] = '\0';
+    if (!s->dns_enabled) {
+        cf_log_warn("DNS Update Info disabled. Falling back to HTTP mode.");
+        return;
+    }
+    const char *name = s->dns_database_info ? s->dns_database_info : CF_DNSINFO_DEFAULT;
+    char txt[CF_DNS_TXT_MAX];
+    unsigned ttl = 0;
+    cf_err e = {0};
+    cf_log_debug("Querying %s", name);
+    if (cf_dns_query_txt_from(name, s->local_address, txt, sizeof txt, &ttl, &e) != CF_OK) {
+        cf_log_warn("Can't query %s", name);
+        cf_log_warn("Invalid DNS reply. Falling back to HTTP mode.");
+        return;
+    }
+    cf_log_debug("TTL: %u", ttl);
+    cf_dnsinfo di;
+    if (cf_dnsinfo_parse(txt, time(NULL), &di, &e) != CF_OK) {
+        cf_log_warn("%s", e.msg);
+        cf_log_warn("Invalid DNS reply. Falling back to HTTP mode.");
+        return;
+    }
+    if (cf_dnsinfo_outdated(&di, a->engine_version)) {
+        cf_log_warn("Your ClamAV installation is OUTDATED!");
+        cf_log_warn("Local version: %s Recommended version: %s", a->engine_version, di.newest);
+        cf_log_info("DON'T PANIC! Read https://docs.clamav.net/manual/Installing.html");
+        snprintf(outdated, outdated_sz, "%s", di.newest);
+    }
+    for (size_t i = 0; i < s->databases.n; i++) {
+        const char *db = s->databases.v[i];
+        unsigned v = 0;
+        cf_code rc = cf_dnsinfo_db_version(&di, db, &v, &e);
+        if (rc == CF_ENOTFOUND) {
+            cf_log_debug("%s", e.msg);
+            char qn[256], t2[CF_DNS_TXT_MAX];
+            snprintf(qn, sizeof qn, "%s.%s", db, CF_DNS_DB_DOMAIN);
+            if (cf_dns_query_txt_from(qn, s->local_address, t2, sizeof t2, NULL, &e) != CF_OK ||
+                cf_dnsinfo_parse_db(t2, time(NULL), db, &v, &e) != CF_OK) {
+                cf_log_warn("%s", e.code == CF_EFORMAT ? e.msg : "");
+                if (e.code != CF_EFORMAT)
+                    cf_log_warn("No timestamp in TXT record for %s.cvd", db);
+                v = 0;
+            }
+        } else if (rc != CF_OK) {
+            cf_log_warn("%s", e.msg);
+            v = 0;
+        }
+        versions[i] = v;
+    }
+}
+
+/* ------------------------------------------------------------ one cycle */
+
+static void prune_report(void *arg, const char *name)
+{
+    (void)arg;
+    cf_log_term_only("Pruning unwanted or deprecated database file %s.", name);
+}
+
+static void cleanup_report(void *arg, const char *name)
+{
+    (void)arg;
+    cf_log_debug("Removed %s left behind by an interrupted update", name);
+}
+
+static int make_tmpdir(const char *dbdir, char *out, size_t outsz)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    for (int tries = 0; tries < 16; tries++) {
+        unsigned char r[8];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+            for (int i = 0; i < 8; i++)
+                r[i] = (unsigned char)(rand() & 0xff);
+        char rnd[9];
+        for (int i = 0; i < 8; i++)
+            rnd[i] = al[r[i] % (sizeof al - 1)];
+        rnd[8] = '\0';
+        /* Shaped like install's temporaries, so a killed run's directory is
+         * removed by the next run's clean-up. */
+        snprintf(out, outsz, "%s/.clamfresh.%s.tmp", dbdir, rnd);
+        if (mkdir(out, 0700) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
+static int make_http(cf_app *a, const cf_state *st, cf_http **out)
+{
+    const cf_settings *s = &a->s;
+    char ua[CF_HTTP_UA_MAX + 1];
+    const char *agent = NULL;
+    if (s->user_agent) {
+        if (!s->private_mode && s->mirrors.n > 0 && strstr(s->mirrors.v[0], "clamav.net")) {
+            cf_log_info("In an effort to reduce CDN data costs, HTTPUserAgent may not be used when updating from "
+                        "clamav.net.");
+            cf_log_info("The HTTPUserAgent specified in your config will be ignored so that FreshClam is not "
+                        "blocked by the CDN.");
+            cf_log_info("If ClamAV's user agent is not allowed through your firewall/proxy, please contact your "
+                        "network administrator.");
+        } else {
+            agent = s->user_agent;
+        }
+    }
+    if (!agent) {
+        cf_http_user_agent(a->engine_version, st->uuid, ua);
+        agent = ua;
+    }
+    if (s->proxy_host)
+        cf_log_info("Connecting via %s", s->proxy_host);
+    cf_http_params p = {
+        .user_agent = agent,
+        .connect_timeout = s->connect_timeout,
+        .receive_timeout = s->receive_timeout,
+        .stall_timeout = s->stall_timeout,
+        .proxy_host = s->proxy_host,
+        .proxy_port = s->proxy_port_effective,
+        .proxy_user = s->proxy_username,
+        .proxy_password = s->proxy_password,
+        .local_ip = s->local_address,
+        .verbose = s->verbose,
+    };
+    cf_err e = {0};
+    if (cf_http_new(&p, out, &e) != CF_OK) {
+        cf_log_error("%s", e.msg);
+        return -1;
+    }
+    const char *why = cf_http_setup_error(*out);
+    if (why)
+        cf_log_warn("%s", why);
+    return 0;
+}
+
+static unsigned retry_delay(void)
+{
+    /* Test-only: CLAMFRESH_RETRY_DELAY replaces freshclam's 5 s between attempts. */
+    const char *v = getenv("CLAMFRESH_RETRY_DELAY");
+    if (v && *v) {
+        long n = strtol(v, NULL, 10);
+        if (n >= 0 && n <= 3600)
+            return (unsigned)n;
+    }
+    return 5;
+}
+
+void cf_app_cycle(cf_app *a, cf_cycle *out)
+{
+    const cf_settings *s = &a->s;
+    const char *dbdir = s->database_directory;
+    memset(out, 0, sizeof *out);
+    cf_err e = {0};
+
+    cf_dblock lk;
+    if (cf_install_lock(dbdir, (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0), &lk, NULL, &e) != CF_OK) {
+        cf_log_error("%s", e.msg);
+        out->code = CF_LOCK_EXIT;
+        return;
+    }
+    cf_install_cleanup(dbdir, lk.acquired - FRESHCLAM_TMP_GRACE, cleanup_report, NULL, &e);
+
+    cf_state st;
+    int created = 0;
+    if (cf_state_load(dbdir, &st, &created, &e) != CF_OK) {
+        cf_log_error("Can't create freshclam.dat in %s", dbdir);
+        cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
+                    (long)getgid());
+        cf_install_unlock(&lk);
+        out->code = CF_FC_EINIT;
+        return;
+    }
+    if (created)
+        cf_log_debug("Failed to load freshclam.dat; will create a new freshclam.dat");
+
+    time_t now = time(NULL);
+    cf_log_info("ClamAV update process started at %s", ctime(&now));
+
+    if (s->prune) {
+        const char **keep = calloc(s->databases.n + s->custom_url.n + 1, sizeof *keep);
+        if (!keep)
+            die_oom();
+        size_t nk = 0;
+        for (size_t i = 0; i < s->databases.n; i++)
+            keep[nk++] = s->databases.v[i];
+        for (size_t i = 0; i < s->custom_url.n; i++) {
+            const char *u = s->custom_url.v[i];
+            const char *b = strrchr(u, '/');
+            b = b ? b + 1 : u;
+            size_t bl = strlen(b);
+            if (bl > 4 && strcmp(b + bl - 4, ".cvd") == 0)
+                keep[nk++] = b;
+        }
+        cf_install_prune(dbdir, keep, nk, prune_report, NULL, &e);
+        free(keep);
+    }
+
+    uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
+    if (!versions)
+        die_oom();
+    dns_versions(a, versions, out->outdated, sizeof out->outdated);
+
+    char tmpdir[4096];
+    if (make_tmpdir(dbdir, tmpdir, sizeof tmpdir) != 0) {
+        cf_log_error("Can't create temporary directory %s", tmpdir);
+        cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
+                    (long)getgid());
+        free(versions);
+        cf_install_unlock(&lk);
+        out->code = CF_FC_EDBDIRACCESS;
+        return;
+    }
+
+    cf_http *http = NULL;
+    int code;
+    unsigned replaced = 0;
+    if (make_http(a, &st, &http) != 0) {
+        code = CF_FC_EINIT;
+    } else {
+        cf_update_opts o = {
+            .dbdir = dbdir,
+            .tmpdir = tmpdir,
+            .mirrors = (const char *const *)s->mirrors.v,
+            .nmirrors = s->mirrors.n,
+            .private_mirror = s->private_mode,
+            .max_attempts = s->max_attempts > 0 ? (unsigned)s->max_attempts : 0,
+            .scripted = s->scripted_effective || (s->private_mode && s->scripted_updates),
+            .compress_cld = s->compress_local_database,
+            .concurrency = s->concurrent_downloads > 0 ? (unsigned)s->concurrent_downloads : 1,
+            .retry_delay = retry_delay(),
+            .strict_exit_codes = s->strict_exit_codes,
+            .engine_flevel = a->engine_flevel,
+            .verify = &a->vctx,
+            .state = &st,
+        };
+        cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, env_testdb};
+        g_app = a;
+        cf_updater u;
+        cf_updater_init(&u, &o, &env);
+        code = cf_updater_run(&u, (const char *const *)s->databases.v, versions, s->databases.n,
+                              s->use_custom_urls ? (const char *const *)s->custom_url.v : NULL,
+                              s->use_custom_urls ? s->custom_url.n : 0);
+        replaced = u.replaced;
+        if (u.state_dirty && cf_state_save(dbdir, &st, &e) != CF_OK)
+            cf_log_warn("Can't save %s: %s", CF_STATE_FILE, e.msg);
+        cf_http_free(http);
+    }
+    free(versions);
+
+    if (code == CF_FC_UPTODATE)
+        code = CF_FC_SUCCESS;
+    if (code == CF_FC_SUCCESS && replaced > 0 && s->notify_clamd) {
+        cf_clamd_result res;
+        cf_clamd_notify(s->notify_clamd, 0, &res, &e);
+        cf_app_log_notes(&res.notes);
+    }
+    /* Our temporary directory (and anything else of ours) goes. */
+    cf_install_cleanup(dbdir, 0, NULL, NULL, &e);
+    cf_install_unlock(&lk);
+    if (code != CF_FC_SUCCESS && code != CF_FC_EMIRRORNOTSYNC && code != CF_FC_ERETRYLATER)
+        cf_log_error("Database update process failed: %s", cf_fc_str(code));
+    out->code = code;
+    out->replaced = replaced;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int read_hdr(const char *dir, const char *name, cf_cvdhdr *h)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return 0;
+    uint8_t raw[CF_HDR_SIZE];
+    size_t n = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    cf_err e = {0};
+    return n == CF_HDR_SIZE && cf_cvdhdr_parse(raw, n, h, &e) == CF_OK;
+}
+
+static int print_version(const cf_app *a)
+{
+    cf_cvdhdr c1, c2, *best = NULL;
+    const char *dir = a->s.database_directory;
+    int h1 = dir && read_hdr(dir, "daily.cvd", &c1);
+    int h2 = dir && read_hdr(dir, "daily.cld", &c2);
+    if (h1)
+        best = &c1;
+    if (h2 && (!best || c2.version > best->version))
+        best = &c2;
+    char line[512];
+    if (cf_version_format(a->engine_version, best, line, sizeof line) != CF_OK)
+        snprintf(line, sizeof line, "ClamAV %s", a->engine_version);
+    printf("%s\n", line);
+    return 0;
+}
+
+/* freshclam creates a missing database directory before dropping privileges (§9.1). */
+static int ensure_dbdir(const cf_settings *s)
+{
+    const char *dir = s->database_directory;
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            cf_log_error("%s is not a directory", dir);
+            return -1;
+        }
+        return 0;
+    }
+    cf_log_info("Creating missing database directory: %s", dir);
+    if (mkdir(dir, 0755) != 0) {
+        cf_log_error("Failed to create database directory: %s", dir);
+        cf_log_info("Manually prepare the database directory, or re-run freshclam with higher privileges.");
+        return -1;
+    }
+    if (geteuid() == 0) {
+        const char *user = s->database_owner ? s->database_owner : CF_DEFAULT_OWNER;
+        struct passwd *pw = getpwnam(user);
+        if (pw && chown(dir, pw->pw_uid, pw->pw_gid) == 0)
+            cf_log_info("Assigned ownership of database directory to user \"%s\".", user);
+    }
+    return 0;
+}
+
+static int load_trust(cf_app *a)
+{
+    const cf_settings *s = &a->s;
+    cf_err e = {0};
+    if (cf_trust_init_builtin(&a->trust, &e) != CF_OK ||
+        cf_trust_load(&a->trust, s->cvd_public_key, s->info_public_key, s->cdiff_public_key, &e) != CF_OK) {
+        cf_log_error("%s", e.msg);
+        return -1;
+    }
+    const char *dir = s->cvd_certs_dir ? s->cvd_certs_dir : cf_certstore_default_dir();
+    if (cf_certstore_load(dir, &a->certs, &e) != CF_OK) {
+        int explicit_dir = s->cvd_certs_dir_opt != NULL || (getenv("CVD_CERTS_DIR") && *getenv("CVD_CERTS_DIR"));
+        if (explicit_dir) {
+            cf_log_error("Failed to create a new code-signature verifier: Invalid certs directory %s", dir);
+            return -1;
+        }
+        /* The 1.4 layout has no certs directory: the embedded signatures still
+         * protect every file, so the .sign files are just not consulted. */
+        cf_log_debug("No certificates directory %s (%s): .sign files will not be checked", dir, e.msg);
+        a->certs = NULL;
+    }
+    unsigned flevel = a->engine_flevel ? a->engine_flevel : CF_FALLBACK_FLEVEL;
+    a->vctx = (cf_verifyctx){.trust = &a->trust, .certs = a->certs, .flevel = flevel, .fips = s->fips_limits};
+    return 0;
+}
+
+static int run_hook(cf_hook_type type, const char *cmd, const char *version)
+{
+    if (!cmd)
+        return -1;
+    cf_notes notes;
+    cf_notes_clear(&notes);
+    cf_err e = {0};
+    int status = -1;
+    cf_hook_run(type, cmd, version, &status, &notes, &e);
+    cf_app_log_notes(&notes);
+    return status;
+}
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    /* Nothing half-done survives a kill: the next run cleans up. */
+    _exit(0);
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "usage: %s [OPTION]...\n", argv[0]);
-    return 2;
+    static cf_app app;
+    cf_app *a = &app;
+    signal(SIGPIPE, SIG_IGN);
+    cf_settings_init(&a->s);
+    cf_cli_result r = {0};
+    cf_cli_parse(argc, argv, &a->s, &r);
+    a->engine_version = cf_engine_version();
+    if (r.action == CF_CLI_ERROR)
+        return r.exit_code;
+    if (r.action == CF_CLI_HELP) {
+        cf_cli_help(stdout, a->engine_version);
+        return 0;
+    }
+    cf_log_init_terminal(&a->s);
+    cf_err e = {0};
+    cf_code rc = cf_config_load(&a->s, NULL, &e);
+    if (rc != CF_OK) {
+        cf_settings_print_err(&e);
+        return cf_settings_exit_code(rc);
+    }
+    cf_log_init_terminal(&a->s);
+    if (r.action == CF_CLI_VERSION)
+        return print_version(a);
+    if (r.action == CF_CLI_LIST_MIRRORS) {
+        cf_log_warn("Deprecated option --list-mirrors. Individual mirrors are no longer tracked, as official "
+                    "signature distribution is now done through the CloudFlare CDN.");
+        return 0;
+    }
+    rc = cf_settings_finish(&a->s, &e);
+    if (rc != CF_OK) {
+        cf_settings_print_err(&e);
+        return cf_settings_exit_code(rc);
+    }
+    cf_settings *s = &a->s;
+    a->daemon = s->daemon;
+    unsigned lib_flevel = cf_engine_flevel();
+    a->engine_flevel = s->engine_flevel > 0 ? (unsigned)s->engine_flevel : lib_flevel;
+
+    /* §4.0 step 4: initialisation; every failure is exit 2. */
+    if (ensure_dbdir(s) != 0)
+        return CF_FC_EINIT;
+    if (!a->daemon && cf_app_drop_privileges(s) != 0) {
+        cf_log_error("Initialization error!");
+        return CF_FC_EINIT;
+    }
+    if (cf_log_init(s, &e) != CF_OK) {
+        cf_settings_print_err(&e);
+        return CF_FC_EINIT;
+    }
+    if (load_trust(a) != 0) {
+        cf_log_error("Initialization error!");
+        return CF_FC_EINIT;
+    }
+    if (cf_http_global_init(&e) != CF_OK) {
+        cf_log_error("%s", e.msg);
+        cf_log_error("Initialization error!");
+        return CF_FC_EINIT;
+    }
+
+    if (a->daemon)
+        return cf_daemon_main(a);
+
+    signal(SIGINT, on_sigint);
+    cf_cycle c;
+    cf_app_cycle(a, &c);
+    int code = c.code;
+    if (code == CF_FC_SUCCESS || code == CF_FC_EMIRRORNOTSYNC || code == CF_FC_ERETRYLATER) {
+        if (c.replaced > 0) {
+            int n = run_hook(CF_HOOK_UPDATE, s->on_update_execute, NULL);
+            if (n >= 0)
+                return n;
+        }
+        if (c.outdated[0]) {
+            int n = run_hook(CF_HOOK_OUTDATED, s->on_outdated_execute, c.outdated);
+            if (n >= 0)
+                return n;
+        }
+        return code;
+    }
+    cf_log_error("Update failed.");
+    int n = run_hook(CF_HOOK_ERROR, s->on_error_execute, NULL);
+    if (n >= 0)
+        return n;
+    return code;
 }
