@@ -35,17 +35,21 @@ typedef enum cf_clamd_status {
     CF_CLAMD_NOTIFIED,        /* answer contained RELOADING, or no answer at all (§6.3) */
     CF_CLAMD_BAD_CONFIG,      /* clamd.conf missing or unreadable */
     CF_CLAMD_NO_SOCKET,       /* neither LocalSocket nor TCPSocket */
-    CF_CLAMD_RELOAD_DISABLED, /* EnableReloadCommand no: nothing sent */
+    CF_CLAMD_RELOAD_DISABLED, /* EnableReloadCommand no (a 1.5 directive, honoured whatever
+                                 the clamd version): nothing sent */
     CF_CLAMD_CONNECT_FAILED,  /* no socket could be connected (or name resolution failed) */
     CF_CLAMD_SEND_FAILED,
-    CF_CLAMD_TIMEOUT,         /* connected, sent, nothing came back within the timeout */
+    CF_CLAMD_TIMEOUT,         /* connected, sent, nothing came back within the timeout: WARN
+                                 "Clamd was NOT notified: No answer from clamd within <n>
+                                 seconds" (freshclam would wait forever here) */
     CF_CLAMD_UNAVAILABLE,     /* COMMAND UNAVAILABLE */
     CF_CLAMD_UNKNOWN_ANSWER,
 } cf_clamd_status;
 
 typedef struct cf_clamd_result {
     cf_clamd_status status;
-    char answer[21];  /* what clamd answered (at most 20 bytes, NUL-terminated, may be "") */
+    char answer[21];  /* clamd's answer: at most 20 bytes, up to its first NUL, without the
+                         trailing newline, control bytes shown as '?'; "" when none */
     cf_notes notes;   /* §6.2/§6.3 message texts, in order, for the caller to log */
 } cf_clamd_result;
 
