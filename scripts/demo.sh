@@ -27,7 +27,9 @@ for v in 1 2 3 4 5; do
     for i in 1 2 3; do
         printf '%032x:%d:Demo.Signature.%d-%d\n' "$((v * 1000 + i))" "$((v * 10 + i))" "$v" "$i" >>src/daily.hdb
     done
-    "$cvdtool" build src -o "www/daily-$v.cvd" --key demo.key --name daily --version "$v" --builder demo >/dev/null
+    # One version an hour, the last one an hour ago.
+    "$cvdtool" build src -o "www/daily-$v.cvd" --key demo.key --name daily --version "$v" --builder demo \
+        --time "$(($(date +%s) - (6 - v) * 3600))" >/dev/null
     if [ "$v" -gt 1 ]; then
         "$cvdtool" diff --trust-key demo.pub "www/daily-$((v - 1)).cvd" "www/daily-$v.cvd" \
             -o "www/daily-$v.cdiff" --key demo.key >/dev/null
@@ -54,6 +56,9 @@ CVDPublicKey $demo/demo.pub
 InfoPublicKey $demo/demo.pub
 CdiffPublicKey $demo/demo.pub
 CVDCertsDirectory $demo
+# libclamav accepts only ClamAV-signed manifests, so its load test would reject the
+# demo key's database; clamfresh's own signed-manifest check still runs.
+TestDatabases no
 LogTime no
 CONF
 
