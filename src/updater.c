@@ -613,7 +613,10 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
                 noversioned_mark(u, mirror, 0);
         }
         if (r != 0) {
-            rc = r;
+            /* Report the most telling failure: a bad or empty file says more
+             * than the 404s of the other names. */
+            if (rc == CF_FC_EFAILEDGET || r == CF_FC_EBADCVD || (r == CF_FC_EEMPTYFILE && rc != CF_FC_EBADCVD))
+                rc = r;
             continue;
         }
         if (cand.hdr.version >= V) {
