@@ -40,7 +40,7 @@ typedef struct xfer {
     int too_big;      /* the body bound was hit */
     int stalled;      /* the stall guard fired */
     int file_url;
-    time_t last_activity; /* monotonic seconds of the last header or body byte */
+    long long last_activity; /* monotonic ms of the last header or body byte */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -49,11 +49,12 @@ static char *dup_or_null(const char *s)
     return (s && *s) ? strdup(s) : NULL;
 }
 
-static time_t mono_now(void)
+/* Milliseconds: whole seconds would let the guard fire up to a second early. */
+static long long mono_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 cf_code cf_http_global_init(cf_err *e)
@@ -237,7 +238,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     (void)ultotal;
     (void)ulnow;
     xfer *x = arg;
-    if (mono_now() - x->last_activity >= x->h->stall_timeout) {
+    if (mono_now() - x->last_activity >= (long long)x->h->stall_timeout * 1000) {
         x->stalled = 1;
         return 1;
     }
