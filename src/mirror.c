@@ -16,6 +16,7 @@
 
 #include "clamfresh/cvd.h"
 #include "clamfresh/fileio.h"
+#include "clamfresh/info.h"
 #include "clamfresh/install.h"
 #include "clamfresh/limits.h"
 
@@ -501,6 +502,18 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
     return rc;
 }
 
+/* Bytes of a manifest before its DSIG line (the whole text without one). */
+static size_t signed_part(const cf_dbfile *f)
+{
+    cf_info info = CF_INFO_INIT;
+    cf_err e = {0};
+    size_t n = f->data.n;
+    if (cf_info_parse(f->data.p, f->data.n, &info, &e) == CF_OK)
+        n = info.signed_len;
+    cf_info_free(&info);
+    return n;
+}
+
 /* The stronger check: the published NAME-P.cvd patched with P+1..V must carry
  * exactly the manifest of the NAME-V.cvd just fetched. Returns 0 when it holds
  * or cannot be made (old CVD unusable), a cf_fc code when it fails. */
@@ -551,7 +564,8 @@ static int check_chain(const mctx *c, uint32_t P, uint32_t V, staged *s)
         a = cf_image_get(&img, info);
         b = cf_image_get(&s->img, info);
     }
-    if (!a || !b || a->data.n != b->data.n || memcmp(a->data.p, b->data.p, a->data.n) != 0) {
+    /* The signed part: a manifest re-signed with a fresh PSS salt is the same. */
+    if (!a || !b || signed_part(a) != signed_part(b) || memcmp(a->data.p, b->data.p, signed_part(a)) != 0) {
         say(c, CF_MSG_ERROR, "%s: patches %u..%u applied to version %u do not reproduce the manifest of %s-%u.cvd",
             c->db, P + 1, V, P, c->db, V);
         why(s, "patches %u..%u do not reproduce the manifest of %s-%u.cvd", P + 1, V, c->db, V);
