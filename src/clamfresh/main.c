@@ -19,6 +19,7 @@
 #include "clamfresh/engine.h"
 #include "clamfresh/install.h"
 #include "clamfresh/log.h"
+#include "clamfresh/mirror.h"
 #include "clamfresh/updater.h"
 #include "clamfresh/cvd.h"
 #include "clamfresh/limits.h"
@@ -451,6 +452,55 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     out->replaced = replaced;
 }
 
+/* Mirror mode (mirror.h): fill MirrorDirectory instead of DatabaseDirectory. */
+static int run_mirror(cf_app *a)
+{
+    const cf_settings *s = &a->s;
+    cf_err e = {0};
+    cf_state st;
+    int created = 0;
+    if (cf_state_load(s->database_directory, &st, &created, &e) != CF_OK) {
+        cf_log_error("Can't create freshclam.dat in %s", s->database_directory);
+        return CF_FC_EINIT;
+    }
+    time_t now = time(NULL);
+    cf_log_info("ClamAV update process started at %s", ctime(&now));
+    uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
+    if (!versions)
+        die_oom();
+    char outdated[64];
+    dns_versions(a, versions, outdated, sizeof outdated);
+    cf_http *http = NULL;
+    if (make_http(a, &st, &http) != 0) {
+        free(versions);
+        return CF_FC_EINIT;
+    }
+    cf_mirror_opts o = {
+        .dir = s->mirror_directory,
+        .dbs = (const char *const *)s->databases.v,
+        .ndbs = s->databases.n,
+        .versions = versions,
+        .mirrors = (const char *const *)s->mirrors.v,
+        .nmirrors = s->mirrors.n,
+        .concurrency = s->concurrent_downloads > 0 ? (unsigned)s->concurrent_downloads : 1,
+        .max_attempts = s->max_attempts > 0 ? (unsigned)s->max_attempts : 1,
+        .retry_delay = retry_delay(),
+        .lock_timeout = (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0),
+        .verify = &a->vctx,
+        .newest_clamav = outdated[0] ? outdated : NULL,
+    };
+    cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, NULL};
+    int code = cf_mirror_run(&o, &env);
+    cf_http_free(http);
+    free(versions);
+    if (code != CF_FC_SUCCESS && code != CF_FC_UPTODATE) {
+        cf_log_error("Database update process failed: %s", cf_fc_str(code));
+        cf_log_error("Update failed.");
+        return code;
+    }
+    return CF_FC_SUCCESS;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int read_hdr(const char *dir, const char *name, cf_cvdhdr *h)
@@ -618,6 +668,8 @@ int main(int argc, char **argv)
         return CF_FC_EINIT;
     }
 
+    if (s->mirror_directory)
+        return run_mirror(a);
     if (a->daemon)
         return cf_daemon_main(a);
 
