@@ -200,9 +200,11 @@ cf_code cf_dns_query_txt_from(const char *name, const char *local_ip, char *out,
         nfds_t np = 0;
         for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
             short ev = 0;
-            if (ARES_GETSOCK_READABLE(bits, i))
+            /* c-ares' own READABLE/WRITABLE macros shift a signed 1 into the
+             * sign bit for the last socket; test the bits unsigned. */
+            if (((unsigned)bits >> i) & 1u)
                 ev |= POLLIN;
-            if (ARES_GETSOCK_WRITABLE(bits, i))
+            if (((unsigned)bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u)
                 ev |= POLLOUT;
             if (ev) {
                 pfd[np].fd = socks[i];
