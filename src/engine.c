@@ -478,3 +478,33 @@ cf_code cf_engine_test_load(const char *path, int bytecode, cf_engine_test_resul
                                     (bytecode ? CL_DB_BYTECODE : 0u)};
     return cf_engine_run_child(load_child, &a, 0, res, e);
 }
+
+void cf_engine_test_notes(const cf_engine_test_result *res, cf_notes *notes)
+{
+    if (!res)
+        return;
+    if (res->status == CF_ENGINE_TEST_UNAVAILABLE) {
+        cf_notes_add(notes, CF_NOTE_DEBUG, "%s", res->error);
+        return;
+    }
+    if (res->stderr_first[0])
+        cf_notes_add(notes, CF_NOTE_WARN, "Stderr output from database load : %s%s%s", res->stderr_first,
+                     res->stderr_last[0] ? " [...] " : "", res->stderr_last);
+    switch (res->status) {
+    case CF_ENGINE_TEST_OK:
+        if (res->stderr_first[0])
+            cf_notes_add(notes, CF_NOTE_WARN, "Database successfully loaded, but there is stderr output");
+        cf_notes_add(notes, CF_NOTE_DEBUG, "Database load test: %u signatures", res->sigs);
+        break;
+    case CF_ENGINE_TEST_FAILED:
+        cf_notes_add(notes, CF_NOTE_WARN, "Database load exited with \"%s\"",
+                     res->exit_text[0] ? res->exit_text : cf_engine_fc_strerror(8));
+        break;
+    case CF_ENGINE_TEST_KILLED:
+        if (res->timed_out)
+            cf_notes_add(notes, CF_NOTE_WARN, "%s", res->error);
+        cf_notes_add(notes, CF_NOTE_ERROR, "Database load killed by signal %d", res->signo);
+        break;
+    case CF_ENGINE_TEST_UNAVAILABLE: break;
+    }
+}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "clamfresh/err.h"
+#include "clamfresh/notes.h"
 
 /* Version reported when libclamav is absent. The CDN serves freshclam-style
  * agents by the version in the User-Agent, so we present the release whose
@@ -83,6 +84,21 @@ void cf_engine_set_test_timeout(unsigned seconds);
  * error (CF_EINVAL, CF_EIO for pipe/fork/wait failures) only when the test
  * could not be run at all; res->status is then CF_ENGINE_TEST_FAILED. */
 cf_code cf_engine_test_load(const char *path, int bytecode, cf_engine_test_result *res, cf_err *e);
+
+/* freshclam's messages for a verdict (§4.7), in its order, appended to notes
+ * for the caller to log. The caller adds "Testing database: '<path>' ..."
+ * before and "Database test passed." / "Database test FAILED." after, since
+ * those also depend on TestDatabases.
+ *   stderr_first set:  WARN  Stderr output from database load : <first>[ [...] <last>]
+ *   FAILED:            WARN  Database load exited with "<exit_text>"
+ *   KILLED:            WARN  Database load did not finish within <n> seconds (timeout only)
+ *                      ERROR Database load killed by signal <n>
+ *   OK with stderr:    WARN  Database successfully loaded, but there is stderr output
+ *   OK:                DEBUG Database load test: <sigs> signatures
+ *   UNAVAILABLE:       DEBUG the reason: without libclamav there is no local engine
+ *                      that the file could break, and the signatures and the
+ *                      manifest have been checked already. */
+void cf_engine_test_notes(const cf_engine_test_result *res, cf_notes *notes);
 
 /* "ok", "failed", "killed", "unavailable". */
 const char *cf_engine_status_str(cf_engine_status s);

@@ -260,6 +260,61 @@ static void test_strings(void **state)
     }
 }
 
+static void test_notes(void **state)
+{
+    (void)state;
+    cf_engine_test_result r;
+    cf_notes n;
+
+    assert_int_equal(cf_engine_run_child(child_noisy_ok, NULL, 30, &r, NULL), CF_OK);
+    cf_notes_clear(&n);
+    cf_engine_test_notes(&r, &n);
+    assert_int_equal(n.n, 3);
+    assert_int_equal(n.item[0].level, CF_NOTE_WARN);
+    assert_string_equal(n.item[0].text, "Stderr output from database load : "
+                                        "LibClamAV Error: the first real line [...] the last line");
+    assert_string_equal(n.item[1].text, "Database successfully loaded, but there is stderr output");
+    assert_int_equal(n.item[2].level, CF_NOTE_DEBUG);
+    assert_string_equal(n.item[2].text, "Database load test: 7 signatures");
+
+    assert_int_equal(cf_engine_run_child(child_fails, NULL, 30, &r, NULL), CF_OK);
+    cf_notes_clear(&n);
+    cf_engine_test_notes(&r, &n);
+    assert_int_equal(n.n, 2);
+    assert_string_equal(n.item[0].text, "Stderr output from database load : "
+                                        "ERROR: Failed to load new database: Malformed database");
+    assert_int_equal(n.item[1].level, CF_NOTE_WARN);
+    assert_string_equal(n.item[1].text, "Database load exited with \"Test failed\"");
+
+    assert_int_equal(cf_engine_run_child(child_crashes, NULL, 30, &r, NULL), CF_OK);
+    cf_notes_clear(&n);
+    cf_engine_test_notes(&r, &n);
+    assert_int_equal(n.n, 2);
+    assert_int_equal(n.item[1].level, CF_NOTE_ERROR);
+    assert_string_equal(n.item[1].text, "Database load killed by signal 11");
+
+    assert_int_equal(cf_engine_run_child(child_hangs, NULL, 1, &r, NULL), CF_OK);
+    cf_notes_clear(&n);
+    cf_engine_test_notes(&r, &n);
+    assert_int_equal(n.n, 3);
+    assert_string_equal(n.item[1].text, "Database load did not finish within 1 seconds");
+    assert_string_equal(n.item[2].text, "Database load killed by signal 9");
+
+    memset(&r, 0, sizeof r);
+    r.status = CF_ENGINE_TEST_UNAVAILABLE;
+    snprintf(r.error, sizeof r.error, "no engine");
+    cf_notes_clear(&n);
+    cf_engine_test_notes(&r, &n);
+    assert_int_equal(n.n, 1);
+    assert_int_equal(n.item[0].level, CF_NOTE_DEBUG);
+
+    assert_int_equal(cf_engine_run_child(child_ok, NULL, 30, &r, NULL), CF_OK);
+    cf_notes_clear(&n);
+    cf_engine_test_notes(&r, &n);
+    assert_int_equal(n.n, 1);
+    assert_null(cf_notes_find(&n, CF_NOTE_INFO, ""));
+}
+
 /* ---- libclamav tests ---------------------------------------------------- */
 
 static char *g_dir;
@@ -369,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_child_long_line),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_notes),
     };
     const struct CMUnitTest lib_tests[] = {
         cmocka_unit_test(test_lib_facts),
