@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clamfresh/cdiff.h"
+#include "clamfresh/codesign.h"
 #include "clamfresh/cvd.h"
 #include "clamfresh/dsig.h"
 #include "clamfresh/info.h"
@@ -323,14 +324,17 @@ static int teardown(void **state)
     return 0;
 }
 
+static const char *RUN_DB = "daily";
+static const cf_verifyctx *RUN_CTX = &VCTX;
+
 static int run(uint32_t v, unsigned keep, int nginx)
 {
-    static const char *const dbs[] = {"daily"};
+    const char *dbs[] = {RUN_DB};
     static const char *const mirrors[] = {UP};
     uint32_t versions[1] = {v};
     cf_mirror_opts o = {
         .dir = DIRP, .dbs = dbs, .ndbs = 1, .versions = versions, .mirrors = mirrors, .nmirrors = 1,
-        .keep_patches = keep, .concurrency = 4, .max_attempts = 1, .verify = &VCTX,
+        .keep_patches = keep, .concurrency = 4, .max_attempts = 1, .verify = RUN_CTX,
         .newest_clamav = "1.4.6", .nginx_conf = nginx,
     };
     U.nreq = 0;
@@ -672,6 +676,63 @@ static void unchecked_sign_not_published(void **state)
     cf_buf_free(&junk);
 }
 
+/* The ClamAV-signed vectors: .sign files that verify are published with their
+ * files, and the real cdiffs reproduce the real manifest of version 3. */
+static void real_vectors_with_signs(void **state)
+{
+    (void)state;
+    if (!cf_test_vectors_dir()) {
+        skip();
+        return;
+    }
+    cf_trust builtin = {0};
+    cf_certstore *certs = NULL;
+    cf_err e = {0};
+    assert_int_equal(cf_trust_init_builtin(&builtin, &e), CF_OK);
+    assert_int_equal(cf_certstore_new(&certs, &e), CF_OK);
+    cf_buf pem = CF_BUF_INIT;
+    cf_test_read_vector("clamav-test.crt", &pem);
+    assert_int_equal(cf_certstore_add_pem(certs, pem.p, pem.n, "clamav-test.crt", &e), CF_OK);
+    /* inside the test root's validity, whatever the date of the run */
+    cf_verifyctx ctx = {.trust = &builtin, .certs = certs, .flevel = 230, .now = 1750000000};
+    RUN_DB = "test";
+    RUN_CTX = &ctx;
+    static const char *const names[] = {"test-1.cvd", "test-1.cvd.sign", "test-2.cdiff", "test-2.cdiff.sign",
+                                        "test-3.cdiff", "test-3.cdiff.sign", "test-3.cvd", "test-3.cvd.sign"};
+    cf_buf b = CF_BUF_INIT;
+    for (size_t i = 0; i < 2; i++) {
+        b.n = 0;
+        cf_test_read_vector(names[i], &b);
+        up_put(names[i], &b);
+    }
+    b.n = 0;
+    cf_test_read_vector("test-1.cvd", &b);
+    up_put("test.cvd", &b);
+    assert_int_equal(run(1, 0, 0), 0);
+    expect_same("test-1.cvd.sign", &up_find("test-1.cvd.sign")->data);
+    expect_same("test.cvd", &b);
+    for (size_t i = 2; i < 8; i++) {
+        b.n = 0;
+        cf_test_read_vector(names[i], &b);
+        up_put(names[i], &b);
+    }
+    up_put("test.cvd", &up_find("test-3.cvd")->data);
+    assert_int_equal(run(3, 0, 0), 0);
+    for (size_t i = 2; i < 8; i++)
+        expect_same(names[i], &up_find(names[i])->data);
+    expect_same("test.cvd", &up_find("test-3.cvd")->data);
+    assert_false(exists("test-1.cvd"));
+    assert_false(exists("test-1.cvd.sign"));
+    assert_true(has_msg(CF_MSG_DEBUG, "patches 2..3 reproduce version 3"));
+    expect_text("test.version", "3:1700000000\n");
+    RUN_DB = "daily";
+    RUN_CTX = &VCTX;
+    cf_buf_free(&b);
+    cf_buf_free(&pem);
+    cf_certstore_free(certs);
+    cf_trust_free(&builtin);
+}
+
 static void pointer_parse(void **state)
 {
     (void)state;
@@ -730,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(probe_finds_version, setup, teardown),
         cmocka_unit_test_setup_teardown(forbidden_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(unchecked_sign_not_published, setup, teardown),
+        cmocka_unit_test_setup_teardown(real_vectors_with_signs, setup, teardown),
         cmocka_unit_test(pointer_parse),
         cmocka_unit_test(nginx_text),
     };
