@@ -903,9 +903,17 @@ static void write_nginx(const mctx *c)
     cf_err e = {0};
     char abs[4096];
     const char *dir = realpath(c->o->dir, abs) ? abs : c->o->dir;
-    if (cf_mirror_nginx_text(dir, &b, &e) != CF_OK ||
-        cf_install_file(c->o->dir, CF_MIRROR_NGINX_CONF, b.p, b.n, &e) != CF_OK)
+    cf_buf old = CF_BUF_INIT;
+    char path[4096];
+    if (cf_mirror_nginx_text(dir, &b, &e) != CF_OK) {
         say(c, CF_MSG_WARN, "can't write %s: %s", CF_MIRROR_NGINX_CONF, e.msg);
+    } else if (path_join(path, sizeof path, c->o->dir, CF_MIRROR_NGINX_CONF) == 0 &&
+               cf_file_read(path, 65536, &old, &e) == CF_OK && old.n == b.n && memcmp(old.p, b.p, b.n) == 0) {
+        /* unchanged: leave it (and its date) alone */
+    } else if (cf_install_file(c->o->dir, CF_MIRROR_NGINX_CONF, b.p, b.n, &e) != CF_OK) {
+        say(c, CF_MSG_WARN, "can't write %s: %s", CF_MIRROR_NGINX_CONF, e.msg);
+    }
+    cf_buf_free(&old);
     cf_buf_free(&b);
 }
 
@@ -944,7 +952,7 @@ int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env)
     }
     c.db = "mirror";
     write_current(&c);
-    if (o->nginx_conf)
+    if (!o->no_nginx_conf)
         write_nginx(&c);
     cf_install_unlock(&lk);
     return first;

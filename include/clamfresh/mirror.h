@@ -21,7 +21,8 @@
  *                          last confirmed it                           (mutable)
  *   current.txt            "R:main:daily:T:0:F:0:bytecode\n", the record that
  *                          current.cvd.clamav.net would hold for this mirror (mutable)
- *   nginx-clamfresh-mirror.conf   optional cache-header snippet (below)
+ *   nginx-clamfresh-mirror.conf   cache-header snippet for nginx (below), rewritten
+ *                          by every run
  *
  * Point the clients at it with `DatabaseMirror http://mirror.lan/` (freshclam
  * also needs `ScriptedUpdates yes`, its default). Run the mirror from cron, e.g.
@@ -77,7 +78,8 @@
  *     - on failure nothing visible changes: the new immutable files written in
  *       this run are removed again, NAME.cvd and NAME.version are untouched, and
  *       the log says which URL failed and why.
- *  3. current.txt is rewritten after all databases from what is published.
+ *  3. current.txt is rewritten after all databases from what is published,
+ *     then the nginx snippet (unless no_nginx_conf).
  *  4. Prune: NAME-N.cdiff(.sign) with N outside [V-K+1, V] (K = keep_patches),
  *     and NAME-M.cvd(.sign) with M != V, for every database handled.
  *  5. The run goes on after a failing database (databases are independent) and
@@ -119,7 +121,7 @@ typedef struct cf_mirror_opts {
     unsigned lock_timeout;         /* seconds to wait for DIR's lock */
     const cf_verifyctx *verify;    /* the trust path */
     const char *newest_clamav;     /* field 0 of current.txt (from the DNS record); NULL = "0" */
-    int nginx_conf;                /* nonzero: (re)write CF_MIRROR_NGINX_CONF */
+    int no_nginx_conf;             /* nonzero: don't (re)write CF_MIRROR_NGINX_CONF */
 } cf_mirror_opts;
 
 /* One mirror run (rules above). Returns a cf_fc code. */

@@ -335,7 +335,7 @@ static int run(uint32_t v, unsigned keep, int nginx)
     cf_mirror_opts o = {
         .dir = DIRP, .dbs = dbs, .ndbs = 1, .versions = versions, .mirrors = mirrors, .nmirrors = 1,
         .keep_patches = keep, .concurrency = 4, .max_attempts = 1, .verify = RUN_CTX,
-        .newest_clamav = "1.4.6", .nginx_conf = nginx,
+        .newest_clamav = "1.4.6", .no_nginx_conf = !nginx,
     };
     U.nreq = 0;
     U.nmsg = 0;
