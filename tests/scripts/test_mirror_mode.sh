@@ -146,7 +146,98 @@ expect_version "$M/daily.cvd" 5
 cf_expect_file_match "$M/daily.version" '^5:\d+$'
 cf_check "daily-6.cvd not published" test ! -e "$M/daily-6.cvd"
 
-# ---------------------------------------------------------------- 5. real freshclam from the LAN mirror
+# ---------------------------------------------------------------- 5. nginx serves DIR with the generated snippet
+if cf_have_cmd nginx curl; then
+    cf_check "the nginx snippet was written" test -s "$M/nginx-clamfresh-mirror.conf"
+    cf_tmpdir NG
+    mkdir -p "$NG/tmp"
+    NG_PID=
+    for _ in 1 2 3 4 5; do
+        port=$(cf__free_port)
+        cat >"$NG/nginx.conf" <<EOF
+daemon off;
+$(cf_is_root && echo "user root root;")
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/error.log info;
+events { worker_connections 32; }
+http {
+    access_log $NG/access.log;
+    client_body_temp_path $NG/tmp/body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fastcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $M;
+        include $M/nginx-clamfresh-mirror.conf;
+    }
+}
+EOF
+        cf__bg "$NG/nginx.out" nginx -p "$NG" -e "$NG/error.log" -c "$NG/nginx.conf"
+        NG_PID=$CF__LASTPID
+        cf__wait_port "$port" 10 "$NG_PID" && break
+        cf_stop "$NG_PID"
+        NG_PID=
+    done
+    if [ -n "$NG_PID" ]; then
+        curl -sS -D "$NG/h1" -o /dev/null "http://127.0.0.1:$port/daily-5.cvd"
+        cf_expect_file_match "$NG/h1" '^Cache-Control: public, max-age=31536000, immutable'
+        curl -sS -D "$NG/h2" -o /dev/null "http://127.0.0.1:$port/daily.cvd"
+        cf_expect_file_match "$NG/h2" '^Cache-Control: no-cache'
+        curl -sS -D "$NG/h3" -o /dev/null "http://127.0.0.1:$port/daily.version"
+        cf_expect_file_match "$NG/h3" '^Cache-Control: no-cache'
+        curl -sS -D "$NG/h4" -o /dev/null "http://127.0.0.1:$port/daily-5.cdiff"
+        cf_expect_file_match "$NG/h4" '^Cache-Control: public, max-age=31536000, immutable'
+        cf_stop "$NG_PID"
+    else
+        cf_fail "nginx did not start with the generated snippet (see $NG/error.log)"
+        cat "$NG/error.log" >&2
+    fi
+else
+    cf__say "SKIP part: nginx or curl not installed"
+fi
+
+# ---------------------------------------------------------------- 6. a stale cache between LAN mirror and client
+# The harness's nginx caches every 200/206 for 30 days whatever the headers
+# say. A client that learns the version from a local DNS record made from
+# current.txt still updates through it, because it asks versioned names.
+if cf_is_root && cf_have_cmd ip dnsmasq nginx curl; then
+    cf_netns_create
+    export CF_SERVE_IN_NETNS=1
+    cf_start_mirror "$M"
+    cf_start_nginx_cache "$MIRROR_URL"
+    mkdir "$W/cdb2"
+    cat >"$W/client2.conf" <<EOF
+DatabaseMirror $PROXY_URL
+DatabaseDirectory $W/cdb2
+DatabaseOwner $(id -un)
+TestDatabases no
+EOF
+    cf_expect_exit 0 cf_netns_exec "$CLAMFRESH" --no-dns --config-file="$W/client2.conf" \
+        --trust-key="$K/key.pub" --update-db=daily
+    expect_version "$W/cdb2/daily.cvd" 5
+    # warm the cache with the mutable name, as earlier clients would have
+    cf_netns_exec curl -s -o /dev/null -r 0-511 "$PROXY_URL/daily.cvd"
+    cf_netns_exec curl -s -o /dev/null "$PROXY_URL/daily.cvd"
+    # upstream publishes a good version 6; the LAN mirror takes it
+    cp "$K/daily-6.cdiff" "$UP/daily-6.cdiff"
+    mirror_run 0
+    expect_version "$M/daily.cvd" 6
+    cf_netns_exec curl -s -o "$W/stale.hdr" -r 0-511 "$PROXY_URL/daily.cvd"
+    cf_check "the cache still hands out daily.cvd version 5" test "$(hdr_field "$W/stale.hdr" 3)" = 5
+    cf_start_dnsmasq_txt "current.cvd.clamav.net=$(cat "$M/current.txt")"
+    cf_expect_exit 0 cf_netns_exec "$CLAMFRESH" --config-file="$W/client2.conf" --trust-key="$K/key.pub" \
+        --update-db=daily
+    expect_version "$W/cdb2/daily.cld" 6
+    cf_expect_file_match "$PROXY_LOG" 'GET /daily-6\.cdiff'
+    unset CF_SERVE_IN_NETNS
+else
+    cf__say "SKIP part: the stale-cache case needs root, ip, dnsmasq, nginx and curl"
+fi
+
+# ---------------------------------------------------------------- 7. real freshclam from the LAN mirror
 if ! cf_have_cmd freshclam; then
     cf__say "SKIP part: freshclam not installed (Debian package clamav-freshclam)"
     exit 0
