@@ -46,8 +46,8 @@ typedef struct staged {
     cf_buf cvd, cvdsign;
     cf_cvdhdr hdr;
     cf_image img;
-    patch *p;   /* p[i] is the patch to version V - i */
-    size_t np;  /* patches fetched (p[0..np) valid, possibly with have == 0) */
+    patch *p;     /* p[i] is the patch to version V - i */
+    size_t np;    /* patches fetched (p[0..np) valid, possibly with have == 0) */
     uint32_t gap; /* highest version upstream lacks (404/empty), 0 = none seen */
     char why[MSG_MAX];
 } staged;
@@ -108,12 +108,8 @@ static void reason(const cf_http_resp *r, char *out, size_t n)
         else
             snprintf(out, n, "transfer failed: %.400s", r->err.msg[0] ? r->err.msg : "no response");
         break;
-    case CF_HTTP_NOT_FOUND:
-        snprintf(out, n, "not found (404)");
-        break;
-    default:
-        snprintf(out, n, "unexpected response (%ld)", r->status);
-        break;
+    case CF_HTTP_NOT_FOUND: snprintf(out, n, "not found (404)"); break;
+    default: snprintf(out, n, "unexpected response (%ld)", r->status); break;
     }
 }
 
@@ -147,8 +143,8 @@ static int blocked(const mctx *c, const cf_http_resp *r, const char *url)
         return CF_FC_EFORBIDDEN;
     }
     if (k == CF_HTTP_RATE_LIMITED) {
-        say(c, CF_MSG_ERROR, "%s: upstream rate-limits us (429, Retry-After %ld s): %s", c->db, r->retry_after,
-            url);
+        say(c, CF_MSG_ERROR, "%s: upstream rate-limits us (429, Retry-After %ld s): %s", c->db,
+            r->retry_after, url);
         return CF_FC_ERETRYLATER;
     }
     return 0;
@@ -179,7 +175,8 @@ static void staged_free(staged *s)
 cf_code cf_mirror_pointer_parse(const uint8_t *p, size_t n, uint32_t *version, time_t *when, cf_err *e)
 {
     if (n > CF_MIRROR_POINTER_MAX)
-        return cf_err_set(e, CF_ETOOBIG, "pointer file: %zu bytes, at most %d expected", n, CF_MIRROR_POINTER_MAX);
+        return cf_err_set(e, CF_ETOOBIG, "pointer file: %zu bytes, at most %d expected", n,
+                          CF_MIRROR_POINTER_MAX);
     if (n > 0 && p[n - 1] == '\n')
         n--;
     size_t i = 0;
@@ -218,21 +215,21 @@ cf_code cf_mirror_nginx_text(const char *dir, cf_buf *out, cf_err *e)
     for (const char *q = dir; *q; q++)
         if (*q == '"' || *q == '\\' || *q == '$' || (unsigned char)*q < 0x20 || *q == 0x7f)
             return cf_err_set(e, CF_EINVAL, "%s: the directory name needs escaping for nginx", dir);
-    cf_code rc = cf_buf_printf(
-        out,
-        "# Cache headers for a clamfresh mirror directory (written by clamfresh --mirror).\n"
-        "# Include it inside the server { } block that serves the directory:\n"
-        "#     include \"%s/" CF_MIRROR_NGINX_CONF "\";\n"
-        "# Versioned names never change content; the others must be revalidated.\n"
-        "location ~ \"^/[A-Za-z0-9_]+-[0-9]+\\.(cvd|cdiff)(\\.sign)?$\" {\n"
-        "    root \"%s\";\n"
-        "    add_header Cache-Control \"public, max-age=31536000, immutable\" always;\n"
-        "}\n"
-        "location ~ \"^/([A-Za-z0-9_]+\\.(cvd|cld|version)|current\\.txt)$\" {\n"
-        "    root \"%s\";\n"
-        "    add_header Cache-Control \"no-cache\" always;\n"
-        "}\n",
-        dir, dir, dir);
+    cf_code rc =
+        cf_buf_printf(out,
+                      "# Cache headers for a clamfresh mirror directory (written by clamfresh --mirror).\n"
+                      "# Include it inside the server { } block that serves the directory:\n"
+                      "#     include \"%s/" CF_MIRROR_NGINX_CONF "\";\n"
+                      "# Versioned names never change content; the others must be revalidated.\n"
+                      "location ~ \"^/[A-Za-z0-9_]+-[0-9]+\\.(cvd|cdiff)(\\.sign)?$\" {\n"
+                      "    root \"%s\";\n"
+                      "    add_header Cache-Control \"public, max-age=31536000, immutable\" always;\n"
+                      "}\n"
+                      "location ~ \"^/([A-Za-z0-9_]+\\.(cvd|cld|version)|current\\.txt)$\" {\n"
+                      "    root \"%s\";\n"
+                      "    add_header Cache-Control \"no-cache\" always;\n"
+                      "}\n",
+                      dir, dir, dir);
     return rc == CF_OK ? CF_OK : cf_err_set(e, CF_ENOMEM, "out of memory");
 }
 
@@ -273,8 +270,8 @@ static int probe(const mctx *c, uint32_t *ver)
     for (size_t m = 0; m < c->o->nmirrors; m++) {
         if (url_join(url, c->o->mirrors[m], file) != 0)
             continue;
-        cf_http_req req = {.url = url, .range_head = 1, .headers = nocache, .max_bytes = CF_HDR_SIZE,
-                           .stop_at_max = 1};
+        cf_http_req req = {
+            .url = url, .range_head = 1, .headers = nocache, .max_bytes = CF_HDR_SIZE, .stop_at_max = 1};
         cf_http_resp r;
         fetch(c, &req, &r, 1);
         int b = blocked(c, &r, url);
@@ -333,7 +330,8 @@ static int fetch_cvd(const mctx *c, const char *mirror, uint32_t V, staged *s)
             why(s, "%s: %s", url, rs);
             rc = outcome(&r) == CF_HTTP_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
         } else if (r.body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
-            say(c, CF_MSG_WARN, "%s: not a CVD: %s", url, r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
+            say(c, CF_MSG_WARN, "%s: not a CVD: %s", url,
+                r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
             why(s, "%s: not a CVD", url);
             rc = CF_FC_EBADCVD;
         } else if (h.version != V) {
@@ -414,7 +412,7 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
         batch = CF_MIRROR_BACKFILL_BATCH;
     cf_http_req *reqs = calloc(2 * batch, sizeof *reqs);
     cf_http_resp *resps = calloc(2 * batch, sizeof *resps);
-    char (*urls)[URL_MAX] = calloc(2 * batch, URL_MAX);
+    char(*urls)[URL_MAX] = calloc(2 * batch, URL_MAX);
     int rc = 0;
     if (!reqs || !resps || !urls)
         rc = CF_FC_EMEM;
@@ -470,7 +468,8 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
             cf_err e = {0};
             uint32_t got = 0;
             cf_sigsource how = CF_SIGSRC_NONE;
-            if (cf_verify_cdiff(c->o->verify, r->body.p, r->body.n, sp, sn, &p->script, &got, &how, &e) != CF_OK) {
+            if (cf_verify_cdiff(c->o->verify, r->body.p, r->body.n, sp, sn, &p->script, &got, &how, &e) !=
+                CF_OK) {
                 say(c, CF_MSG_ERROR, "%s: verification failed: %s", urls[2 * i], e.msg);
                 why(s, "%s: %s", urls[2 * i], e.msg);
                 rc = CF_FC_EBADCVD;
@@ -566,8 +565,9 @@ static int check_chain(const mctx *c, uint32_t P, uint32_t V, staged *s)
     }
     /* The signed part: a manifest re-signed with a fresh PSS salt is the same. */
     if (!a || !b || signed_part(a) != signed_part(b) || memcmp(a->data.p, b->data.p, signed_part(a)) != 0) {
-        say(c, CF_MSG_ERROR, "%s: patches %u..%u applied to version %u do not reproduce the manifest of %s-%u.cvd",
-            c->db, P + 1, V, P, c->db, V);
+        say(c, CF_MSG_ERROR,
+            "%s: patches %u..%u applied to version %u do not reproduce the manifest of %s-%u.cvd", c->db,
+            P + 1, V, P, c->db, V);
         why(s, "patches %u..%u do not reproduce the manifest of %s-%u.cvd", P + 1, V, c->db, V);
         rc = CF_FC_EBADCVD;
         goto out;
@@ -722,7 +722,8 @@ static int publish(const mctx *c, uint32_t V, staged *s)
 static long long versioned(const char *name, const char *db, const char *suffix)
 {
     size_t dl = strlen(db), sl = strlen(suffix), n = strlen(name);
-    if (n <= dl + 1 + sl || strncmp(name, db, dl) != 0 || name[dl] != '-' || strcmp(name + n - sl, suffix) != 0)
+    if (n <= dl + 1 + sl || strncmp(name, db, dl) != 0 || name[dl] != '-' ||
+        strcmp(name + n - sl, suffix) != 0)
         return -1;
     long long v = 0;
     size_t i = dl + 1;
@@ -804,7 +805,8 @@ static int attempt(const mctx *c, const char *mirror, uint32_t V, uint32_t P, st
 
 int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *db, uint32_t version)
 {
-    mctx c = {.o = o, .env = env, .db = db, .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES};
+    mctx c = {
+        .o = o, .env = env, .db = db, .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES};
     if (strlen(db) >= NAME_MAX_DB || !cf_name_ok(db) || strchr(db, '-') || strchr(db, '.')) {
         say(&c, CF_MSG_ERROR, "%s: not a database name", db);
         return CF_FC_EARG;
@@ -820,7 +822,8 @@ int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *
         return write_pointer(&c, P);
     }
     if (P)
-        say(&c, CF_MSG_INFO, "%s database available for update (mirror version: %u, remote version: %u)", db, P, V);
+        say(&c, CF_MSG_INFO, "%s database available for update (mirror version: %u, remote version: %u)", db,
+            P, V);
     else
         say(&c, CF_MSG_INFO, "%s database available for download (remote version: %u)", db, V);
 
@@ -837,11 +840,12 @@ int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *
                 if (rc == 0) {
                     prune(&c, V);
                     uint32_t start = window_start(&c, V);
-                    say(&c, CF_MSG_INFO, "%s-%u.cvd published (version: %u, sigs: %u, f-level: %u, builder: %s)%s",
-                        db, V, V, s.hdr.sigs, s.hdr.flevel, s.hdr.builder, start <= V ? "" : ", no patches");
+                    say(&c, CF_MSG_INFO,
+                        "%s-%u.cvd published (version: %u, sigs: %u, f-level: %u, builder: %s)%s", db, V, V,
+                        s.hdr.sigs, s.hdr.flevel, s.hdr.builder, start <= V ? "" : ", no patches");
                     if (start <= V)
-                        say(&c, CF_MSG_INFO, "%s: patches %s-%u.cdiff .. %s-%u.cdiff available", db, db, start, db,
-                            V);
+                        say(&c, CF_MSG_INFO, "%s: patches %s-%u.cdiff .. %s-%u.cdiff available", db, db,
+                            start, db, V);
                 }
                 staged_free(&s);
                 return rc;
@@ -928,7 +932,8 @@ int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env)
     mctx c = {.o = o, .env = env, .db = "mirror"};
     struct stat st;
     if (!o->dir || stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        say(&c, CF_MSG_ERROR, "Mirror directory %s does not exist or is not a directory", o->dir ? o->dir : "(none)");
+        say(&c, CF_MSG_ERROR, "Mirror directory %s does not exist or is not a directory",
+            o->dir ? o->dir : "(none)");
         return CF_FC_EDIRECTORY;
     }
     if (o->nmirrors == 0) {

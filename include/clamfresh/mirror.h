@@ -108,20 +108,20 @@
 #define CF_MIRROR_POINTER_MAX 64 /* bytes of a NAME.version file */
 
 typedef struct cf_mirror_opts {
-    const char *dir;               /* MirrorDirectory / --mirror (must exist) */
-    const char *const *dbs;        /* databases, in order (settings' databases) */
+    const char *dir;        /* MirrorDirectory / --mirror (must exist) */
+    const char *const *dbs; /* databases, in order (settings' databases) */
     size_t ndbs;
-    const uint32_t *versions;      /* advertised version of dbs[i] (DNS); NULL or 0 = probe */
-    const char *const *mirrors;    /* upstream URLs, in order (settings' mirrors) */
+    const uint32_t *versions;   /* advertised version of dbs[i] (DNS); NULL or 0 = probe */
+    const char *const *mirrors; /* upstream URLs, in order (settings' mirrors) */
     size_t nmirrors;
-    unsigned keep_patches;         /* cdiff window; 0 = CF_MIRROR_KEEP_PATCHES */
-    unsigned concurrency;          /* parallel downloads (ConcurrentDownloads); 0 = 1 */
-    unsigned max_attempts;         /* per upstream mirror (MaxAttempts); 0 = 1 */
-    unsigned retry_delay;          /* seconds between attempts */
-    unsigned lock_timeout;         /* seconds to wait for DIR's lock */
-    const cf_verifyctx *verify;    /* the trust path */
-    const char *newest_clamav;     /* field 0 of current.txt (from the DNS record); NULL = "0" */
-    int no_nginx_conf;             /* nonzero: don't (re)write CF_MIRROR_NGINX_CONF */
+    unsigned keep_patches;      /* cdiff window; 0 = CF_MIRROR_KEEP_PATCHES */
+    unsigned concurrency;       /* parallel downloads (ConcurrentDownloads); 0 = 1 */
+    unsigned max_attempts;      /* per upstream mirror (MaxAttempts); 0 = 1 */
+    unsigned retry_delay;       /* seconds between attempts */
+    unsigned lock_timeout;      /* seconds to wait for DIR's lock */
+    const cf_verifyctx *verify; /* the trust path */
+    const char *newest_clamav;  /* field 0 of current.txt (from the DNS record); NULL = "0" */
+    int no_nginx_conf;          /* nonzero: don't (re)write CF_MIRROR_NGINX_CONF */
 } cf_mirror_opts;
 
 /* One mirror run (rules above). Returns a cf_fc code. */

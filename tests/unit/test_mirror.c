@@ -333,9 +333,18 @@ static int run(uint32_t v, unsigned keep, int nginx)
     static const char *const mirrors[] = {UP};
     uint32_t versions[1] = {v};
     cf_mirror_opts o = {
-        .dir = DIRP, .dbs = dbs, .ndbs = 1, .versions = versions, .mirrors = mirrors, .nmirrors = 1,
-        .keep_patches = keep, .concurrency = 4, .max_attempts = 1, .verify = RUN_CTX,
-        .newest_clamav = "1.4.6", .no_nginx_conf = !nginx,
+        .dir = DIRP,
+        .dbs = dbs,
+        .ndbs = 1,
+        .versions = versions,
+        .mirrors = mirrors,
+        .nmirrors = 1,
+        .keep_patches = keep,
+        .concurrency = 4,
+        .max_attempts = 1,
+        .verify = RUN_CTX,
+        .newest_clamav = "1.4.6",
+        .no_nginx_conf = !nginx,
     };
     U.nreq = 0;
     U.nmsg = 0;
@@ -413,7 +422,8 @@ static size_t count_files(const char *prefix, const char *suffix)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t l = strlen(de->d_name), sl = strlen(suffix);
-        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0 && l > sl && strcmp(de->d_name + l - sl, suffix) == 0;
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0 && l > sl &&
+             strcmp(de->d_name + l - sl, suffix) == 0;
     }
     closedir(d);
     return n;
@@ -697,8 +707,9 @@ static void real_vectors_with_signs(void **state)
     cf_verifyctx ctx = {.trust = &builtin, .certs = certs, .flevel = 230, .now = 1750000000};
     RUN_DB = "test";
     RUN_CTX = &ctx;
-    static const char *const names[] = {"test-1.cvd", "test-1.cvd.sign", "test-2.cdiff", "test-2.cdiff.sign",
-                                        "test-3.cdiff", "test-3.cdiff.sign", "test-3.cvd", "test-3.cvd.sign"};
+    static const char *const names[] = {"test-1.cvd",        "test-1.cvd.sign", "test-2.cdiff",
+                                        "test-2.cdiff.sign", "test-3.cdiff",    "test-3.cdiff.sign",
+                                        "test-3.cvd",        "test-3.cvd.sign"};
     cf_buf b = CF_BUF_INIT;
     for (size_t i = 0; i < 2; i++) {
         b.n = 0;
