@@ -1,23 +1,392 @@
-/* The update policy on an in-memory mirror built from the real ClamAV vectors
- * (test-1..3): every scenario of freshclam-behavior.md §10.3 that three versions
- * can express, plus the cache-proof names, 403/429/cool-down, retries and the
- * refusal of a copy that is not newer than ours. No network. */
+/* The update policy on an in-memory mirror: every scenario of
+ * freshclam-behavior.md §10.3 that three versions can express, plus the
+ * cache-proof names, 403/429/cool-down, retries and the refusal of a copy that is
+ * not newer than ours. No network.
+ *
+ * The scenarios run once per fixture set: always on databases test-1..6 made
+ * here with a generated key and a private PKI (so a clone without the shared
+ * vectors still covers the updater), and again on the real ClamAV-signed vectors
+ * (test-1..3, ClamAV's keys and test CA) when they are present. */
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clamfresh/cdiff.h"
 #include "clamfresh/codesign.h"
 #include "clamfresh/cvd.h"
 #include "clamfresh/dsig.h"
+#include "clamfresh/info.h"
 #include "clamfresh/updater.h"
 
 #define MIRROR "http://mirror.test"
 #define MIRROR2 "http://mirror2.test"
+
+/* ---------------------------------------------------------------- fixture sets */
+
+/* One fixture set: the files test-V.cvd (V = 1..top), test-V.cdiff (V = 2..top),
+ * the .sign of each, and the trust (keys and .sign anchors) that accepts them. */
+#define FX_MAX_FILES 48
+#define FX_MAX_VERSION 6
+
+typedef struct fxfile {
+    char name[64];
+    cf_buf data;
+} fxfile;
+
+typedef struct fixtures {
+    const char *label;
+    uint32_t top;                      /* newest version of database "test" */
+    uint32_t sigs[FX_MAX_VERSION + 1]; /* header signature count of test-V.cvd */
+    fxfile files[FX_MAX_FILES];
+    size_t nfiles;
+    cf_trust trust;
+    cf_certstore *certs;
+} fixtures;
+
+static fixtures FX;
+
+static void fx_add(const char *name, const void *p, size_t n)
+{
+    if (FX.nfiles >= FX_MAX_FILES)
+        fail_msg("too many fixture files");
+    fxfile *f = &FX.files[FX.nfiles++];
+    snprintf(f->name, sizeof f->name, "%s", name);
+    memset(&f->data, 0, sizeof f->data);
+    if (cf_buf_set(&f->data, p, n) != CF_OK)
+        fail_msg("out of memory");
+}
+
+/* Copies fixture `name` of the current set into out. */
+static void fx_read(const char *name, cf_buf *out)
+{
+    for (size_t i = 0; i < FX.nfiles; i++)
+        if (strcmp(FX.files[i].name, name) == 0) {
+            if (cf_buf_set(out, FX.files[i].data.p, FX.files[i].data.n) != CF_OK)
+                fail_msg("out of memory");
+            return;
+        }
+    fail_msg("no fixture %s in the %s", name, FX.label);
+}
+
+static void fx_free(void)
+{
+    for (size_t i = 0; i < FX.nfiles; i++)
+        cf_buf_free(&FX.files[i].data);
+    cf_trust_free(&FX.trust);
+    cf_certstore_free(FX.certs);
+    memset(&FX, 0, sizeof FX);
+}
+
+/* The signature counts from the headers, so scenarios can name them. */
+static int fx_read_sigs(void)
+{
+    for (uint32_t v = 1; v <= FX.top; v++) {
+        char name[32];
+        cf_buf b = CF_BUF_INIT;
+        cf_cvdhdr h;
+        cf_err e = {0};
+        snprintf(name, sizeof name, "test-%u.cvd", v);
+        fx_read(name, &b);
+        cf_code rc = cf_cvdhdr_parse(b.p, b.n, &h, &e);
+        cf_buf_free(&b);
+        if (rc != CF_OK || h.version != v) {
+            fprintf(stderr, "%s: %s\n", name, rc != CF_OK ? e.msg : "unexpected version");
+            return -1;
+        }
+        FX.sigs[v] = h.sigs;
+    }
+    return 0;
+}
+
+/* The real vectors: ClamAV's built-in keys, its test CA for the .sign files. */
+static int fx_load_vectors(void)
+{
+    static const char *const names[] = {
+        "test-1.cvd",      "test-1.cvd.sign", "test-2.cvd",        "test-2.cvd.sign", "test-3.cvd",
+        "test-3.cvd.sign", "test-2.cdiff",    "test-2.cdiff.sign", "test-3.cdiff",    "test-3.cdiff.sign"};
+    FX.label = "ClamAV-signed vectors";
+    FX.top = 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        cf_buf b = CF_BUF_INIT;
+        cf_test_read_vector(names[i], &b);
+        fx_add(names[i], b.p, b.n);
+        cf_buf_free(&b);
+    }
+    cf_err e = {0};
+    cf_buf crt = CF_BUF_INIT;
+    cf_test_read_vector("clamav-test.crt", &crt);
+    cf_code rc = cf_trust_init_builtin(&FX.trust, &e);
+    if (rc == CF_OK)
+        rc = cf_certstore_new(&FX.certs, &e);
+    if (rc == CF_OK)
+        rc = cf_certstore_add_pem(FX.certs, crt.p, crt.n, "clamav-test.crt", &e);
+    cf_buf_free(&crt);
+    if (rc != CF_OK) {
+        fprintf(stderr, "vectors: %s\n", e.msg);
+        return -1;
+    }
+    return fx_read_sigs();
+}
+
+/* ---- the self-made set */
+
+static int pem_of(BIO *b, cf_buf *out)
+{
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    int ok = n > 0 && cf_buf_set(out, p, (size_t)n) == CF_OK;
+    BIO_free(b);
+    return ok ? 0 : -1;
+}
+
+static int x509_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    int ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok ? 0 : -1;
+}
+
+/* A certificate valid from yesterday for 30 days: a CA when issuer is NULL
+ * (self-signed), else a code-signing leaf issued by (issuer, issuer_key). */
+static X509 *pki_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial)
+{
+    X509 *x = X509_new();
+    if (x == NULL)
+        return NULL;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400);
+    X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+    int bad = x509_ext(x, &ctx, NID_subject_key_identifier, "hash");
+    if (issuer == NULL) {
+        bad |= x509_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+        bad |= x509_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
+    } else {
+        bad |= x509_ext(x, &ctx, NID_authority_key_identifier, "keyid");
+        bad |= x509_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE");
+        bad |= x509_ext(x, &ctx, NID_key_usage, "critical,digitalSignature");
+        bad |= x509_ext(x, &ctx, NID_ext_key_usage, "codeSigning,emailProtection");
+    }
+    if (bad || X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) <= 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* A root CA and a signer it issued: PEM texts of the root (the .sign trust
+ * anchor), the signer's certificate and the signer's private key. */
+static int own_pki(cf_buf *root_pem, cf_buf *cert_pem, cf_buf *key_pem)
+{
+    EVP_PKEY *rk = EVP_RSA_gen(2048), *sk = EVP_RSA_gen(2048);
+    X509 *root = rk ? pki_cert("clamfresh Updater Test Root", rk, NULL, NULL, 1) : NULL;
+    X509 *signer = root && sk ? pki_cert("clamfresh Updater Test Signer", sk, root, rk, 2) : NULL;
+    int rc = -1;
+    if (signer != NULL) {
+        BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem()), *b3 = BIO_new(BIO_s_mem());
+        int w = b1 && b2 && b3 && PEM_write_bio_X509(b1, root) && PEM_write_bio_X509(b2, signer) &&
+                PEM_write_bio_PrivateKey(b3, sk, NULL, NULL, 0, NULL, NULL);
+        if (w && pem_of(b1, root_pem) == 0 && pem_of(b2, cert_pem) == 0 && pem_of(b3, key_pem) == 0)
+            rc = 0;
+        else if (!w) {
+            BIO_free(b1);
+            BIO_free(b2);
+            BIO_free(b3);
+        }
+    }
+    X509_free(root);
+    X509_free(signer);
+    EVP_PKEY_free(rk);
+    EVP_PKEY_free(sk);
+    return rc;
+}
+
+/* The members of version v: COPYING and a .ndb/.ldb from version 1 on (with
+ * edits in 2 and 5), a .hdb growing from version 3 on and a .fp present in 3..5,
+ * so the cdiffs carry OPEN/XCHG/ADD/DEL, new files and an UNLINK. */
+static cf_code own_members(uint32_t v, cf_image *img, cf_err *e)
+{
+    cf_buf ndb = CF_BUF_INIT, hdb = CF_BUF_INIT;
+    cf_code rc = cf_image_put(img, "COPYING", "clamfresh updater test database, made at test time.\n",
+                              strlen("clamfresh updater test database, made at test time.\n"), e);
+    for (uint32_t i = 1; i <= 3; i++)
+        cf_buf_printf(&ndb, "Cf.Test.Ndb-%u:0:*:%08x\n", i, i * 104729u + (v >= 2 && i == 2));
+    if (rc == CF_OK)
+        rc = cf_image_put(img, "test.ndb", ndb.p, ndb.n, e);
+    const char *ldb = v >= 5 ? "Cf.Test.Ldb;Engine:51-255,Target:0;0;41424345\n"
+                             : "Cf.Test.Ldb;Engine:51-255,Target:0;0;41424344\n";
+    if (rc == CF_OK)
+        rc = cf_image_put(img, "test.ldb", ldb, strlen(ldb), e);
+    if (v >= 3) {
+        for (uint32_t i = 1; i <= v; i++)
+            cf_buf_printf(&hdb, "%032x:%u:Cf.Test.Hdb-%u\n", i * 7919u, 60 + i, i);
+        if (rc == CF_OK)
+            rc = cf_image_put(img, "test.hdb", hdb.p, hdb.n, e);
+    }
+    if (v >= 3 && v <= 5 && rc == CF_OK) {
+        const char *fp = "44d88612fea8a8f36de82e1278abb02f:68:Cf.Test.Fp\n";
+        rc = cf_image_put(img, "test.fp", fp, strlen(fp), e);
+    }
+    cf_buf_free(&ndb);
+    cf_buf_free(&hdb);
+    return rc;
+}
+
+/* A CVD as a publisher builds it: .info signed with key, tar.gz body, MD5 and
+ * the legacy dsig with key (a new build time when the MD5 starts with 00, which
+ * ClamAV 1.1-1.4 cannot verify, formats.md §4.2). */
+static cf_code own_cvd(cf_image *img, cf_cvdhdr *h, const cf_rsakey *key, cf_buf *out, cf_err *e)
+{
+    for (int attempt = 0; attempt < 16; attempt++, h->stime++) {
+        strcpy(h->md5, "X");
+        strcpy(h->dsig, "X");
+        cf_code rc = cf_info_build(img, "test", h, key, e);
+        cf_buf body = CF_BUF_INIT, sig = CF_BUF_INIT;
+        if (rc == CF_OK)
+            rc = cf_cvd_body_make(img, 1, &body, e);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        if (rc == CF_OK && EVP_Digest(body.p, body.n, md, &mdlen, EVP_md5(), NULL) != 1)
+            rc = cf_err_set(e, CF_EUNSUPP, "MD5 is not available");
+        if (rc == CF_OK && md[0] == 0) {
+            cf_buf_free(&body);
+            continue;
+        }
+        for (unsigned i = 0; rc == CF_OK && i < 16; i++)
+            snprintf(h->md5 + 2 * i, 3, "%02x", md[i]);
+        if (rc == CF_OK)
+            rc = cf_dsig_sign_md5(key, md, &sig, e);
+        if (rc == CF_OK && sig.n >= sizeof h->dsig)
+            rc = cf_err_set(e, CF_EUNSUPP, "signature too long for a header");
+        if (rc == CF_OK) {
+            memcpy(h->dsig, sig.p, sig.n);
+            h->dsig[sig.n] = '\0';
+            rc = cf_cvd_assemble(h, &body, out, e);
+        }
+        cf_buf_free(&body);
+        cf_buf_free(&sig);
+        return rc;
+    }
+    return cf_err_set(e, CF_EFORMAT, "every build time gave an MD5 starting with 00");
+}
+
+static cf_code own_sign(const char *name, const cf_buf *pki_cert_pem, const cf_buf *pki_key_pem, cf_err *e)
+{
+    cf_buf data = CF_BUF_INIT, sign = CF_BUF_INIT;
+    char sname[80];
+    fx_read(name, &data);
+    snprintf(sname, sizeof sname, "%s.sign", name);
+    cf_code rc = cf_signfile_make(data.p, data.n, pki_cert_pem->p, pki_cert_pem->n, pki_key_pem->p,
+                                  pki_key_pem->n, NULL, 0, CF_SIGN_MIN_FLEVEL, &sign, e);
+    if (rc == CF_OK)
+        fx_add(sname, sign.p, sign.n);
+    cf_buf_free(&data);
+    cf_buf_free(&sign);
+    return rc;
+}
+
+/* test-1..6 with the counts and f-level of freshclam's own fixtures (§10.2:
+ * sigs 0, 0, 11, 12, 13, 14; f-level 81), cdiffs 2..6 made by diffing the images,
+ * and a .sign for every file; one generated key plays all three key roles, as
+ * --trust-key does. */
+static int fx_load_own(void)
+{
+    static const uint32_t sigs[FX_MAX_VERSION + 1] = {0, 0, 0, 11, 12, 13, 14};
+    cf_err e = {0};
+    cf_rsakey *key = NULL;
+    cf_buf root = CF_BUF_INIT, cert = CF_BUF_INIT, pkey = CF_BUF_INIT;
+    cf_image img[FX_MAX_VERSION + 1];
+    for (uint32_t v = 0; v <= FX_MAX_VERSION; v++)
+        cf_image_init(&img[v]);
+    FX.label = "self-made fixtures";
+    FX.top = FX_MAX_VERSION;
+    cf_code rc = cf_rsakey_generate(2048, &key, &e);
+    if (rc == CF_OK && own_pki(&root, &cert, &pkey) != 0)
+        rc = cf_err_set(&e, CF_EUNSUPP, "cannot make the test PKI");
+    for (uint32_t v = 1; rc == CF_OK && v <= FX_MAX_VERSION; v++) {
+        cf_cvdhdr h;
+        memset(&h, 0, sizeof h);
+        h.version = v;
+        h.sigs = sigs[v];
+        h.flevel = 81;
+        h.stime = 1624388302 + (uint64_t)v * 7200;
+        time_t t = (time_t)h.stime;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(h.time, sizeof h.time, "%d %b %Y %H-%M +0000", &tm);
+        strcpy(h.builder, "clamfresh");
+        cf_buf cvd = CF_BUF_INIT;
+        char name[32];
+        rc = own_members(v, &img[v], &e);
+        if (rc == CF_OK)
+            rc = own_cvd(&img[v], &h, key, &cvd, &e);
+        snprintf(name, sizeof name, "test-%u.cvd", v);
+        if (rc == CF_OK) {
+            fx_add(name, cvd.p, cvd.n);
+            rc = own_sign(name, &cert, &pkey, &e);
+        }
+        cf_buf_free(&cvd);
+        if (rc != CF_OK || v == 1)
+            continue;
+        cf_buf script = CF_BUF_INIT, cdiff = CF_BUF_INIT;
+        rc = cf_cdiff_make_script(&img[v - 1], &img[v], &script, &e);
+        if (rc == CF_OK)
+            rc = cf_cdiff_build(script.p, script.n, v, key, &cdiff, &e);
+        snprintf(name, sizeof name, "test-%u.cdiff", v);
+        if (rc == CF_OK) {
+            fx_add(name, cdiff.p, cdiff.n);
+            rc = own_sign(name, &cert, &pkey, &e);
+        }
+        cf_buf_free(&script);
+        cf_buf_free(&cdiff);
+    }
+    if (rc == CF_OK)
+        rc = cf_certstore_new(&FX.certs, &e);
+    if (rc == CF_OK)
+        rc = cf_certstore_add_pem(FX.certs, root.p, root.n, "own-root.crt", &e);
+    for (uint32_t v = 0; v <= FX_MAX_VERSION; v++)
+        cf_image_free(&img[v]);
+    cf_buf_free(&root);
+    cf_buf_free(&cert);
+    cf_buf_free(&pkey);
+    if (rc != CF_OK) {
+        cf_rsakey_free(key);
+        fprintf(stderr, "self-made fixtures: %s\n", e.msg);
+        return -1;
+    }
+    /* cf_trust_free frees each role's key; the one key gets three owners. */
+    cf_buf pub = CF_BUF_INIT;
+    rc = cf_rsakey_write_pem(key, 0, &pub, &e);
+    if (rc == CF_OK)
+        rc = cf_rsakey_from_pem(pub.p, pub.n, &FX.trust.info, &e);
+    if (rc == CF_OK)
+        rc = cf_rsakey_from_pem(pub.p, pub.n, &FX.trust.cdiff, &e);
+    FX.trust.cvd = key;
+    cf_buf_free(&pub);
+    if (rc != CF_OK) {
+        fprintf(stderr, "self-made fixtures: %s\n", e.msg);
+        return -1;
+    }
+    return fx_read_sigs();
+}
+
+/* ---------------------------------------------------------------- the fake mirror */
 
 typedef struct ffile {
     char name[128];
@@ -56,10 +425,10 @@ static void ff_put(const char *name, const void *p, size_t n)
     cf_buf_set(&f->data, p ? p : "", n);
 }
 
-static void ff_vector(const char *name, const char *vector)
+static void ff_fx(const char *name, const char *vector)
 {
     cf_buf b = CF_BUF_INIT;
-    cf_test_read_vector(vector, &b);
+    fx_read(vector, &b);
     ff_put(name, b.p, b.n);
     cf_buf_free(&b);
 }
@@ -96,7 +465,7 @@ static void serve(const cf_http_req *q, cf_http_resp *r)
     if (F.mode == F_403 || F.mode == F_429) {
         if (q->range_head) {
             cf_buf v = CF_BUF_INIT;
-            cf_test_read_vector("test-3.cvd", &v);
+            fx_read("test-3.cvd", &v);
             r->status = 206;
             cf_buf_set(&r->body, v.p, 512);
             cf_buf_free(&v);
@@ -209,37 +578,36 @@ static void expect_reqs(const char *const *want)
 
 /* ------------------------------------------------------------------ set-up */
 
-static cf_trust trust;
-static cf_certstore *certs;
 static cf_verifyctx vctx;
 static char *dbdir, *tmpdir;
 static cf_state st;
 
-static int group_setup(void **state)
+/* The fixture set the scenarios run on; loaded once per cmocka group. */
+static int group_setup_with(int (*load)(void))
+{
+    fx_free();
+    if (load() != 0)
+        return -1;
+    vctx = (cf_verifyctx){.trust = &FX.trust, .certs = FX.certs, .flevel = 230};
+    return 0;
+}
+
+static int group_setup_own(void **state)
 {
     (void)state;
-    cf_test_require_vectors();
-    cf_err e = {0};
-    if (cf_trust_init_builtin(&trust, &e) != CF_OK) {
-        fprintf(stderr, "%s\n", e.msg);
-        return -1;
-    }
-    cf_buf crt = CF_BUF_INIT;
-    cf_test_read_vector("clamav-test.crt", &crt);
-    if (cf_certstore_new(&certs, &e) != CF_OK || cf_certstore_add_pem(certs, crt.p, crt.n, "clamav-test.crt", &e) != CF_OK) {
-        fprintf(stderr, "%s\n", e.msg);
-        return -1;
-    }
-    cf_buf_free(&crt);
-    vctx = (cf_verifyctx){.trust = &trust, .certs = certs, .flevel = 230};
-    return 0;
+    return group_setup_with(fx_load_own);
+}
+
+static int group_setup_vectors(void **state)
+{
+    (void)state;
+    return group_setup_with(fx_load_vectors);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    cf_trust_free(&trust);
-    cf_certstore_free(certs);
+    fx_free();
     return 0;
 }
 
@@ -298,11 +666,11 @@ static int run_db(const char *db, uint32_t dnsver)
     return cf_updater_db(&u, db, dnsver);
 }
 
-static void db_put_vector(const char *name, const char *vector)
+static void db_put_fx(const char *name, const char *vector)
 {
     cf_buf b = CF_BUF_INIT;
     char p[4096];
-    cf_test_read_vector(vector, &b);
+    fx_read(vector, &b);
     snprintf(p, sizeof p, "%s/%s", dbdir, name);
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
@@ -335,7 +703,7 @@ static void expect_db(const char *file, uint32_t version)
     cf_image_init(&img);
     cf_err e = {0};
     cf_code rc = strstr(file, ".cld") ? cf_verify_cld(&vctx, b.p, b.n, &img, &e)
-                                       : cf_verify_cvd(&vctx, b.p, b.n, NULL, 0, &img, NULL, &e);
+                                      : cf_verify_cvd(&vctx, b.p, b.n, NULL, 0, &img, NULL, &e);
     if (rc != CF_OK)
         fprintf(stderr, "%s: %s\n", file, e.msg);
     assert_int_equal(rc, CF_OK);
@@ -345,8 +713,8 @@ static void expect_db(const char *file, uint32_t version)
 
 static void local_test1(void)
 {
-    db_put_vector("test.cvd", "test-1.cvd");
-    db_put_vector("test-1.cvd.sign", "test-1.cvd.sign");
+    db_put_fx("test.cvd", "test-1.cvd");
+    db_put_fx("test-1.cvd.sign", "test-1.cvd.sign");
 }
 
 /* ---------------------------------------------------------------- scenarios */
@@ -354,24 +722,47 @@ static void local_test1(void)
 static void test_05_cdiff_update(void **state)
 {
     (void)state;
+    /* 1 -> top: 1 -> 3 on the vectors, 1 -> 6 as in freshclam's own suite on the self-made set */
+    const uint32_t top = FX.top;
+    char name[64], text[200], want_store[2 * FX_MAX_VERSION + 2][80];
+    const char *want[2 * FX_MAX_VERSION + 2];
+    size_t nw = 0;
     local_test1();
-    ff_vector("test.cvd.advertised", "test-3.cvd");
-    ff_vector("test-2.cdiff", "test-2.cdiff");
-    ff_vector("test-2.cdiff.sign", "test-2.cdiff.sign");
-    ff_vector("test-3.cdiff", "test-3.cdiff");
-    ff_vector("test-3.cdiff.sign", "test-3.cdiff.sign");
+    snprintf(name, sizeof name, "test-%u.cvd", top);
+    ff_fx("test.cvd.advertised", name);
+    snprintf(want_store[nw], sizeof want_store[0], "R test.cvd");
+    want[nw] = want_store[nw];
+    nw++;
+    for (uint32_t v = 2; v <= top; v++) {
+        snprintf(name, sizeof name, "test-%u.cdiff", v);
+        ff_fx(name, name);
+        snprintf(want_store[nw], sizeof want_store[0], "G %s", name);
+        want[nw] = want_store[nw];
+        nw++;
+        strcat(name, ".sign");
+        ff_fx(name, name);
+        snprintf(want_store[nw], sizeof want_store[0], "G %s", name);
+        want[nw] = want_store[nw];
+        nw++;
+    }
+    want[nw] = NULL;
     assert_int_equal(run_db("test", 0), 0);
-    assert_true(has("test database available for update (local version: 1, remote version: 3)"));
-    assert_true(find_msg(CF_MSG_PROGRESS, "Current database is 2 versions behind.") >= 0);
-    assert_true(find_msg(CF_MSG_PROGRESS, "Downloading database patch # 2...") >= 0);
+    snprintf(text, sizeof text, "test database available for update (local version: 1, remote version: %u)",
+             top);
+    assert_true(has(text));
+    snprintf(text, sizeof text, "Current database is %u versions behind.", top - 1);
+    assert_true(find_msg(CF_MSG_PROGRESS, text) >= 0);
+    for (uint32_t v = 2; v <= top; v++) {
+        snprintf(text, sizeof text, "Downloading database patch # %u...", v);
+        assert_true(find_msg(CF_MSG_PROGRESS, text) >= 0);
+    }
     assert_true(find_msg(CF_MSG_INFO, "Database test passed.") >= 0);
-    assert_true(find_msg(CF_MSG_INFO, "test.cld updated (version: 3, sigs: 11, f-level: 81") >= 0);
+    snprintf(text, sizeof text, "test.cld updated (version: %u, sigs: %u, f-level: 81", top, FX.sigs[top]);
+    assert_true(find_msg(CF_MSG_INFO, text) >= 0);
     assert_false(has("already up-to-date"));
     assert_false(has("fewer than"));
-    const char *want[] = {"R test.cvd", "G test-2.cdiff", "G test-2.cdiff.sign", "G test-3.cdiff",
-                          "G test-3.cdiff.sign", NULL};
     expect_reqs(want);
-    expect_db("test.cld", 3);
+    expect_db("test.cld", top);
     assert_false(db_exists("test.cvd"));
     assert_false(db_exists("test-1.cvd.sign"));
     /* the test-load saw a real file in the temporary area, and it is gone now */
@@ -380,7 +771,9 @@ static void test_05_cdiff_update(void **state)
 
     /* next run: nothing to do, no download */
     assert_int_equal(run_db("test", 0), 0);
-    assert_true(has("test.cld database is up-to-date (version: 3, sigs: 11, f-level: 81"));
+    snprintf(text, sizeof text, "test.cld database is up-to-date (version: %u, sigs: %u, f-level: 81", top,
+             FX.sigs[top]);
+    assert_true(has(text));
     const char *want2[] = {"R test.cvd", NULL};
     expect_reqs(want2);
 }
@@ -389,8 +782,8 @@ static void test_05_dns_version_means_no_probe(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test-2.cdiff", "test-2.cdiff");
-    ff_vector("test-2.cdiff.sign", "test-2.cdiff.sign");
+    ff_fx("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff.sign", "test-2.cdiff.sign");
     assert_int_equal(run_db("test", 2), 0);
     const char *want[] = {"G test-2.cdiff", "G test-2.cdiff.sign", NULL};
     expect_reqs(want);
@@ -405,14 +798,16 @@ static void test_06_partial_minus_one(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test.cvd.advertised", "test-3.cvd");
-    ff_vector("test-2.cdiff", "test-2.cdiff");
-    ff_vector("test-2.cdiff.sign", "test-2.cdiff.sign");
+    ff_fx("test.cvd.advertised", "test-3.cvd");
+    ff_fx("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff.sign", "test-2.cdiff.sign");
     assert_int_equal(run_db("test", 0), 0);
-    assert_true(find_msg(CF_MSG_INFO, "Downloaded 1 patches for test, which is fewer than the 2 expected patches.") >= 0);
+    assert_true(find_msg(CF_MSG_INFO,
+                         "Downloaded 1 patches for test, which is fewer than the 2 expected patches.") >= 0);
     assert_true(find_msg(CF_MSG_INFO, "We'll settle for this partial-update, at least for now.") >= 0);
     assert_true(find_msg(CF_MSG_WARN, "downloadFile: file not found: " MIRROR "/test-3.cdiff") >= 0);
-    assert_true(find_msg(CF_MSG_WARN, "downloadPatchAndApply: Can't download test-3.cdiff from " MIRROR "/test-3.cdiff") >= 0);
+    assert_true(find_msg(CF_MSG_WARN, "downloadPatchAndApply: Can't download test-3.cdiff from " MIRROR
+                                      "/test-3.cdiff") >= 0);
     assert_true(has("test.cld updated (version: 2"));
     assert_false(has("already up-to-date"));
     /* MaxAttempts tries of the missing patch, without sleeping */
@@ -422,9 +817,10 @@ static void test_06_partial_minus_one(void **state)
 
     /* run 2: one behind, the patch still missing: no change, success */
     assert_int_equal(run_db("test", 0), 0);
-    assert_true(find_msg(CF_MSG_INFO,
-                         "The database server doesn't have the latest patch for the test database (version 3). The "
-                         "server will likely have updated if you check again in a few hours.") >= 0);
+    assert_true(
+        find_msg(CF_MSG_INFO,
+                 "The database server doesn't have the latest patch for the test database (version 3). The "
+                 "server will likely have updated if you check again in a few hours.") >= 0);
     assert_false(has("test.cld updated"));
     assert_false(has("test.cvd updated"));
     assert_int_equal(count_req("G test.cvd"), 0);
@@ -435,15 +831,15 @@ static void test_07_partial_minus_two(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test.cvd.advertised", "test-3.cvd");
-    ff_vector("test.cvd.served", "test-3.cvd");
-    ff_vector("test-3.cvd.sign", "test-3.cvd.sign");
+    ff_fx("test.cvd.advertised", "test-3.cvd");
+    ff_fx("test.cvd.served", "test-3.cvd");
+    ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
     /* no cdiff at all: 0 patches while 2 behind -> the whole database */
     assert_int_equal(run_db("test", 0), 0);
     assert_true(find_msg(CF_MSG_WARN, "Incremental update failed, trying to download test.cvd") >= 0);
     assert_true(has("test.cvd updated (version: 3"));
     assert_false(has("test.cld updated"));
-    const char *want[] = {"R test.cvd",   "G test-2.cdiff",       "G test-2.cdiff.sign", "G test-3.cdiff",
+    const char *want[] = {"R test.cvd", "G test-2.cdiff", "G test-2.cdiff.sign", "G test-3.cdiff",
                           "G test-3.cdiff.sign", "G test-2.cdiff", "G test-2.cdiff",
                           /* versioned name first (not published here), then the cache-busting one */
                           "G test-3.cvd", "G test.cvd?version=3", "G test-3.cvd.sign", NULL};
@@ -457,7 +853,7 @@ static void test_07_noversioned_memory(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test.cvd.served", "test-3.cvd");
+    ff_fx("test.cvd.served", "test-3.cvd");
     assert_int_equal(run_db("test", 3), 0);
     assert_int_equal(count_req("G test-3.cvd"), 1);
     assert_true(db_exists(CF_MIRROR_STATE_FILE));
@@ -481,21 +877,22 @@ static void test_07_zero_byte_cdiff(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test.cvd.advertised", "test-3.cvd");
+    ff_fx("test.cvd.advertised", "test-3.cvd");
     ff_put("test-2.cdiff", NULL, 0);
-    ff_vector("test.cvd.served", "test-2.cvd");
-    ff_vector("test-2.cvd.sign", "test-2.cvd.sign");
-    ff_vector("test-3.cdiff", "test-3.cdiff");
-    ff_vector("test-3.cdiff.sign", "test-3.cdiff.sign");
+    ff_fx("test.cvd.served", "test-2.cvd");
+    ff_fx("test-2.cvd.sign", "test-2.cvd.sign");
+    ff_fx("test-3.cdiff", "test-3.cdiff");
+    ff_fx("test-3.cdiff.sign", "test-3.cdiff.sign");
 
     /* run 1: empty patch -> whole database, which is older than advertised: settle */
     assert_int_equal(run_db("test", 0), 0);
     assert_true(find_msg(CF_MSG_INFO, "Empty script test-2.cdiff, need to download entire database") >= 0);
     assert_true(find_msg(CF_MSG_WARN, MIRROR "/test.cvd?version=3 served version 2, advertised 3") >= 0);
     assert_true(find_msg(CF_MSG_INFO, "test.cvd updated (version: 2") >= 0);
-    assert_true(find_msg(CF_MSG_WARN, "Received an older test CVD than was advertised. Incremental updates either "
-                                      "failed or are disabled, so we'll have to settle for a slightly out-of-date "
-                                      "database.") >= 0);
+    assert_true(find_msg(CF_MSG_WARN,
+                         "Received an older test CVD than was advertised. Incremental updates either "
+                         "failed or are disabled, so we'll have to settle for a slightly out-of-date "
+                         "database.") >= 0);
     assert_false(has("already up-to-date"));
     expect_db("test.cvd", 2);
     assert_true(db_exists("test-2.cvd.sign"));
@@ -519,15 +916,15 @@ static void test_08_cdiff_twice(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test.cvd.advertised", "test-2.cvd");
-    ff_vector("test-2.cdiff", "test-2.cdiff");
-    ff_vector("test-2.cdiff.sign", "test-2.cdiff.sign");
+    ff_fx("test.cvd.advertised", "test-2.cvd");
+    ff_fx("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff.sign", "test-2.cdiff.sign");
     assert_int_equal(run_db("test", 0), 0);
     assert_true(has("test.cld updated (version: 2"));
     expect_db("test.cld", 2);
-    ff_vector("test.cvd.advertised", "test-3.cvd");
-    ff_vector("test-3.cdiff", "test-3.cdiff");
-    ff_vector("test-3.cdiff.sign", "test-3.cdiff.sign");
+    ff_fx("test.cvd.advertised", "test-3.cvd");
+    ff_fx("test-3.cdiff", "test-3.cdiff");
+    ff_fx("test-3.cdiff.sign", "test-3.cdiff.sign");
     /* the second patch applies to the CLD we built */
     assert_int_equal(run_db("test", 0), 0);
     assert_true(has("test.cld updated (version: 3"));
@@ -540,18 +937,37 @@ static void test_cdiff_without_sign_uses_embedded_signature(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff", "test-2.cdiff");
     assert_int_equal(run_db("test", 2), 0);
     assert_true(has("No external .sign digital signature file for test-2.cdiff"));
     expect_db("test.cld", 2);
 }
 
+/* A .sign that does not vouch for its file is fatal although the cdiff's own
+ * signature is good (formats.md §7.4): the set's .sign files really are checked,
+ * against its anchors. The whole database is fetched instead. */
+static void test_wrong_sign_is_fatal(void **state)
+{
+    (void)state;
+    local_test1();
+    ff_fx("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff.sign", "test-3.cdiff.sign");
+    ff_fx("test.cvd.served", "test-2.cvd");
+    ff_fx("test-2.cvd.sign", "test-2.cvd.sign");
+    assert_int_equal(run_db("test", 2), 0);
+    assert_true(find_msg(CF_MSG_ERROR, "downloadPatchAndApply: Can't apply 'test-2.cdiff': ") >= 0);
+    assert_true(find_msg(CF_MSG_WARN, "Incremental update failed, trying to download test.cvd") >= 0);
+    assert_true(has("test.cvd updated (version: 2"));
+    expect_db("test.cvd", 2);
+    assert_true(db_exists("test-2.cvd.sign"));
+}
+
 static void test_no_local_full_download(void **state)
 {
     (void)state;
-    ff_vector("test.cvd.advertised", "test-3.cvd");
-    ff_vector("test-3.cvd.served", "test-3.cvd");
-    ff_vector("test-3.cvd.sign", "test-3.cvd.sign");
+    ff_fx("test.cvd.advertised", "test-3.cvd");
+    ff_fx("test-3.cvd.served", "test-3.cvd");
+    ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
     assert_int_equal(run_db("test", 0), 0);
     assert_true(has("test database available for download (remote version: 3)"));
     const char *want[] = {"R test.cvd", "G test-3.cvd", "G test-3.cvd.sign", NULL};
@@ -565,9 +981,9 @@ static void test_stale_cache_versioned_name_preferred(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test.cvd.served", "test-1.cvd");  /* what a stale cache hands out */
-    ff_vector("test-3.cvd.served", "test-3.cvd"); /* the cache-proof name */
-    ff_vector("test-3.cvd.sign", "test-3.cvd.sign");
+    ff_fx("test.cvd.served", "test-1.cvd");   /* what a stale cache hands out */
+    ff_fx("test-3.cvd.served", "test-3.cvd"); /* the cache-proof name */
+    ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
     assert_int_equal(run_db("test", 3), 0);
     assert_true(has("test.cvd updated (version: 3"));
     assert_int_equal(count_req("G test.cvd"), 0);
@@ -579,12 +995,12 @@ static void test_stale_cache_versioned_name_preferred(void **state)
 static void test_older_than_local_refused(void **state)
 {
     (void)state;
-    db_put_vector("test.cvd", "test-2.cvd");
-    db_put_vector("test-2.cvd.sign", "test-2.cvd.sign");
+    db_put_fx("test.cvd", "test-2.cvd");
+    db_put_fx("test-2.cvd.sign", "test-2.cvd.sign");
     /* cdiff 3 is broken (apply failure) so the full file is needed; the mirror
      * only has version 1 under every name */
     ff_put("test-3.cdiff", "ClamAV-Diff:3:garbage", 21);
-    ff_vector("test.cvd.served", "test-1.cvd");
+    ff_fx("test.cvd.served", "test-1.cvd");
     assert_int_equal(run_db("test", 3), 0);
     assert_true(find_msg(CF_MSG_ERROR, "downloadPatchAndApply: Can't apply 'test-3.cdiff'") >= 0);
     assert_true(find_msg(CF_MSG_WARN, "Incremental update failed, trying to download test.cvd") >= 0);
@@ -602,7 +1018,7 @@ static void test_bad_signature_keeps_old(void **state)
     (void)state;
     local_test1();
     cf_buf b = CF_BUF_INIT;
-    cf_test_read_vector("test-3.cvd", &b);
+    fx_read("test-3.cvd", &b);
     b.p[b.n - 100] ^= 0x55;
     ff_put("test.cvd.served", b.p, b.n);
     cf_buf_free(&b);
@@ -640,7 +1056,7 @@ static void test_truncated_full_file(void **state)
     (void)state;
     local_test1();
     cf_buf b = CF_BUF_INIT;
-    cf_test_read_vector("test-3.cvd", &b);
+    fx_read("test-3.cvd", &b);
     ff_put("test.cvd.served", b.p, b.n / 2);
     cf_buf_free(&b);
     assert_int_equal(run_db("test", 3), CF_FC_EBADCVD);
@@ -651,7 +1067,7 @@ static void test_load_test_failure_keeps_old(void **state)
 {
     (void)state;
     local_test1();
-    ff_vector("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff", "test-2.cdiff");
     F.test_fails = 1;
     assert_int_equal(run_db("test", 2), CF_FC_ETESTFAIL);
     assert_true(find_msg(CF_MSG_ERROR, "Database test FAILED.") >= 0);
@@ -788,7 +1204,7 @@ static void test_private_mirror_cld(void **state)
     cf_image img = CF_IMAGE_INIT;
     cf_image_init(&img);
     cf_err e = {0};
-    cf_test_read_vector("test-3.cvd", &b);
+    fx_read("test-3.cvd", &b);
     assert_int_equal(cf_verify_cvd(&vctx, b.p, b.n, NULL, 0, &img, NULL, &e), CF_OK);
     assert_int_equal(cf_cld_write(&img, 0, &cld, &e), CF_OK);
     ff_put("test.cld", cld.p, cld.n);
@@ -829,6 +1245,7 @@ int main(void)
         T(test_07_zero_byte_cdiff),
         T(test_08_cdiff_twice),
         T(test_cdiff_without_sign_uses_embedded_signature),
+        T(test_wrong_sign_is_fatal),
         T(test_no_local_full_download),
         T(test_stale_cache_versioned_name_preferred),
         T(test_older_than_local_refused),
@@ -844,5 +1261,17 @@ int main(void)
         T(test_private_mirror_cld),
         T(test_fc_texts),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    const size_t n = sizeof tests / sizeof tests[0];
+    printf("Scenarios on the self-made fixtures (test-1..6, generated key and PKI):\n");
+    int failed =
+        _cmocka_run_group_tests("updater on self-made fixtures", tests, n, group_setup_own, group_teardown);
+    if (cf_test_vectors_dir() != NULL) {
+        printf("The same scenarios on the ClamAV-signed vectors (test-1..3):\n");
+        failed += _cmocka_run_group_tests("updater on the ClamAV-signed vectors", tests, n,
+                                          group_setup_vectors, group_teardown);
+    } else {
+        printf("SKIP (vector variant): the ClamAV-signed vectors ($CF_VECTORS/clamav) are not present; "
+               "the scenarios ran on the self-made fixtures only\n");
+    }
+    return failed != 0;
 }
