@@ -15,6 +15,8 @@
 #
 # Environment: CLAMFRESH, CVDTOOL, CF_VECTORS, CF_SOURCE_DIR, CF_BINARY_DIR
 # (set by ctest); CF_KEEP=1 keeps the temporary files for inspection.
+# CF_LABEL, when set (fixtures.sh sets it to the fixture set), prefixes every
+# check's line, so a failure says which variant it belongs to.
 
 if [ -n "${CF__HARNESS_LOADED:-}" ]; then
     return 0
@@ -52,14 +54,14 @@ cf__say() { printf '%s\n' "$*"; }
 cf_pass() {
     CF__NCHECK=$((CF__NCHECK + 1))
     CF__PASS=$((CF__PASS + 1))
-    cf__say "ok $CF__NCHECK - $*"
+    cf__say "ok $CF__NCHECK - ${CF_LABEL:+[$CF_LABEL] }$*"
 }
 
 # cf_fail MSG: records a failed assertion (the test goes on).
 cf_fail() {
     CF__NCHECK=$((CF__NCHECK + 1))
     CF__FAIL=$((CF__FAIL + 1))
-    cf__say "not ok $CF__NCHECK - $*"
+    cf__say "not ok $CF__NCHECK - ${CF_LABEL:+[$CF_LABEL] }$*"
 }
 
 # cf_skip MSG: the test cannot run here; exit 77 (after clean-up).
