@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clamfresh/cdiff.h"
 #include "clamfresh/cvd.h"
 #include "clamfresh/fileio.h"
 #include "clamfresh/install.h"
@@ -817,13 +818,22 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
             say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': it is the patch to version %u", patch,
                 got);
             err = P_APPLY;
-        } else if (cf_verify_apply(u->o.verify, &img, &script, 1, &e) != CF_OK) {
+        } else if (cf_cdiff_apply(&img, script.p, script.n, &e) != CF_OK) {
+            /* Each script applies atomically, so img stays the last good state. */
             say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
             err = P_APPLY;
         } else {
             applied++;
         }
         cf_buf_free(&script);
+    }
+    /* One manifest check for the whole chain instead of one per patch: a
+     * daily-sized image is then hashed once, not once per cdiff. Nothing is
+     * installed unless the patched image satisfies its signed manifest. */
+    if (rc == 0 && applied > 0 && err != P_APPLY && cf_verify_patched(u->o.verify, &img, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "downloadPatchAndApply: the database patched to version %u fails its manifest: %s",
+            L + (uint32_t)applied, e.msg);
+        err = P_APPLY;
     }
     for (size_t i = 0; i < 2 * n; i++)
         cf_http_resp_free(&resps[i]);

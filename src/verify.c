@@ -179,6 +179,14 @@ static cf_code header_from_manifest(cf_image *img, cf_err *e)
     return CF_OK;
 }
 
+cf_code cf_verify_patched(const cf_verifyctx *ctx, cf_image *img, cf_err *e)
+{
+    cf_code rc = cf_image_verify_manifest(img, NULL, ctx->trust->info, 0, e);
+    if (rc == CF_OK)
+        rc = header_from_manifest(img, e);
+    return rc;
+}
+
 cf_code cf_verify_apply(const cf_verifyctx *ctx, cf_image *img, const cf_buf *scripts, size_t nscripts,
                         cf_err *e)
 {
@@ -192,9 +200,7 @@ cf_code cf_verify_apply(const cf_verifyctx *ctx, cf_image *img, const cf_buf *sc
             cf_err_prefix(e, "patch %zu of %zu: ", i + 1, nscripts);
     }
     if (rc == CF_OK)
-        rc = cf_image_verify_manifest(&work, NULL, ctx->trust->info, 0, e);
-    if (rc == CF_OK)
-        rc = header_from_manifest(&work, e);
+        rc = cf_verify_patched(ctx, &work, e);
     if (rc != CF_OK) {
         cf_image_free(&work);
         return rc;

@@ -47,4 +47,10 @@ cf_code cf_verify_cdiff(const cf_verifyctx *ctx, const uint8_t *p, size_t n, con
 cf_code cf_verify_apply(const cf_verifyctx *ctx, cf_image *img, const cf_buf *scripts, size_t nscripts,
                         cf_err *e);
 
+/* For callers that apply scripts themselves (one cf_cdiff_apply per patch, each
+ * atomic): the manifest check of a patched image, after which img->hdr is the
+ * header line of the patched .info. Nothing patched may be used before this
+ * succeeds. img is not modified on failure. */
+cf_code cf_verify_patched(const cf_verifyctx *ctx, cf_image *img, cf_err *e);
+
 #endif
