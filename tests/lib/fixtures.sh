@@ -27,6 +27,7 @@
 #              for the own set)
 #   CF_LABEL   "own" / "vectors": the harness prefixes every check with it
 #   cf_fixtures_conf  prints the freshclam.conf lines trusting the set
+#   cf_fixtures_conf_loadtest  only the load-test line of those (for use with FX_ARGS)
 #   cf_fixtures_verify FILE  verifies a CVD/CLD/cdiff with the set's trust
 
 CF_FIXTURE_SETS=(own)
@@ -148,6 +149,13 @@ cf_fixtures_conf() {
         echo "CVDPublicKey $FX/key.pub"
         echo "InfoPublicKey $FX/key.pub"
         echo "CdiffPublicKey $FX/key.pub"
+    fi
+    cf_fixtures_conf_loadtest
+}
+
+# cf_fixtures_conf_loadtest: the TestDatabases line the current set needs.
+cf_fixtures_conf_loadtest() {
+    if [ "$FX_SET" = own ]; then
         # libclamav accepts only ClamAV-signed databases (it checks the header
         # dsig and the .info DSIG with ClamAV's own keys and has no option to
         # trust another), so its load test would refuse every file of this set.
