@@ -317,8 +317,14 @@ static int make_http(cf_app *a, const cf_state *st, cf_http **out)
         return -1;
     }
     const char *why = cf_http_setup_error(*out);
-    if (why)
-        cf_log_warn("%s", why);
+    if (why) {
+        /* freshclam reports a client certificate without key as a warning
+         * (§1.2) but the LocalIPAddress failure as an error (§5.6). */
+        if (s->local_address && strncmp(why, "create_curl_handle:", 19) == 0)
+            cf_log_error("%s", why);
+        else
+            cf_log_warn("%s", why);
+    }
     return 0;
 }
 

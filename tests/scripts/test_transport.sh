@@ -277,6 +277,24 @@ expect_count "CONNECT tunnels to the HTTPS mirror, with credentials" "$AUTH_LOG"
     "\"connect\": true.*\"proxy_auth_ok\": true, \"proxy_credentials\": \"clamuser:s3cret pass\".*\"target\": \"127\\.0\\.0\\.1:$TLS_PORT\"" -ge 2
 cf_check "the HTTPS mirror served the tunnelled requests" test "$(($(lines "$TLS_LOG") - t_before))" -ge 2
 
+# ------------------------------------------------------------- LocalIPAddress (§5.6)
+# It only binds DNS resolution and needs libcurl built with c-ares; Debian's is
+# not, and then freshclam fails every request with an ERROR and exit 11.
+if cf_have_cmd curl; then
+    new_case "$ORIGIN_URL" "LocalIPAddress 127.0.0.1"
+    o_before=$(lines "$ORIGIN_LOG")
+    if curl -V | head -n 1 | grep -q 'c-ares'; then
+        fc 0
+        new_db
+    else
+        fc 11
+        cf_expect_err '^ERROR: create_curl_handle: Unable to bind DNS resolves to 127\.0\.0\.1\. Option requires that libcurl was built with c-ares\.$'
+        cf_expect_err 'Update failed for database: daily'
+        cf_check "LocalIPAddress without c-ares: nothing reached the mirror" test "$(lines "$ORIGIN_LOG")" = "$o_before"
+        old_db_kept
+    fi
+fi
+
 # ------------------------------------------------------------- stalls, ReceiveTimeout 0
 # ReceiveTimeout 0 disables libcurl's low-speed abort; StallTimeout still ends a
 # transfer that stops moving. Elapsed time must be about StallTimeout, not more.
