@@ -3,6 +3,7 @@
  * libclamav's documented API, and the library is opened with dlopen the first
  * time a fact is asked for. */
 #include "clamfresh/engine.h"
+#include "clamfresh/fcerr.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -148,33 +149,6 @@ const char *cf_engine_status_str(cf_engine_status s)
     return "unknown";
 }
 
-const char *cf_engine_fc_strerror(int code)
-{
-    static const char *const text[] = {
-        "Success",
-        "Up-to-date",
-        "Failed to initialize",
-        "Invalid, nonexistent, or inaccessible directory",
-        "Invalid, nonexistent, or inaccessible file",
-        "Connection failed",
-        "Empty file",
-        "Invalid or corrupted CVD/CLD database",
-        "Test failed",
-        "Invalid configuration settings(s)",
-        "Failed to read/write file to database directory",
-        "HTTP GET failed",
-        "Downloaded database had lower version than advertised",
-        "Failed to write to log",
-        "Failed to update database",
-        "Memory allocation error",
-        "Invalid argument(s)",
-        "Forbidden; Blocked by CDN",
-        "Too many requests; Retry later",
-    };
-    if (code < 0 || (size_t)code >= sizeof text / sizeof text[0])
-        return "Unknown error code";
-    return text[code];
-}
 
 /* ---- the child ---------------------------------------------------------- */
 
@@ -445,7 +419,7 @@ cf_code cf_engine_run_child(cf_engine_child_fn fn, void *arg, unsigned timeout, 
     } else {
         res->status = CF_ENGINE_TEST_FAILED;
         res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        snprintf(res->exit_text, sizeof res->exit_text, "%s", cf_engine_fc_strerror(res->exit_code));
+        snprintf(res->exit_text, sizeof res->exit_text, "%s", cf_fc_str(res->exit_code));
         if (repn == sizeof rep && rep.error[0])
             snprintf(res->error, sizeof res->error, "%s", rep.error);
         else if (res->stderr_last[0])
@@ -498,7 +472,7 @@ void cf_engine_test_notes(const cf_engine_test_result *res, cf_notes *notes)
         break;
     case CF_ENGINE_TEST_FAILED:
         cf_notes_add(notes, CF_NOTE_WARN, "Database load exited with \"%s\"",
-                     res->exit_text[0] ? res->exit_text : cf_engine_fc_strerror(8));
+                     res->exit_text[0] ? res->exit_text : cf_fc_str(8));
         break;
     case CF_ENGINE_TEST_KILLED:
         if (res->timed_out)

@@ -14,7 +14,7 @@
 /* Version reported when libclamav is absent. The CDN serves freshclam-style
  * agents by the version in the User-Agent, so we present the release whose
  * behaviour we reproduce; callers with a better value (a setting) pass their
- * own instead. Same value as CF_FALLBACK_ENGINE_VERSION in settings.h. */
+ * own instead. settings.h uses it as CF_FALLBACK_ENGINE_VERSION. */
 #define CF_ENGINE_FALLBACK_VERSION "1.4.6"
 
 /* Default bound on one test load, in seconds. A full main.cvd loads in well
@@ -102,9 +102,5 @@ void cf_engine_test_notes(const cf_engine_test_result *res, cf_notes *notes);
 
 /* "ok", "failed", "killed", "unavailable". */
 const char *cf_engine_status_str(cf_engine_status s);
-
-/* freshclam's text for one of its exit codes (fc_strerror, behavior §2), e.g.
- * 8 -> "Test failed"; "Unknown error code" otherwise. */
-const char *cf_engine_fc_strerror(int code);
 
 #endif

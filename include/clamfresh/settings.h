@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clamfresh/engine.h"
 #include "clamfresh/err.h"
 #include "clamfresh/image.h"
 
@@ -30,7 +31,7 @@
 #define CF_DEFAULT_DNS_INFO "current.cvd.clamav.net"
 #define CF_DEFAULT_MIRROR "database.clamav.net"
 /* Engine version reported when libclamav is not available. */
-#define CF_FALLBACK_ENGINE_VERSION "1.4.6"
+#define CF_FALLBACK_ENGINE_VERSION CF_ENGINE_FALLBACK_VERSION
 /* f-level assumed when EngineFlevel is 0 and libclamav is not available. */
 #define CF_FALLBACK_FLEVEL 230
 

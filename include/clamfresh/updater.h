@@ -14,37 +14,13 @@
 #include <time.h>
 
 #include "clamfresh/err.h"
+#include "clamfresh/fcerr.h"
 #include "clamfresh/http.h"
 #include "clamfresh/image.h"
 #include "clamfresh/state.h"
 #include "clamfresh/verify.h"
 
-/* freshclam's exit statuses (behavior §2). */
-typedef enum cf_fc {
-    CF_FC_SUCCESS = 0,
-    CF_FC_UPTODATE = 1,
-    CF_FC_EINIT = 2,
-    CF_FC_EDIRECTORY = 3,
-    CF_FC_EFILE = 4,
-    CF_FC_ECONNECTION = 5,
-    CF_FC_EEMPTYFILE = 6,
-    CF_FC_EBADCVD = 7,
-    CF_FC_ETESTFAIL = 8,
-    CF_FC_ECONFIG = 9,
-    CF_FC_EDBDIRACCESS = 10,
-    CF_FC_EFAILEDGET = 11,
-    CF_FC_EMIRRORNOTSYNC = 12,
-    CF_FC_ELOGGING = 13,
-    CF_FC_EFAILEDUPDATE = 14,
-    CF_FC_EMEM = 15,
-    CF_FC_EARG = 16,
-    CF_FC_EFORBIDDEN = 17,
-    CF_FC_ERETRYLATER = 18,
-    CF_FC_ERROR = 19,
-} cf_fc;
 
-/* The text freshclam prints in "Database update process failed: <text>". */
-const char *cf_fc_str(int code);
 
 typedef enum cf_msglevel {
     CF_MSG_DEBUG,

@@ -12,6 +12,7 @@
 
 #include "../../src/engine_priv.h"
 #include "clamfresh/engine.h"
+#include "clamfresh/fcerr.h"
 
 /* ---- children ----------------------------------------------------------- */
 
@@ -244,11 +245,12 @@ static void test_bad_arguments(void **state)
 static void test_strings(void **state)
 {
     (void)state;
-    assert_string_equal(cf_engine_fc_strerror(0), "Success");
-    assert_string_equal(cf_engine_fc_strerror(8), "Test failed");
-    assert_string_equal(cf_engine_fc_strerror(18), "Too many requests; Retry later");
-    assert_string_equal(cf_engine_fc_strerror(19), "Unknown error code");
-    assert_string_equal(cf_engine_fc_strerror(-1), "Unknown error code");
+    assert_string_equal(cf_fc_str(0), "Success");
+    assert_string_equal(cf_fc_str(8), "Test failed");
+    assert_string_equal(cf_fc_str(18), "Too many requests; Retry later");
+    assert_string_equal(cf_fc_str(19), "Unexpected error");
+    assert_string_equal(cf_fc_str(20), "Unknown error");
+    assert_string_equal(cf_fc_str(-1), "Unknown error");
     assert_string_equal(cf_engine_status_str(CF_ENGINE_TEST_OK), "ok");
     assert_string_equal(cf_engine_status_str(CF_ENGINE_TEST_UNAVAILABLE), "unavailable");
     /* Without libclamav the fallback is reported; with it, never the empty string. */
