@@ -124,6 +124,9 @@ clamd_reload_own() {
         echo '0123456789abcdef0123456789abcdef:1:Cf.Placeholder' >"$DB/cf.hdb"
         touch -d '-1 hour' "$DB/cf.hdb"
         echo '44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature' >"$src/cf.hdb"
+        # newer than the placeholder, older than the copy clamfresh makes, which
+        # must be strictly newer for the second run to find it up to date (§4.9)
+        touch -d '-10 min' "$src/cf.hdb"
         printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$CASE/eicar.txt"
         cf_start_clamd "$DB" "$mode"
         CONF="$CASE/c.conf"
