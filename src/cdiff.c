@@ -774,42 +774,43 @@ cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsake
     return rc;
 }
 
-/* --------------------------------------------------------------- make_script */
+/* --------------------------------------------------------------- make_script
+ *
+ * A cdiff can only delete or replace lines of the old file in place and append
+ * lines at its end (§6.5). The script therefore follows from a common
+ * subsequence of the old and new lines: old lines off it are deleted, new lines
+ * off it are queued, every old line (kept or deleted) that finds a queued new
+ * line takes the oldest one by XCHG, and what is still queued at the end is
+ * ADDed. The longer the subsequence, the shorter the script.
+ *
+ * Finding it (diff_lines), for N old and M new lines:
+ *  1. every line gets a class number, equal lines (confirmed byte by byte
+ *     after a hash) sharing one, so the diff compares integers;
+ *  2. the common prefix and suffix are kept; lines of the middle whose class
+ *     does not occur in the other side's middle are off the subsequence. That
+ *     loses nothing (they match nothing) and leaves, for a database that
+ *     replaces, drops and appends some signatures, two nearly equal sequences;
+ *  3. what is left goes to Myers' linear-space divide and conquer ("An O(ND)
+ *     Difference Algorithm and Its Variations", 1986, §4b): a minimal diff in
+ *     O((N+M)·D) time, O(N+M) memory, within DIFF_MAX_WORK steps per member
+ *     (a step = one diagonal visited or one line pair compared), which covers
+ *     about 16,000 differences left after step 2;
+ *  4. a part whose search would overrun that budget is aligned instead on its
+ *     lines that occur exactly once on each side: the longest run of them in
+ *     the same order on both sides (as in "patience" diff), widened over equal
+ *     neighbours; everything else in the part is off the subsequence. Correct
+ *     but not minimal: a moved block comes out as DEL plus ADD, a shuffled
+ *     file as mostly XCHG, and then the rewrite is smaller and is chosen.
+ * Bound: O(N+M) memory, O((N+M)·log(N+M) + DIFF_MAX_WORK) time per member.
+ */
+
+#define DIFF_MAX_WORK ((uint64_t)1 << 27)
 
 typedef struct tline {
     const uint8_t *p;
     size_t n;
     uint32_t h;
 } tline;
-
-enum { OP_EQ, OP_DEL, OP_INS };
-
-typedef struct op {
-    uint8_t kind;
-    size_t i, j; /* old line (EQ, DEL) and new line (EQ, INS), 0-based */
-} op;
-
-typedef struct opvec {
-    op *v;
-    size_t n, cap;
-} opvec;
-
-static int opvec_push(opvec *o, int kind, size_t i, size_t j)
-{
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 256;
-        op *nv = realloc(o->v, cap * sizeof(*nv));
-        if (nv == NULL)
-            return -1;
-        o->v = nv;
-        o->cap = cap;
-    }
-    o->v[o->n].kind = (uint8_t)kind;
-    o->v[o->n].i = i;
-    o->v[o->n].j = j;
-    o->n++;
-    return 0;
-}
 
 /* Lines of a text whose every line ends in '\n' (checked by the caller). */
 static tline *split_lines(const uint8_t *p, size_t n, size_t *count)
@@ -825,7 +826,7 @@ static tline *split_lines(const uint8_t *p, size_t n, size_t *count)
         const uint8_t *nl = memchr(p + off, '\n', n - off);
         v[k].p = p + off;
         v[k].n = (size_t)(nl - (p + off));
-        uint32_t h = 2166136261u; /* FNV-1a, only to skip most memcmp calls */
+        uint32_t h = 2166136261u; /* FNV-1a */
         for (size_t i = 0; i < v[k].n; i++)
             h = (h ^ v[k].p[i]) * 16777619u;
         v[k].h = h;
@@ -840,107 +841,330 @@ static int line_eq(const tline *a, const tline *b)
     return a->h == b->h && a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
 }
 
-/* Beyond this many differences the middle is treated as replaced wholesale:
- * still a correct script, only larger, and memory stays below ~16 MiB. */
-#define DIFF_MAX_D 2048
-
-/* Myers' O(ND) diff of a[0..n) and b[0..m), appending ops in order.
- * Returns 0, or -1 when out of memory. */
-static int myers(const tline *a, size_t n, const tline *b, size_t m, size_t ioff, size_t joff, opvec *out)
+/* Numbers the distinct lines of a and b (open addressing on the line hash):
+ * ca[i] == cb[j] exactly when a[i] and b[j] are equal. Returns 0, or -1 when
+ * out of memory. */
+static int classify(const tline *a, size_t na, const tline *b, size_t nb, uint32_t *ca, uint32_t *cb,
+                    size_t *nclass)
 {
-    if (n + m == 0)
-        return 0;
-    size_t maxd = n + m < DIFF_MAX_D ? n + m : DIFF_MAX_D;
-    if (n + m > (size_t)INT32_MAX)
-        maxd = 0;
-    /* trace[d] holds V[-d..d] after round d; stored back to back. */
-    size_t total = 0, dfound = (size_t)-1;
-    int32_t *trace = NULL;
-    size_t tcap = 0;
-    int32_t *v = calloc(2 * maxd + 3, sizeof(int32_t));
-    if (v == NULL)
+    size_t total = na + nb, cap = 64;
+    unsigned bits = 6;
+    if (total >= UINT32_MAX / 2)
         return -1;
-    int32_t *V = v + maxd + 1; /* V[k] for k in [-maxd-1, maxd+1] */
-    for (size_t d = 0; d <= maxd && dfound == (size_t)-1; d++) {
-        int32_t id = (int32_t)d;
-        for (int32_t k = -id; k <= id; k += 2) {
-            int32_t x;
-            if (k == -id || (k != id && V[k - 1] < V[k + 1]))
-                x = V[k + 1];
-            else
-                x = V[k - 1] + 1;
-            int32_t y = x - k;
-            while ((size_t)x < n && (size_t)y < m && line_eq(&a[x], &b[y])) {
+    while (cap < 2 * total) {
+        cap *= 2;
+        bits++;
+    }
+    uint32_t *slot = calloc(cap, sizeof(*slot)); /* class + 1; 0 = free */
+    const tline **rep = malloc((total ? total : 1) * sizeof(*rep));
+    if (slot == NULL || rep == NULL) {
+        free(slot);
+        free(rep);
+        return -1;
+    }
+    uint32_t nc = 0;
+    for (size_t k = 0; k < total; k++) {
+        const tline *l = k < na ? &a[k] : &b[k - na];
+        /* FNV's low bits are weak; take the high bits of a multiplicative mix. */
+        size_t s = (size_t)(((uint64_t)l->h * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+        uint32_t c;
+        for (;;) {
+            if (slot[s] == 0) {
+                rep[nc] = l;
+                c = nc++;
+                slot[s] = nc;
+                break;
+            }
+            if (line_eq(rep[slot[s] - 1], l)) {
+                c = slot[s] - 1;
+                break;
+            }
+            s = (s + 1) & (cap - 1);
+        }
+        if (k < na)
+            ca[k] = c;
+        else
+            cb[k - na] = c;
+    }
+    free(slot);
+    free(rep);
+    *nclass = nc;
+    return 0;
+}
+
+/* State of the diff of two class sequences a[0..n) and b[0..m). */
+typedef struct differ {
+    const uint32_t *a, *b;
+    uint8_t *xa, *xb;   /* set for the lines off the common subsequence */
+    ptrdiff_t *fd, *bd; /* furthest x per diagonal k = x - y, valid from k = -(m+1) */
+    uint64_t work;      /* steps spent so far, against DIFF_MAX_WORK */
+    size_t nclass;
+    uint8_t *ua, *ub; /* fallback: occurrences of each class, capped at 2 */
+    ptrdiff_t *posb;  /* fallback: where in b each class was seen */
+} differ;
+
+/* Finds a point (*xm, *ym) on a minimal edit path of a[xoff..xlim) against
+ * b[yoff..ylim) (both non-empty, first and last elements different) such that
+ * either half needs about half the edits: the forward search from the top-left
+ * and the backward search from the bottom-right, one edit at a time, until
+ * they meet. Returns 0, or -1 once the work budget is spent. */
+static int middle_snake(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yoff, ptrdiff_t ylim,
+                        ptrdiff_t *xm, ptrdiff_t *ym)
+{
+    const uint32_t *a = d->a, *b = d->b;
+    ptrdiff_t *fd = d->fd, *bd = d->bd;
+    const ptrdiff_t dmin = xoff - ylim, dmax = xlim - yoff;
+    const ptrdiff_t fmid = xoff - yoff, bmid = xlim - ylim;
+    ptrdiff_t fmin = fmid, fmax = fmid, bmin = bmid, bmax = bmid;
+    /* Odd delta: the paths can first meet after a forward step, else after a backward one. */
+    const int odd = ((fmid - bmid) & 1) != 0;
+    fd[fmid] = xoff;
+    bd[bmid] = xlim;
+    for (;;) {
+        /* Widen the forward diagonals by one where the rectangle allows;
+         * the new outer neighbours are sentinels that never win. */
+        if (fmin > dmin)
+            fd[--fmin - 1] = -1;
+        else
+            ++fmin;
+        if (fmax < dmax)
+            fd[++fmax + 1] = -1;
+        else
+            --fmax;
+        for (ptrdiff_t k = fmax; k >= fmin; k -= 2) {
+            ptrdiff_t lo = fd[k - 1], hi = fd[k + 1];
+            ptrdiff_t x0 = lo < hi ? hi : lo + 1, x = x0, y = x0 - k;
+            while (x < xlim && y < ylim && a[x] == b[y]) {
                 x++;
                 y++;
             }
-            V[k] = x;
-            if ((size_t)x >= n && (size_t)y >= m)
-                dfound = d;
-        }
-        size_t need = total + 2 * d + 1;
-        if (need > tcap) {
-            size_t cap = tcap ? tcap * 2 : 1024;
-            while (cap < need)
-                cap *= 2;
-            int32_t *nt = realloc(trace, cap * sizeof(int32_t));
-            if (nt == NULL) {
-                free(trace);
-                free(v);
-                return -1;
+            d->work += 1 + (uint64_t)(x - x0);
+            fd[k] = x;
+            if (odd && bmin <= k && k <= bmax && bd[k] <= x) {
+                *xm = x;
+                *ym = y;
+                return 0;
             }
-            trace = nt;
-            tcap = cap;
         }
-        memcpy(trace + total, V - id, (2 * d + 1) * sizeof(int32_t));
-        total = need;
+        if (bmin > dmin)
+            bd[--bmin - 1] = PTRDIFF_MAX;
+        else
+            ++bmin;
+        if (bmax < dmax)
+            bd[++bmax + 1] = PTRDIFF_MAX;
+        else
+            --bmax;
+        for (ptrdiff_t k = bmax; k >= bmin; k -= 2) {
+            ptrdiff_t lo = bd[k - 1], hi = bd[k + 1];
+            ptrdiff_t x0 = lo < hi ? lo : hi - 1, x = x0, y = x0 - k;
+            while (x > xoff && y > yoff && a[x - 1] == b[y - 1]) {
+                x--;
+                y--;
+            }
+            d->work += 1 + (uint64_t)(x0 - x);
+            bd[k] = x;
+            if (!odd && fmin <= k && k <= fmax && x <= fd[k]) {
+                *xm = x;
+                *ym = y;
+                return 0;
+            }
+        }
+        if (d->work > DIFF_MAX_WORK)
+            return -1;
     }
-    free(v);
-    if (dfound == (size_t)-1) {
-        free(trace);
+}
+
+/* Marks what lies between two aligned points as changed, after keeping the
+ * equal lines at both of its ends. */
+static void mark_gap(differ *d, ptrdiff_t x0, ptrdiff_t x1, ptrdiff_t y0, ptrdiff_t y1)
+{
+    while (x0 < x1 && y0 < y1 && d->a[x0] == d->b[y0]) {
+        x0++;
+        y0++;
+    }
+    while (x0 < x1 && y0 < y1 && d->a[x1 - 1] == d->b[y1 - 1]) {
+        x1--;
+        y1--;
+    }
+    if (x1 > x0)
+        memset(d->xa + x0, 1, (size_t)(x1 - x0));
+    if (y1 > y0)
+        memset(d->xb + y0, 1, (size_t)(y1 - y0));
+}
+
+/* Step 4 of the comment above: align a part on the longest increasing run of
+ * its lines that are unique on both sides. Any allocation failure leaves the
+ * whole part changed, which is still correct. */
+static void align_unique(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yoff, ptrdiff_t ylim)
+{
+    size_t n = (size_t)(xlim - xoff);
+    ptrdiff_t *ax = NULL, *ay = NULL, *tail = NULL, *prev = NULL;
+    if (d->ua == NULL) {
+        d->ua = calloc(d->nclass, 1);
+        d->ub = calloc(d->nclass, 1);
+        d->posb = malloc(d->nclass * sizeof(*d->posb));
+    }
+    if (d->ua != NULL && d->ub != NULL && d->posb != NULL) {
+        ax = malloc(n * sizeof(*ax));
+        ay = malloc(n * sizeof(*ay));
+        tail = malloc(n * sizeof(*tail));
+        prev = malloc(n * sizeof(*prev));
+    }
+    if (ax == NULL || ay == NULL || tail == NULL || prev == NULL) {
+        mark_gap(d, xoff, xlim, yoff, ylim);
+        free(ax), free(ay), free(tail), free(prev);
+        return;
+    }
+    const uint32_t *a = d->a, *b = d->b;
+    for (ptrdiff_t y = yoff; y < ylim; y++) {
+        d->ub[b[y]] += d->ub[b[y]] < 2;
+        d->posb[b[y]] = y;
+    }
+    for (ptrdiff_t x = xoff; x < xlim; x++)
+        d->ua[a[x]] += d->ua[a[x]] < 2;
+    size_t k = 0;
+    for (ptrdiff_t x = xoff; x < xlim; x++)
+        if (d->ua[a[x]] == 1 && d->ub[a[x]] == 1) {
+            ax[k] = x;
+            ay[k] = d->posb[a[x]];
+            k++;
+        }
+    for (ptrdiff_t y = yoff; y < ylim; y++)
+        d->ub[b[y]] = 0;
+    for (ptrdiff_t x = xoff; x < xlim; x++)
+        d->ua[a[x]] = 0;
+    /* Longest increasing subsequence of ay[] (patience sorting): tail[l] is
+     * the pair ending the best run of length l + 1 found so far. */
+    size_t len = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t lo = 0, hi = len;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ay[tail[mid]] < ay[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        tail[lo] = (ptrdiff_t)i;
+        prev[i] = lo > 0 ? tail[lo - 1] : -1;
+        if (lo == len)
+            len++;
+    }
+    /* The run, in order, into tail[0..len). */
+    for (ptrdiff_t i = len > 0 ? tail[len - 1] : -1, l = (ptrdiff_t)len - 1; l >= 0; l--) {
+        tail[l] = i;
+        i = prev[i];
+    }
+    ptrdiff_t px = xoff, py = yoff;
+    for (size_t l = 0; l < len; l++) {
+        mark_gap(d, px, ax[tail[l]], py, ay[tail[l]]);
+        px = ax[tail[l]] + 1;
+        py = ay[tail[l]] + 1;
+    }
+    mark_gap(d, px, xlim, py, ylim);
+    free(ax), free(ay), free(tail), free(prev);
+}
+
+/* Marks the lines off a longest common subsequence of a[xoff..xlim) and
+ * b[yoff..ylim); recursion depth is about log2 of the number of differences. */
+static void compare_seq(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yoff, ptrdiff_t ylim)
+{
+    for (;;) {
+        while (xoff < xlim && yoff < ylim && d->a[xoff] == d->b[yoff]) {
+            xoff++;
+            yoff++;
+        }
+        while (xoff < xlim && yoff < ylim && d->a[xlim - 1] == d->b[ylim - 1]) {
+            xlim--;
+            ylim--;
+        }
+        if (xoff == xlim || yoff == ylim) {
+            mark_gap(d, xoff, xlim, yoff, ylim);
+            return;
+        }
+        ptrdiff_t xm, ym;
+        if (d->work > DIFF_MAX_WORK || middle_snake(d, xoff, xlim, yoff, ylim, &xm, &ym) != 0) {
+            align_unique(d, xoff, xlim, yoff, ylim);
+            return;
+        }
+        compare_seq(d, xoff, xm, yoff, ym);
+        xoff = xm;
+        yoff = ym;
+    }
+}
+
+/* Sets dela[i] for the old lines and insb[j] for the new lines that are off
+ * the common subsequence chosen by the steps described above; cla and clb
+ * receive the line classes. Returns 0, or -1 when out of memory. */
+static int diff_lines(const tline *a, size_t na, const tline *b, size_t nb, uint32_t *cla, uint32_t *clb,
+                      uint8_t *dela, uint8_t *insb)
+{
+    size_t nclass = 0;
+    if (classify(a, na, b, nb, cla, clb, &nclass) != 0)
+        return -1;
+    memset(dela, 0, na);
+    memset(insb, 0, nb);
+    size_t pre = 0, suf = 0;
+    while (pre < na && pre < nb && cla[pre] == clb[pre])
+        pre++;
+    while (suf < na - pre && suf < nb - pre && cla[na - 1 - suf] == clb[nb - 1 - suf])
+        suf++;
+    size_t ea = na - suf, eb = nb - suf; /* the middles: a[pre..ea), b[pre..eb) */
+    uint8_t *side = calloc(nclass ? nclass : 1, 1);
+    if (side == NULL)
+        return -1;
+    for (size_t i = pre; i < ea; i++)
+        side[cla[i]] |= 1;
+    for (size_t j = pre; j < eb; j++)
+        side[clb[j]] |= 2;
+    size_t n = 0, m = 0;
+    for (size_t i = pre; i < ea; i++)
+        n += side[cla[i]] == 3;
+    for (size_t j = pre; j < eb; j++)
+        m += side[clb[j]] == 3;
+    differ d;
+    memset(&d, 0, sizeof(d));
+    d.nclass = nclass;
+    size_t *ia = malloc((n ? n : 1) * sizeof(*ia)), *ib = malloc((m ? m : 1) * sizeof(*ib));
+    uint32_t *fa = malloc((n ? n : 1) * sizeof(*fa)), *fb = malloc((m ? m : 1) * sizeof(*fb));
+    d.xa = calloc(n ? n : 1, 1);
+    d.xb = calloc(m ? m : 1, 1);
+    ptrdiff_t *fdv = malloc((n + m + 3) * sizeof(*fdv)), *bdv = malloc((n + m + 3) * sizeof(*bdv));
+    int rc = -1;
+    if (ia != NULL && ib != NULL && fa != NULL && fb != NULL && d.xa != NULL && d.xb != NULL && fdv != NULL &&
+        bdv != NULL) {
+        size_t k = 0;
+        for (size_t i = pre; i < ea; i++) {
+            if (side[cla[i]] == 3) {
+                ia[k] = i;
+                fa[k++] = cla[i];
+            } else
+                dela[i] = 1;
+        }
+        k = 0;
+        for (size_t j = pre; j < eb; j++) {
+            if (side[clb[j]] == 3) {
+                ib[k] = j;
+                fb[k++] = clb[j];
+            } else
+                insb[j] = 1;
+        }
+        d.a = fa;
+        d.b = fb;
+        d.fd = fdv + m + 1;
+        d.bd = bdv + m + 1;
+        compare_seq(&d, 0, (ptrdiff_t)n, 0, (ptrdiff_t)m);
         for (size_t i = 0; i < n; i++)
-            if (opvec_push(out, OP_DEL, ioff + i, 0) != 0)
-                return -1;
+            dela[ia[i]] = d.xa[i];
         for (size_t j = 0; j < m; j++)
-            if (opvec_push(out, OP_INS, 0, joff + j) != 0)
-                return -1;
-        return 0;
+            insb[ib[j]] = d.xb[j];
+        rc = 0;
     }
-    /* Walk back from (n, m), collecting ops in reverse. */
-    opvec rev = {NULL, 0, 0};
-    int32_t x = (int32_t)n, y = (int32_t)m;
-    int fail = 0;
-    for (size_t d = dfound; d > 0 && !fail; d--) {
-        int32_t id = (int32_t)d;
-        const int32_t *P = trace + (d - 1) * (d - 1) + (d - 1); /* V of round d-1, centred */
-        int32_t k = x - y, pk;
-        if (k == -id || (k != id && P[k - 1] < P[k + 1]))
-            pk = k + 1;
-        else
-            pk = k - 1;
-        int32_t px = P[pk], py = px - pk;
-        while (x > px && y > py && !fail) {
-            fail |= opvec_push(&rev, OP_EQ, ioff + (size_t)x - 1, joff + (size_t)y - 1);
-            x--;
-            y--;
-        }
-        if (x == px)
-            fail |= opvec_push(&rev, OP_INS, 0, joff + (size_t)py);
-        else
-            fail |= opvec_push(&rev, OP_DEL, ioff + (size_t)px, 0);
-        x = px;
-        y = py;
-    }
-    while (x > 0 && y > 0 && !fail) {
-        fail |= opvec_push(&rev, OP_EQ, ioff + (size_t)x - 1, joff + (size_t)y - 1);
-        x--;
-        y--;
-    }
-    free(trace);
-    for (size_t i = rev.n; i > 0 && !fail; i--)
-        fail |= opvec_push(out, rev.v[i - 1].kind, rev.v[i - 1].i, rev.v[i - 1].j);
-    free(rev.v);
-    return fail ? -1 : 0;
+    free(side);
+    free(ia), free(ib), free(fa), free(fb);
+    free(d.xa), free(d.xb), free(d.ua), free(d.ub), free(d.posb);
+    free(fdv), free(bdv);
+    return rc;
 }
 
 /* sigtool's prefix: the first 16 bytes of the old line, cut at the first space. */
@@ -973,108 +1197,94 @@ static cf_code emit_rewrite(const char *name, const uint8_t *p, size_t n, int un
     return CF_OK;
 }
 
-/* Line edits for one changed member with clean old and new texts. Sets
- * *need_rewrite when an edit would have to target a line whose prefix is
- * empty (empty or space-leading line), as sigtool does (§6.6); new_empty
- * allows those for the all-DEL case, where no rewrite can help. */
-static cf_code emit_edits(const char *name, const cf_dbfile *of, const cf_dbfile *nf, int new_empty,
-                          cf_buf *s, int *need_rewrite, cf_err *e)
+/* The edit for old line i (0-based) as the queue of new lines stands: it takes
+ * the oldest queued new line (XCHG unless equal), or is deleted when del and
+ * nothing is queued. Sets *need_rewrite for an edit on a line whose prefix is
+ * empty, which sigtool's forms cannot address (§6.6), unless any_prefix. */
+static int emit_line(cf_buf *s, const tline *a, const uint32_t *cla, const tline *b, const uint32_t *clb,
+                     size_t i, int del, size_t target, int any_prefix, int *need_rewrite)
 {
-    size_t na = 0, nb = 0;
+    if (!del && cla[i] == clb[target])
+        return 0;
+    size_t pl = line_prefix(&a[i]);
+    if (pl == 0 && !any_prefix) {
+        *need_rewrite = 1;
+        return 0;
+    }
+    if (del)
+        return cf_buf_printf(s, "DEL %zu %.*s\n", i + 1, (int)pl, (const char *)a[i].p) != CF_OK;
+    return cf_buf_printf(s, "XCHG %zu %.*s ", i + 1, (int)pl, (const char *)a[i].p) != CF_OK ||
+           cf_buf_append(s, b[target].p, b[target].n) != CF_OK || cf_buf_append(s, "\n", 1) != CF_OK;
+}
+
+/* Line edits for one changed member with clean old and new texts. Sets
+ * *need_rewrite when an edit would target a line with an empty prefix (empty
+ * or space-leading; new_empty allows those for the all-DEL case, where no
+ * rewrite can help), or as soon as the edits for this member pass limit bytes. */
+static cf_code emit_edits(const char *name, const cf_dbfile *of, const cf_dbfile *nf, int new_empty,
+                          size_t limit, cf_buf *s, int *need_rewrite, cf_err *e)
+{
+    size_t na = 0, nb = 0, mark = s->n;
     tline *a = split_lines(of->data.p, of->data.n, &na);
     tline *b = split_lines(nf->data.p, nf->data.n, &nb);
-    opvec ops = {NULL, 0, 0};
-    size_t *pend = malloc((nb ? nb : 1) * sizeof(size_t));
-    cf_code rc = CF_OK;
-    int oom = a == NULL || b == NULL || pend == NULL;
-    if (!oom) {
-        size_t pre = 0, suf = 0;
-        while (pre < na && pre < nb && line_eq(&a[pre], &b[pre]))
-            pre++;
-        while (suf < na - pre && suf < nb - pre && line_eq(&a[na - 1 - suf], &b[nb - 1 - suf]))
-            suf++;
-        for (size_t i = 0; i < pre && !oom; i++)
-            oom = opvec_push(&ops, OP_EQ, i, i) != 0;
-        if (!oom)
-            oom = myers(a + pre, na - pre - suf, b + pre, nb - pre - suf, pre, pre, &ops) != 0;
-        for (size_t i = 0; i < suf && !oom; i++)
-            oom = opvec_push(&ops, OP_EQ, na - suf + i, nb - suf + i) != 0;
-    }
-    /* Within each run of changes, let insertions come first so that a replaced
-     * line becomes one XCHG instead of a DEL plus a shifted tail. */
-    for (size_t k = 0; k < ops.n && !oom;) {
-        if (ops.v[k].kind == OP_EQ) {
-            k++;
-            continue;
-        }
-        size_t r = k;
-        while (r < ops.n && ops.v[r].kind != OP_EQ)
-            r++;
-        op *tmp = malloc((r - k) * sizeof(op));
-        if (tmp == NULL) {
-            oom = 1;
-            break;
-        }
-        size_t t = 0;
-        for (size_t q = k; q < r; q++)
-            if (ops.v[q].kind == OP_INS)
-                tmp[t++] = ops.v[q];
-        for (size_t q = k; q < r; q++)
-            if (ops.v[q].kind == OP_DEL)
-                tmp[t++] = ops.v[q];
-        memcpy(&ops.v[k], tmp, (r - k) * sizeof(op));
-        free(tmp);
-        k = r;
-    }
-    /* Kept old lines take the new lines in order; new lines that find no old
-     * line to take wait in pend[] (a FIFO) and are finally ADDed at the end. */
-    size_t ph = 0, pt = 0;
+    uint32_t *cla = malloc((na ? na : 1) * sizeof(*cla)), *clb = malloc((nb ? nb : 1) * sizeof(*clb));
+    uint8_t *dela = malloc(na ? na : 1), *insb = malloc(nb ? nb : 1);
+    size_t *pend = malloc((nb ? nb : 1) * sizeof(*pend));
+    int oom =
+        a == NULL || b == NULL || cla == NULL || clb == NULL || dela == NULL || insb == NULL || pend == NULL;
+    if (!oom)
+        oom = diff_lines(a, na, b, nb, cla, clb, dela, insb) != 0;
     if (!oom)
         oom = cf_buf_printf(s, "OPEN %s\n", name) != CF_OK;
-    for (size_t k = 0; k < ops.n && !oom && !*need_rewrite; k++) {
-        const op *o = &ops.v[k];
-        if (o->kind == OP_INS) {
-            pend[pt++] = o->j;
-            continue;
+    /* Walk both files run by run: a run is the new lines off the subsequence
+     * (queued first, so that a replaced line becomes one XCHG), then the old
+     * lines off it, then the next kept pair. pend[ph..pt) is the queue. */
+    size_t i = 0, j = 0, ph = 0, pt = 0;
+    while (!oom && !*need_rewrite && (i < na || j < nb)) {
+        while (j < nb && insb[j])
+            pend[pt++] = j++;
+        while (!oom && !*need_rewrite && i < na && dela[i]) {
+            int del = ph == pt;
+            oom = emit_line(s, a, cla, b, clb, i, del, del ? 0 : pend[ph++], new_empty, need_rewrite);
+            i++;
         }
-        const tline *ol = &a[o->i];
-        size_t target;
-        int del = 0;
-        if (o->kind == OP_EQ) {
-            if (ph == pt)
-                continue; /* unchanged and in place */
-            target = pend[ph++];
-            pend[pt++] = o->j;
-        } else if (ph < pt) {
-            target = pend[ph++];
-        } else {
-            del = 1;
-            target = 0;
-        }
-        if (!del && line_eq(ol, &b[target]))
-            continue;
-        size_t pl = line_prefix(ol);
-        if (pl == 0 && !new_empty) {
-            *need_rewrite = 1;
+        if (oom || *need_rewrite)
             break;
+        if (i < na && j < nb) {
+            /* A kept pair: in place when nothing is queued, else the old line
+             * takes the oldest queued line and the new one joins the queue. */
+            size_t target = j;
+            if (ph < pt) {
+                target = pend[ph++];
+                pend[pt++] = j;
+            }
+            oom = emit_line(s, a, cla, b, clb, i, 0, target, new_empty, need_rewrite);
+            i++;
+            j++;
+        } else if (j < nb) {
+            pend[pt++] = j++; /* unreachable with a consistent diff; still correct */
+        } else if (i < na) {
+            int del = ph == pt;
+            oom = emit_line(s, a, cla, b, clb, i, del, del ? 0 : pend[ph++], new_empty, need_rewrite);
+            i++;
         }
-        if (del)
-            oom = cf_buf_printf(s, "DEL %zu %.*s\n", o->i + 1, (int)pl, (const char *)ol->p) != CF_OK;
-        else
-            oom = cf_buf_printf(s, "XCHG %zu %.*s ", o->i + 1, (int)pl, (const char *)ol->p) != CF_OK ||
-                  cf_buf_append(s, b[target].p, b[target].n) != CF_OK || cf_buf_append(s, "\n", 1) != CF_OK;
+        if (s->n - mark > limit)
+            *need_rewrite = 1;
     }
-    for (; ph < pt && !oom && !*need_rewrite; ph++)
+    for (; ph < pt && !oom && !*need_rewrite; ph++) {
         oom = cf_buf_append(s, "ADD ", 4) != CF_OK ||
               cf_buf_append(s, b[pend[ph]].p, b[pend[ph]].n) != CF_OK || cf_buf_append(s, "\n", 1) != CF_OK;
+        if (s->n - mark > limit)
+            *need_rewrite = 1;
+    }
     if (!oom && !*need_rewrite)
         oom = cf_buf_append_str(s, "CLOSE\n") != CF_OK;
+    if (!oom && s->n - mark > limit)
+        *need_rewrite = 1;
+    cf_code rc = CF_OK;
     if (oom)
         rc = cf_err_set(e, CF_ENOMEM, "out of memory while comparing %s", name);
-    free(a);
-    free(b);
-    free(ops.v);
-    free(pend);
+    free(a), free(b), free(cla), free(clb), free(dela), free(insb), free(pend);
     return rc;
 }
 
@@ -1103,18 +1313,22 @@ static cf_code diff_member(const char *name, const cf_dbfile *of, const cf_dbfil
                           "newline)",
                           name);
     if (old_clean) {
-        size_t mark = script->n;
-        int need_rewrite = 0;
-        cf_code rc = emit_edits(name, of, nf, nn == 0, script, &need_rewrite, e);
-        if (rc != CF_OK)
-            return rc;
-        /* Line edits when they are possible and not larger than a rewrite. */
+        /* Line edits when they are possible and not larger than a rewrite
+         * (UNLINK, OPEN, "ADD " before every line, CLOSE). Emptying a file
+         * has no rewrite form, so there is no limit then. */
         size_t lines = 0;
         for (size_t i = 0; i < nn; i++)
             lines += np[i] == '\n';
         size_t rewrite_size = 2 * strlen(name) + 20 + nn + 4 * lines;
-        if (!need_rewrite && (nn == 0 || script->n - mark <= rewrite_size))
-            return CF_OK;
+        size_t mark = script->n;
+        int need_rewrite = 0;
+        cf_code rc =
+            emit_edits(name, of, nf, nn == 0, nn == 0 ? SIZE_MAX : rewrite_size, script, &need_rewrite, e);
+        if (rc != CF_OK || !need_rewrite) {
+            if (rc != CF_OK)
+                script->n = mark;
+            return rc;
+        }
         script->n = mark;
     }
     return emit_rewrite(name, np, nn, 1, script, e);
