@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clamfresh/cdiff.h"
 #include "clamfresh/dsig.h"
@@ -709,6 +710,262 @@ static void test_make_script_small_for_small_changes(void **state)
     cf_buf_free(&s);
 }
 
+/* Number of script lines whose command word is cmd. */
+static size_t count_cmd(const cf_buf *s, const char *cmd)
+{
+    size_t n = 0, len = strlen(cmd);
+    for (size_t off = 0; off < s->n;) {
+        const uint8_t *l = s->p + off, *nl = memchr(l, '\n', s->n - off);
+        size_t ll = (size_t)(nl - l);
+        n += ll >= len && memcmp(l, cmd, len) == 0 && (ll == len || l[len] == ' ');
+        off += ll + 1;
+    }
+    return n;
+}
+
+static size_t digits(size_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Applies s to a copy of o and checks the result equals n. */
+static void assert_round_trip(const cf_image *o, const cf_image *n, const cf_buf *s)
+{
+    cf_err e = {0};
+    cf_image r;
+    assert_int_equal(cf_image_copy(&r, o, &e), CF_OK);
+    if (cf_cdiff_apply(&r, s->p, s->n, &e) != CF_OK)
+        fail_msg("apply: %s", e.msg);
+    assert_true(image_same_set(&r, n));
+    cf_image_free(&r);
+}
+
+/* A real-sized member changing the way a daily database does (1% of the lines
+ * deleted, 0.5% replaced, 1% appended): one command per touched line, so the
+ * script is as small as the command forms allow. */
+static void test_make_script_large_member(void **state)
+{
+    (void)state;
+    enum { N = 200000, NDEL = 2000, NCHG = 1000, NADD = 2000 };
+    uint8_t *fate = calloc(N, 1); /* 1 deleted, 2 replaced */
+    assert_non_null(fate);
+    cf_test_srand(4242);
+    for (int k = 0; k < NDEL + NCHG;) {
+        uint32_t i = cf_test_rand() % N;
+        if (fate[i] == 0)
+            fate[i] = k++ < NDEL ? 1 : 2;
+    }
+    cf_buf t = CF_BUF_INIT, u = CF_BUF_INIT, s = CF_BUF_INIT, l = CF_BUF_INIT;
+    /* The smallest script the forms allow: OPEN, DEL n prefix, XCHG n prefix
+     * line, ADD line, CLOSE; prefixes are 16 bytes (no space in them here). */
+    size_t minimal = strlen("OPEN d.ndb\n") + strlen("CLOSE\n");
+    for (uint32_t i = 0; i < N; i++) {
+        l.n = 0;
+        cf_buf_printf(&l, "Bench.Ndb.Sig-%u-0:0:*:%08x%08x\n", i, cf_test_rand(), cf_test_rand());
+        cf_buf_append(&t, l.p, l.n);
+        if (fate[i] == 1) {
+            minimal += strlen("DEL ") + digits(i + 1) + 1 + 16 + 1;
+        } else if (fate[i] == 2) {
+            size_t before = u.n;
+            cf_buf_printf(&u, "Bench.Ndb.Sig-%u-1:0:*:%08x\n", i, cf_test_rand());
+            minimal += strlen("XCHG ") + digits(i + 1) + 1 + 16 + 1 + (u.n - before);
+        } else {
+            cf_buf_append(&u, l.p, l.n);
+        }
+    }
+    for (uint32_t k = 0; k < NADD; k++) {
+        size_t before = u.n;
+        cf_buf_printf(&u, "Bench.Ndb.Sig-%u-0:1:*:%08x\n", N + k, cf_test_rand());
+        minimal += strlen("ADD ") + (u.n - before);
+    }
+    cf_image o, n;
+    cf_image_init(&o);
+    cf_image_init(&n);
+    cf_err e = {0};
+    assert_int_equal(cf_image_put(&o, "d.ndb", t.p, t.n, &e), CF_OK);
+    assert_int_equal(cf_image_put(&n, "d.ndb", u.p, u.n, &e), CF_OK);
+    assert_int_equal(cf_cdiff_make_script(&o, &n, &s, &e), CF_OK);
+    assert_int_equal(count_cmd(&s, "UNLINK"), 0);
+    assert_int_equal(count_cmd(&s, "DEL"), NDEL);
+    assert_int_equal(count_cmd(&s, "XCHG"), NCHG);
+    assert_int_equal(count_cmd(&s, "ADD"), NADD);
+    /* A deleted line next to a replaced one may pair the other way round
+     * (XCHG on the first, DEL on the second): a line number's digit either way. */
+    if (s.n > minimal + minimal / 100)
+        fail_msg("script of %zu bytes; the smallest possible is %zu", s.n, minimal);
+    assert_round_trip(&o, &n, &s);
+    free(fate);
+    cf_image_free(&o);
+    cf_image_free(&n);
+    cf_buf_free(&t);
+    cf_buf_free(&u);
+    cf_buf_free(&s);
+    cf_buf_free(&l);
+}
+
+/* Worst case for a line diff: every line moved. The search gives up within
+ * its work budget and the rewrite, smaller than any line edits, is chosen. The
+ * time bound only catches an unbounded search (hours at this size); the
+ * budgeted one takes well under a second. */
+static void test_make_script_shuffled(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    cf_test_srand(99);
+    size_t *perm = malloc(N * sizeof(*perm));
+    assert_non_null(perm);
+    for (size_t i = 0; i < N; i++)
+        perm[i] = i;
+    for (size_t i = N - 1; i > 0; i--) {
+        size_t k = cf_test_rand() % (i + 1), tmp = perm[i];
+        perm[i] = perm[k];
+        perm[k] = tmp;
+    }
+    cf_buf t = CF_BUF_INIT, u = CF_BUF_INIT, s = CF_BUF_INIT;
+    for (size_t i = 0; i < N; i++)
+        cf_buf_printf(&t, "Sig.%zu:0:*:%08x\n", i, (unsigned)(i * 2654435761u));
+    for (size_t i = 0; i < N; i++)
+        cf_buf_printf(&u, "Sig.%zu:0:*:%08x\n", perm[i], (unsigned)(perm[i] * 2654435761u));
+    assert_int_equal(t.n, u.n);
+    cf_image o, n;
+    cf_image_init(&o);
+    cf_image_init(&n);
+    cf_err e = {0};
+    assert_int_equal(cf_image_put(&o, "d.ndb", t.p, t.n, &e), CF_OK);
+    assert_int_equal(cf_image_put(&n, "d.ndb", u.p, u.n, &e), CF_OK);
+    double t0 = now_s();
+    assert_int_equal(cf_cdiff_make_script(&o, &n, &s, &e), CF_OK);
+    double took = now_s() - t0;
+    if (took > 20.0)
+        fail_msg("make_script took %.1f s on a shuffled 200,000-line member", took);
+    const char *want = "UNLINK d.ndb\nOPEN d.ndb\nADD ";
+    assert_true(s.n > strlen(want));
+    assert_memory_equal(s.p, want, strlen(want));
+    assert_int_equal(count_cmd(&s, "ADD"), N);
+    assert_round_trip(&o, &n, &s);
+    free(perm);
+    cf_image_free(&o);
+    cf_image_free(&n);
+    cf_buf_free(&t);
+    cf_buf_free(&u);
+    cf_buf_free(&s);
+}
+
+/* A block of 30,000 lines moved to the end: 60,000 differences, more than the
+ * exact search covers, so the alignment on unique lines takes over and still
+ * finds the move: DEL where the block was, ADD at the end, no rewrite. With
+ * repeated lines sprinkled in (dups), which that alignment cannot anchor on. */
+static void test_make_script_moved_block(void **state)
+{
+    (void)state;
+    enum { N = 200000, FROM = 10000, LEN = 30000 };
+    for (int dups = 0; dups < 2; dups++) {
+        cf_buf t = CF_BUF_INIT, u = CF_BUF_INIT, s = CF_BUF_INIT;
+        size_t *off = malloc((N + 1) * sizeof(*off));
+        assert_non_null(off);
+        for (size_t i = 0; i < N; i++) {
+            off[i] = t.n;
+            if (dups && i % 20 == 7)
+                cf_buf_append_str(&t, "Repeated.Sig:0:*:00\n");
+            else
+                cf_buf_printf(&t, "Sig.%zu:0:*:%08x\n", i, (unsigned)(i * 2654435761u));
+        }
+        off[N] = t.n;
+        cf_buf_append(&u, t.p, off[FROM]);
+        cf_buf_append(&u, t.p + off[FROM + LEN], off[N] - off[FROM + LEN]);
+        cf_buf_append(&u, t.p + off[FROM], off[FROM + LEN] - off[FROM]);
+        cf_image o, n;
+        cf_image_init(&o);
+        cf_image_init(&n);
+        cf_err e = {0};
+        assert_int_equal(cf_image_put(&o, "d.ndb", t.p, t.n, &e), CF_OK);
+        assert_int_equal(cf_image_put(&n, "d.ndb", u.p, u.n, &e), CF_OK);
+        assert_int_equal(cf_cdiff_make_script(&o, &n, &s, &e), CF_OK);
+        assert_int_equal(count_cmd(&s, "UNLINK"), 0);
+        size_t dels = count_cmd(&s, "DEL"), adds = count_cmd(&s, "ADD"), xchgs = count_cmd(&s, "XCHG");
+        if (dups) {
+            /* Repeated lines at the block's edges may pair either way. */
+            if (dels + adds + xchgs > 2 * LEN + 20 || dels < LEN - 10 || adds < LEN - 10)
+                fail_msg("dups: %zu DEL, %zu ADD, %zu XCHG", dels, adds, xchgs);
+        } else {
+            assert_int_equal(dels, LEN);
+            assert_int_equal(adds, LEN);
+            assert_int_equal(xchgs, 0);
+        }
+        assert_round_trip(&o, &n, &s);
+        free(off);
+        cf_image_free(&o);
+        cf_image_free(&n);
+        cf_buf_free(&t);
+        cf_buf_free(&u);
+        cf_buf_free(&s);
+    }
+}
+
+/* The exact search is minimal even with many repeated lines: when the new
+ * text is a subsequence of the old one plus lines that occur nowhere in it,
+ * the longest common subsequence is that subsequence, so a minimal diff gives
+ * one DEL per dropped line and one ADD per new line (or an XCHG for a pair of
+ * them at the end), and nothing else. */
+static void test_make_script_minimal_with_repeats(void **state)
+{
+    (void)state;
+    cf_test_srand(31337);
+    for (int iter = 0; iter < 200; iter++) {
+        size_t nl = 1 + cf_test_rand() % 1500, vocab = 2 + cf_test_rand() % 6;
+        uint32_t pdel = 1 + cf_test_rand() % 25; /* percent; more makes the rewrite smaller */
+        size_t ndel = 0, nadd = cf_test_rand() % 6;
+        cf_buf t = CF_BUF_INIT, u = CF_BUF_INIT, s = CF_BUF_INIT;
+        for (size_t i = 0; i < nl; i++) {
+            size_t before = t.n;
+            cf_buf_printf(&t, "w%u\n", (unsigned)(cf_test_rand() % vocab));
+            if (cf_test_rand() % 100 < pdel)
+                ndel++;
+            else
+                cf_buf_append(&u, t.p + before, t.n - before);
+        }
+        for (size_t k = 0; k < nadd; k++)
+            cf_buf_printf(&u, "new%zu\n", k);
+        if (u.n == 0) {
+            cf_buf_append_str(&u, "new\n");
+            nadd = 1;
+        }
+        cf_image o, n;
+        cf_image_init(&o);
+        cf_image_init(&n);
+        cf_err e = {0};
+        assert_int_equal(cf_image_put(&o, "d.ndb", t.p, t.n, &e), CF_OK);
+        assert_int_equal(cf_image_put(&n, "d.ndb", u.p, u.n, &e), CF_OK);
+        assert_int_equal(cf_cdiff_make_script(&o, &n, &s, &e), CF_OK);
+        size_t dels = count_cmd(&s, "DEL"), adds = count_cmd(&s, "ADD"), xchgs = count_cmd(&s, "XCHG");
+        /* Dropped lines at the very end may take new lines by XCHG instead of
+         * DEL + ADD; any extra difference would add a DEL or an XCHG. */
+        if (count_cmd(&s, "UNLINK") != 0 || dels + xchgs != ndel || adds + xchgs != nadd)
+            fail_msg(
+                "iteration %d (%zu lines, %zu words): %zu DEL, %zu ADD, %zu XCHG for %zu dropped and %zu "
+                "new lines",
+                iter, nl, vocab, dels, adds, xchgs, ndel, nadd);
+        assert_round_trip(&o, &n, &s);
+        cf_image_free(&o);
+        cf_image_free(&n);
+        cf_buf_free(&t);
+        cf_buf_free(&u);
+        cf_buf_free(&s);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -738,6 +995,10 @@ int main(void)
         cmocka_unit_test(test_make_script_forms),
         cmocka_unit_test(test_make_script_property),
         cmocka_unit_test(test_make_script_small_for_small_changes),
+        cmocka_unit_test(test_make_script_large_member),
+        cmocka_unit_test(test_make_script_shuffled),
+        cmocka_unit_test(test_make_script_moved_block),
+        cmocka_unit_test(test_make_script_minimal_with_repeats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
