@@ -99,9 +99,13 @@ static rkind classify(const cf_http_resp *r)
 static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, const char *fn,
                         const char *url, const char *mirror)
 {
+    /* freshclam names the proxy in these two messages when one is in use. */
+    char via[300] = "";
+    if (u->o.proxy_label != NULL)
+        snprintf(via, sizeof via, " (Proxy: %s)", u->o.proxy_label);
     switch (classify(r)) {
     case K_404:
-        say(u, lvl, "%s: file not found: %s", fn, url);
+        say(u, lvl, "%s: file not found: %s%s", fn, url, via);
         break;
     case K_522:
         say(u, lvl,
@@ -110,8 +114,8 @@ static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, c
             fn, url);
         break;
     case K_OTHER:
-        say(u, lvl, "%s: Unexpected response (%ld) from %s", fn, r->status,
-            strcmp(fn, "remote_cvdhead") == 0 ? mirror : url);
+        say(u, lvl, "%s: Unexpected response (%ld) from %s%s", fn, r->status,
+            strcmp(fn, "remote_cvdhead") == 0 ? mirror : url, via);
         break;
     case K_TRANSPORT:
         if (r->curl_code)
@@ -453,8 +457,12 @@ static void fullfile_free(fullfile *f)
 
 /* Fetches, checks and verifies one candidate URL for the whole database.
  * Returns 0 and fills *out, or a cf_fc code (0 never with out->have unset). */
+/* last_attempt: this is the last attempt on the last mirror; last: and the last
+ * of the three names too, so any failure here ends the database. A transport
+ * failure ends the chain of names at once, so it is an ERROR on the last attempt
+ * whichever name it hit. */
 static int full_candidate(dbctx *c, const char *mirror, const char *file, const char *url,
-                          const char *const *headers, int last, int quiet404, fullfile *out)
+                          const char *const *headers, int last_attempt, int last, int quiet404, fullfile *out)
 {
     cf_updater *u = c->u;
     cf_http_req req = {.url = url, .headers = headers,
@@ -477,8 +485,9 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
         say(u, CF_MSG_DEBUG, "%s is not published at %s", file, url);
         rc = CF_FC_EFAILEDGET;
     } else if (k != K_OK) {
-        say_failure(u, warn_or_error(last), &r, "downloadFile", url, mirror);
-        say(u, warn_or_error(last), "Can't download %s from %s", file, url);
+        cf_msglevel lvl = warn_or_error(k == K_TRANSPORT ? last_attempt : last);
+        say_failure(u, lvl, &r, "downloadFile", url, mirror);
+        say(u, lvl, "Can't download %s from %s", file, url);
         rc = k == K_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
     }
     if (rc != 0 || k != K_OK) {
@@ -570,7 +579,7 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         /* A mirror that does not publish versioned names answers 404 to the
          * first step: expected, so only remembered, not reported as a failure. */
         fullfile cand = {0};
-        int r = full_candidate(c, mirror, file, url, headers, last && step == 2, step == 0, &cand);
+        int r = full_candidate(c, mirror, file, url, headers, last, last && step == 2, step == 0, &cand);
         if (r == CF_FC_EFORBIDDEN || r == CF_FC_ERETRYLATER || r == CF_FC_UPTODATE) {
             fullfile_free(&cand);
             return r;

@@ -57,6 +57,7 @@ typedef struct cf_update_opts {
     int strict_exit_codes;         /* 12 for not-synced, 18 for 429, instead of 0 */
     unsigned engine_flevel;        /* for the OUTDATED f-level warning; 0 = no warning */
     const cf_verifyctx *verify;    /* the trust path */
+    const char *proxy_label;       /* "host:port" of HTTPProxyServer for messages, or NULL */
     cf_state *state;               /* cool-down; may be NULL. The caller saves it when
                                     * cf_updater.state_dirty is set. */
 } cf_update_opts;

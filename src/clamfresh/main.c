@@ -426,6 +426,7 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
             .strict_exit_codes = s->strict_exit_codes,
             .engine_flevel = a->engine_flevel,
             .verify = &a->vctx,
+            .proxy_label = cf_http_proxy_label(http),
             .state = &st,
         };
         cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, env_testdb};

@@ -248,7 +248,7 @@ expect_count "no request without them" "$AUTH_LOG" '"proxy_auth_ok": false' -eq 
 new_case "$ORIGIN_URL" "HTTPProxyServer 127.0.0.1\nHTTPProxyPort $AUTH_PORT\nHTTPProxyUsername clamuser\nHTTPProxyPassword wrong"
 o_before=$(lines "$ORIGIN_LOG")
 fc 11
-cf_expect_err "^ERROR: remote_cvdhead: Unexpected response \\(407\\) from \\Q$ORIGIN_URL\\E"
+cf_expect_err "^ERROR: remote_cvdhead: Unexpected response \\(407\\) from \\Q$ORIGIN_URL\\E \\(Proxy: 127\\.0\\.0\\.1:$AUTH_PORT\\)"
 cf_expect_err 'Update failed for database: daily'
 expect_count "the proxy refused the wrong password" "$AUTH_LOG" '"proxy_auth_ok": false, "proxy_credentials": "clamuser:wrong".*"status": 407' -eq 1
 cf_check "nothing reached the origin" test "$(lines "$ORIGIN_LOG")" = "$o_before"
