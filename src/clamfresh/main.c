@@ -155,28 +155,21 @@ static cf_code env_testdb(void *arg, const char *path, cf_err *e)
         e->msg[0] = '\0';
         return CF_EIO;
     }
-    switch (res.status) {
-    case CF_ENGINE_TEST_OK:
-        if (res.stderr_lines)
-            cf_log_warn("Database successfully loaded, but there is stderr output");
-        return CF_OK;
-    case CF_ENGINE_TEST_UNAVAILABLE:
+    if (res.status == CF_ENGINE_TEST_UNAVAILABLE) {
         if (!a->test_note_done) {
             cf_log_info("libclamav is not available: the signed-manifest check (every file against the signed "
                         ".info) stands in for the database load test.");
             a->test_note_done = 1;
         }
         return CF_OK;
-    case CF_ENGINE_TEST_FAILED:
-        if (res.stderr_first[0])
-            cf_log_warn("Stderr output from database load : %s%s%s", res.stderr_first,
-                        res.stderr_last[0] ? " [...] " : "", res.stderr_last);
-        cf_log_warn("Database load exited with \"%s\"", res.exit_text);
-        break;
-    case CF_ENGINE_TEST_KILLED:
-        cf_log_error("Database load killed by signal %d", res.signo);
-        break;
     }
+    /* freshclam's §4.7 lines, worded and ordered by the engine module. */
+    cf_notes notes;
+    cf_notes_clear(&notes);
+    cf_engine_test_notes(&res, &notes);
+    cf_app_log_notes(&notes);
+    if (res.status == CF_ENGINE_TEST_OK)
+        return CF_OK;
     e->code = CF_ESIG;
     e->msg[0] = '\0';
     return CF_ESIG;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# TestDatabases through the installed libclamav (freshclam-behavior.md §4.7): a
+# database the engine refuses is not installed (exit 8, "Database test FAILED.",
+# the old file kept byte for byte), one it accepts is ("Database test passed.").
+# The self-made set shows the refusal for free: libclamav trusts only ClamAV's
+# keys, so it rejects a manifest signed with ours even though clamfresh's own
+# checks (with --trust-key) accept it. A broken custom database shows it too.
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/fixtures.sh"
+
+[ -x "$CLAMFRESH" ] || cf_skip "clamfresh not built"
+ldconfig -p 2>/dev/null | grep -q 'libclamav\.so' || cf_skip "libclamav is not installed: no engine to load with"
+export CLAMFRESH_RETRY_DELAY=0
+unset CVD_CERTS_DIR
+
+run_case() { # SET EXPECTED_EXIT
+    cf_fixtures_use "$1"
+    cf_tmpdir CASE
+    mkdir "$CASE/db" "$CASE/www"
+    cp "$FX/test-1.cvd" "$CASE/db/test.cvd"
+    cp "$FX/test-3.cvd" "$CASE/www/test-3.cvd"
+    cp "$FX/test-3.cvd" "$CASE/www/test.cvd"
+    cf_start_mirror "$CASE/www"
+    printf 'DatabaseMirror %s\nDatabaseDirectory %s\nDatabaseOwner %s\nTestDatabases yes\nScriptedUpdates no\n' \
+        "$MIRROR_URL" "$CASE/db" "$(id -un)" >"$CASE/c.conf"
+    cf_expect_exit "$2" "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" "${FX_ARGS[@]}" --update-db=test
+    cf_expect_out "Testing database: '.*test\\.cvd' \\.\\.\\."
+    cf_stop "$MIRROR_PID"
+}
+
+run_case own 8
+cf_expect_err 'Database load exited with "Test failed"'
+cf_expect_err '^ERROR: Database test FAILED\.$'
+cf_expect_err 'Database update process failed: Test failed'
+cf_expect_no 'test\.cvd updated'
+cf_check "old database kept byte for byte" cmp -s "$FX/test-1.cvd" "$CASE/db/test.cvd"
+cf_check "nothing left behind" test "$(ls -A "$CASE/db" | grep -v -e '^clamfresh\.lock$' -e '^freshclam\.dat$' -e '^clamfresh-mirrors\.state$' -e '^test\.cvd$' | wc -l)" = 0
+
+if [ -f "$CF_VECTORS/clamav/test-1.cvd" ]; then
+    run_case vectors 0
+    cf_expect_out '^Database test passed\.$'
+    cf_expect_out 'test\.cvd updated \(version: 3'
+fi
+
+# A custom database the engine cannot parse fails at once with 8 (§4.9).
+cf_fixtures_use own
+cf_tmpdir CASE
+mkdir "$CASE/db"
+printf 'Broken.Signature:this is not a valid body\n' >"$CASE/broken.ndb"
+printf 'DatabaseMirror http://127.0.0.1:9\nDatabaseDirectory %s\nDatabaseOwner %s\nDatabaseCustomURL file://%s\n' \
+    "$CASE/db" "$(id -un)" "$CASE/broken.ndb" >"$CASE/c.conf"
+cf_expect_exit 8 "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" --update-db=custom
+cf_expect_err 'Database test FAILED'
+cf_check "the broken custom database was not installed" test ! -e "$CASE/db/broken.ndb"
