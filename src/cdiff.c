@@ -793,8 +793,8 @@ cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsake
  *  3. what is left goes to Myers' linear-space divide and conquer ("An O(ND)
  *     Difference Algorithm and Its Variations", 1986, §4b): a minimal diff in
  *     O((N+M)·D) time, O(N+M) memory, within DIFF_MAX_WORK steps per member
- *     (a step = one diagonal visited or one line pair compared), which covers
- *     about 16,000 differences left after step 2;
+ *     (a step = one diagonal visited or one line pair compared; 2^27 steps
+ *     take about 0.3 s and cover some 16,000 differences left after step 2);
  *  4. a part whose search would overrun that budget is aligned instead on its
  *     lines that occur exactly once on each side: the longest run of them in
  *     the same order on both sides (as in "patience" diff), widened over equal
@@ -907,7 +907,7 @@ typedef struct differ {
  * b[yoff..ylim) (both non-empty, first and last elements different) such that
  * either half needs about half the edits: the forward search from the top-left
  * and the backward search from the bottom-right, one edit at a time, until
- * they meet. Returns 0, or -1 once the work budget is spent. */
+ * they meet. Returns 0, or -1 as soon as the work budget is spent. */
 static int middle_snake(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yoff, ptrdiff_t ylim,
                         ptrdiff_t *xm, ptrdiff_t *ym)
 {
@@ -939,6 +939,8 @@ static int middle_snake(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yof
                 y++;
             }
             d->work += 1 + (uint64_t)(x - x0);
+            if (d->work > DIFF_MAX_WORK)
+                return -1;
             fd[k] = x;
             if (odd && bmin <= k && k <= bmax && bd[k] <= x) {
                 *xm = x;
@@ -962,6 +964,8 @@ static int middle_snake(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yof
                 y--;
             }
             d->work += 1 + (uint64_t)(x0 - x);
+            if (d->work > DIFF_MAX_WORK)
+                return -1;
             bd[k] = x;
             if (!odd && fmin <= k && k <= fmax && x <= fd[k]) {
                 *xm = x;
@@ -969,8 +973,6 @@ static int middle_snake(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yof
                 return 0;
             }
         }
-        if (d->work > DIFF_MAX_WORK)
-            return -1;
     }
 }
 
@@ -1083,7 +1085,10 @@ static void compare_seq(differ *d, ptrdiff_t xoff, ptrdiff_t xlim, ptrdiff_t yof
             return;
         }
         ptrdiff_t xm, ym;
-        if (d->work > DIFF_MAX_WORK || middle_snake(d, xoff, xlim, yoff, ylim, &xm, &ym) != 0) {
+        /* The split is strictly inside the rectangle (both halves hold
+         * edits); the check only guards the loop against a broken invariant. */
+        if (d->work > DIFF_MAX_WORK || middle_snake(d, xoff, xlim, yoff, ylim, &xm, &ym) != 0 ||
+            (xm == xoff && ym == yoff) || (xm == xlim && ym == ylim)) {
             align_unique(d, xoff, xlim, yoff, ylim);
             return;
         }
