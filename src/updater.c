@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clamfresh/cdiff.h"
+#include "clamfresh/codesign.h"
 #include "clamfresh/cvd.h"
 #include "clamfresh/fileio.h"
 #include "clamfresh/install.h"
@@ -877,6 +878,56 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     return rc;
 }
 
+/* §4.6 item 6: a current local CVD without its detached signature gets it from
+ * the mirror (ClamAV 1.5 checks CVDs against it). Unlike freshclam, which keeps
+ * whatever arrives, a .sign that fails against our certificates is not kept:
+ * ClamAV would then refuse the CVD with no fallback. */
+static void fetch_missing_sign(dbctx *c, const char *mirror)
+{
+    cf_updater *u = c->u;
+    if (strcmp(c->lfile + strlen(c->lfile) - 4, ".cvd") != 0)
+        return;
+    char name[128], path[4096], url[URL_MAX];
+    if (cf_signfile_name_cvd(c->db, c->lhdr.version, name, sizeof name) != 0)
+        return;
+    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, name);
+    if (access(path, F_OK) == 0 || url_join(url, mirror, name) != 0)
+        return;
+    cf_http_req req = {.url = url, .max_bytes = CF_MAX_SIGN_BYTES};
+    cf_http_resp r;
+    fetch(u, &req, &r, 1, 1);
+    if (classify(&r) != K_OK || r.body.n == 0) {
+        say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s-%u", c->db, c->lhdr.version);
+        cf_http_resp_free(&r);
+        return;
+    }
+    cf_err e = {0};
+    const cf_verifyctx *v = u->o.verify;
+    if (v != NULL && v->certs != NULL) {
+        cf_buf cvd = CF_BUF_INIT;
+        char local[4096];
+        snprintf(local, sizeof local, "%s/%s", u->o.dbdir, c->lfile);
+        int invalid = 0;
+        /* Judge it as the engines that read .sign files would, even when the
+         * local engine is older and ignores them. */
+        unsigned fl = v->flevel < CF_SIGN_MIN_FLEVEL ? CF_SIGN_MIN_FLEVEL : v->flevel;
+        if (cf_file_read(local, CF_MAX_DB_BYTES, &cvd, &e) == CF_OK)
+            invalid = cf_signfile_verify(v->certs, r.body.p, r.body.n, cvd.p, cvd.n, fl, v->now, NULL, 0, &e) ==
+                      CF_SIGN_INVALID;
+        cf_buf_free(&cvd);
+        if (invalid) {
+            say(u, CF_MSG_WARN, "Not keeping %s from %s: %s", name, url, e.msg);
+            cf_http_resp_free(&r);
+            return;
+        }
+    }
+    if (cf_install_file(u->o.dbdir, name, r.body.p, r.body.n, &e) == CF_OK)
+        say(u, CF_MSG_INFO, "Downloaded missing CVD .sign file %s", name);
+    else
+        say(u, CF_MSG_WARN, "Can't store %s: %s", name, e.msg);
+    cf_http_resp_free(&r);
+}
+
 /* ------------------------------------------------------------- one attempt */
 
 static int try_once(dbctx *c, const char *mirror, int last)
@@ -902,6 +953,7 @@ static int try_once(dbctx *c, const char *mirror, int last)
             return rc;
         if (rc == CF_FC_UPTODATE) {
             say_uptodate(c);
+            fetch_missing_sign(c, mirror);
             return CF_FC_SUCCESS;
         }
     } else if (V == 0) {
@@ -910,6 +962,7 @@ static int try_once(dbctx *c, const char *mirror, int last)
         rc = probe(c, mirror, f, last, 0, &V);
         if (rc == CF_FC_UPTODATE) {
             say_uptodate(c);
+            fetch_missing_sign(c, mirror);
             return CF_FC_SUCCESS;
         }
         if (rc != 0)
@@ -917,6 +970,7 @@ static int try_once(dbctx *c, const char *mirror, int last)
     }
     if (c->have_local && c->lhdr.version >= V) {
         say_uptodate(c);
+        fetch_missing_sign(c, mirror);
         return CF_FC_SUCCESS;
     }
     if (c->have_local)
