@@ -53,7 +53,8 @@ cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsake
  * forms): per changed member OPEN, DEL/XCHG, ADD, CLOSE; new members
  * OPEN/ADD/CLOSE; removed members UNLINK at the end; a member is rewritten
  * (UNLINK, OPEN, ADD every line, CLOSE) when line edits cannot express the
- * change. Guarantee: after cf_cdiff_apply, the image has the same set of member
+ * change or when the rewrite is the smaller script. Memory is linear in the
+ * member sizes and the search per member is bounded (see cdiff.c). Guarantee: after cf_cdiff_apply, the image has the same set of member
  * names as newimg with identical contents (member order may differ).
  * Fails with CF_EUNSUPP, naming the member, for what no script can express:
  * changed or new contents with a CR or NUL byte or without a final newline, a
