@@ -177,11 +177,16 @@ static cf_code env_testdb(void *arg, const char *path, cf_err *e)
 
 /* ------------------------------------------------------------------- DNS */
 
-/* §4.2: versions[i] for s->databases.v[i], 0 = probe over HTTP. */
-static void dns_versions(cf_app *a, uint32_t *versions, char *outdated, size_t outdated_sz)
+/* §4.2: versions[i] for s->databases.v[i], 0 = probe over HTTP. outdated gets
+ * the newer ClamAV release when the record says ours is outdated; newest (may be
+ * NULL) gets the record's release field whenever DNS answered. */
+static void dns_versions(cf_app *a, uint32_t *versions, char *outdated, size_t outdated_sz, char *newest,
+                         size_t newest_sz)
 {
     const cf_settings *s = &a->s;
     outdated[0] = '\0';
+    if (newest != NULL && newest_sz > 0)
+        newest[0] = '\0';
     if (!s->dns_enabled) {
         cf_log_warn("DNS Update Info disabled. Falling back to HTTP mode.");
         return;
@@ -203,6 +208,8 @@ static void dns_versions(cf_app *a, uint32_t *versions, char *outdated, size_t o
         cf_log_warn("Invalid DNS reply. Falling back to HTTP mode.");
         return;
     }
+    if (newest != NULL && newest_sz > 0)
+        snprintf(newest, newest_sz, "%s", di.newest);
     if (cf_dnsinfo_outdated(&di, a->engine_version)) {
         cf_log_warn("Your ClamAV installation is OUTDATED!");
         cf_log_warn("Local version: %s Recommended version: %s", a->engine_version, di.newest);
@@ -386,7 +393,7 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
     if (!versions)
         die_oom();
-    dns_versions(a, versions, out->outdated, sizeof out->outdated);
+    dns_versions(a, versions, out->outdated, sizeof out->outdated, NULL, 0);
 
     char tmpdir[4096];
     if (make_tmpdir(dbdir, tmpdir, sizeof tmpdir) != 0) {
@@ -469,7 +476,8 @@ static int run_mirror(cf_app *a)
     if (!versions)
         die_oom();
     char outdated[64];
-    dns_versions(a, versions, outdated, sizeof outdated);
+    char newest[sizeof outdated];
+    dns_versions(a, versions, outdated, sizeof outdated, newest, sizeof newest);
     cf_http *http = NULL;
     if (make_http(a, &st, &http) != 0) {
         free(versions);
@@ -487,7 +495,7 @@ static int run_mirror(cf_app *a)
         .retry_delay = retry_delay(),
         .lock_timeout = (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0),
         .verify = &a->vctx,
-        .newest_clamav = outdated[0] ? outdated : NULL,
+        .newest_clamav = newest[0] ? newest : NULL,
     };
     cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, NULL};
     int code = cf_mirror_run(&o, &env);
