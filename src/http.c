@@ -25,6 +25,8 @@ struct cf_http {
     int proxy_tunnel;
     char *local_ip;
     int verbose;
+    void (*progress)(void *arg, double elapsed_s, uint64_t done, uint64_t total);
+    void *progress_arg;
     char *ca_bundle, *cert, *key, *key_passwd;
     char setup_error[CF_ERR_MSG]; /* "" = requests may run */
 };
@@ -41,6 +43,9 @@ typedef struct xfer {
     int stalled;      /* the stall guard fired */
     int file_url;
     long long last_activity; /* monotonic ms of the last header or body byte */
+    int show_progress;       /* report to h->progress (a lone, non-probe download) */
+    long long started, last_drawn;
+    uint64_t total;          /* announced size, 0 = unknown */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -123,6 +128,8 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
     h->proxy_port = p->proxy_port;
     h->proxy_tunnel = p->proxy_tunnel;
     h->verbose = p->verbose;
+    h->progress = p->progress;
+    h->progress_arg = p->progress_arg;
     h->user_agent = dup_or_null(p->user_agent);
     const char *ph = p->proxy_host;
     if (ph && strncasecmp(ph, "http://", 7) == 0)
@@ -238,9 +245,21 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     (void)ultotal;
     (void)ulnow;
     xfer *x = arg;
-    if (mono_now() - x->last_activity >= (long long)x->h->stall_timeout * 1000) {
+    long long now = mono_now();
+    if (now - x->last_activity >= (long long)x->h->stall_timeout * 1000) {
         x->stalled = 1;
         return 1;
+    }
+    long status = 0;
+    if (x->show_progress && dltotal > 0 && curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+        status >= 200 && status < 300) {
+        x->total = (uint64_t)dltotal;
+        /* The final line (done == total) is drawn once, after the transfer. */
+        if (dlnow < dltotal && now - x->last_drawn >= 100) {
+            x->last_drawn = now;
+            x->h->progress(x->h->progress_arg, (double)(now - x->started) / 1000.0, (uint64_t)dlnow,
+                           (uint64_t)dltotal);
+        }
     }
     return 0;
 }
@@ -370,6 +389,8 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
             r->status = 304;
         else if (r->status == 0 && x->file_url)
             r->status = 200;
+        if (x->show_progress && x->total > 0 && r->body.n == x->total && r->status >= 200 && r->status < 300)
+            x->h->progress(x->h->progress_arg, (double)(mono_now() - x->started) / 1000.0, x->total, x->total);
         return r->err.code = CF_OK;
     }
     if (x->too_big) {
@@ -411,6 +432,7 @@ static cf_code xfer_begin(cf_http *h, const cf_http_req *req, cf_http_resp *resp
         return cf_err_set(&resp->err, CF_EINVAL, "HTTP request without a URL");
     if (h->setup_error[0])
         return cf_err_set(&resp->err, CF_EINVAL, "%s", h->setup_error);
+    x->started = mono_now();
     cf_code c = xfer_setup(x);
     if (c != CF_OK)
         xfer_cleanup(x);
@@ -430,6 +452,7 @@ cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_e
     xfer x;
     cf_code c = xfer_begin(h, req, resp, &x);
     if (c == CF_OK) {
+        x.show_progress = h->progress != NULL && !req->range_head;
         CURLcode rc = curl_easy_perform(x.c);
         c = xfer_finish(&x, rc);
         xfer_cleanup(&x);
@@ -467,6 +490,8 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
                 finished++;
                 continue;
             }
+            /* Concurrent transfers would overwrite each other's bar. */
+            xs[i].show_progress = n == 1 && h->progress != NULL && !reqs[i].range_head;
             if (curl_multi_add_handle(m, xs[i].c) != CURLM_OK) {
                 cf_err_set(&resps[i].err, CF_ENET, "%s: cannot add the transfer", reqs[i].url);
                 xfer_cleanup(&xs[i]);

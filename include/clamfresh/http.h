@@ -34,6 +34,12 @@ typedef struct cf_http_params {
                                  * <= 1.5.3 does; 0: plain proxying (newer freshclam) */
     const char *local_ip;       /* LocalIPAddress: binds DNS resolution only (§5.6) */
     int verbose;                /* curl trace to stdout (-v / LogVerbose) */
+    /* Progress of a lone download (cf_http_get, or cf_http_get_many with one
+     * request; never a Range probe), called about ten times a second while the
+     * size is known and once more with done == total when it completed; NULL =
+     * none. This is how the program draws freshclam's progress bar (§8.5). */
+    void (*progress)(void *arg, double elapsed_s, uint64_t done, uint64_t total);
+    void *progress_arg;
 } cf_http_params;
 
 typedef struct cf_http cf_http;

@@ -276,6 +276,12 @@ static int make_tmpdir(const char *dbdir, char *out, size_t outsz)
     return -1;
 }
 
+static void draw_progress(void *arg, double elapsed_s, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    cf_log_progress(elapsed_s, done, total);
+}
+
 static int make_http(cf_app *a, const cf_state *st, cf_http **out)
 {
     const cf_settings *s = &a->s;
@@ -310,6 +316,7 @@ static int make_http(cf_app *a, const cf_state *st, cf_http **out)
         .proxy_password = s->proxy_password,
         .local_ip = s->local_address,
         .verbose = s->verbose,
+        .progress = cf_log_progress_enabled() ? draw_progress : NULL,
     };
     cf_err e = {0};
     if (cf_http_new(&p, out, &e) != CF_OK) {

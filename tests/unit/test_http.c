@@ -743,6 +743,83 @@ static void test_setup_errors(void **state)
     cf_http_free(h);
 }
 
+/* §8.5: the progress callback sees a lone download, ends with done == total,
+ * and stays silent for probes, error bodies and concurrent transfers. */
+typedef struct progress_log {
+    int calls, finals;
+    uint64_t last_done, last_total;
+} progress_log;
+
+static void on_progress_cb(void *arg, double elapsed_s, uint64_t done, uint64_t total)
+{
+    progress_log *pl = arg;
+    assert_true(elapsed_s >= 0.0);
+    assert_true(done <= total);
+    pl->calls++;
+    if (done == total)
+        pl->finals++;
+    pl->last_done = done;
+    pl->last_total = total;
+}
+
+static void test_progress(void **state)
+{
+    (void)state;
+    cf_buf data = CF_BUF_INIT;
+    fill(&data, 300000, 7);
+    write_file("p.bin", data.p, data.n);
+    write_file("q.bin", data.p, 1000);
+    /* Slow enough for intermediate reports. */
+    set_faults("{\"/p.bin\": {\"delay\": 0.3}}");
+    progress_log pl = {0};
+    cf_http_params p;
+    memset(&p, 0, sizeof p);
+    p.connect_timeout = 5;
+    p.stall_timeout = 10;
+    p.progress = on_progress_cb;
+    p.progress_arg = &pl;
+    cf_http *h = NULL;
+    cf_err e = {0};
+    assert_int_equal(cf_http_new(&p, &h, &e), CF_OK);
+    char url[256], url2[256], missing[256];
+    url_of(url, sizeof url, "/p.bin");
+    url_of(url2, sizeof url2, "/q.bin");
+    url_of(missing, sizeof missing, "/nothing-here.bin");
+
+    cf_http_req req = {.url = url};
+    cf_http_resp r;
+    assert_int_equal(cf_http_get(h, &req, &r, &e), CF_OK);
+    assert_int_equal(pl.finals, 1);
+    assert_int_equal(pl.last_total, data.n);
+    assert_int_equal(pl.last_done, data.n);
+    cf_http_resp_free(&r);
+
+    /* A probe, a 404 body and two concurrent downloads draw nothing. */
+    pl = (progress_log){0};
+    cf_http_req probe = {.url = url, .range_head = 1};
+    assert_int_equal(cf_http_get(h, &probe, &r, &e), CF_OK);
+    cf_http_resp_free(&r);
+    cf_http_req nf = {.url = missing};
+    assert_int_equal(cf_http_get(h, &nf, &r, &e), CF_OK);
+    assert_int_equal(r.status, 404);
+    cf_http_resp_free(&r);
+    cf_http_req two[2] = {{.url = url}, {.url = url2}};
+    cf_http_resp rs[2];
+    assert_int_equal(cf_http_get_many(h, two, rs, 2, 2, &e), CF_OK);
+    cf_http_resp_free(&rs[0]);
+    cf_http_resp_free(&rs[1]);
+    assert_int_equal(pl.calls, 0);
+
+    /* get_many with one request is a lone download. */
+    assert_int_equal(cf_http_get_many(h, &req, rs, 1, 1, &e), CF_OK);
+    cf_http_resp_free(&rs[0]);
+    assert_int_equal(pl.finals, 1);
+
+    cf_http_free(h);
+    cf_buf_free(&data);
+    set_faults("{}");
+}
+
 static void test_proxy(void **state)
 {
     (void)state;
@@ -785,7 +862,7 @@ int main(void)
         cmocka_unit_test(test_max_bytes),     cmocka_unit_test(test_get_many),
         cmocka_unit_test(test_user_agent),    cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_refused),       cmocka_unit_test(test_setup_errors),
-        cmocka_unit_test(test_proxy),
+        cmocka_unit_test(test_proxy),         cmocka_unit_test(test_progress),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
