@@ -233,7 +233,7 @@ size_t cf_state_help(cf_state_help_kind kind, const char *ray,
                              : kind == CF_STATE_HELP_429 ? help_429
                                                          : help_previous;
     size_t n = 0;
-    for (; src[n] && n < CF_STATE_HELP_LINES; n++)
+    for (; n < CF_STATE_HELP_LINES && src[n]; n++)
         snprintf(lines[n], CF_STATE_MSG_SIZE, "%s", src[n]);
     if (ray == NULL || ray[0] == '\0' || kind == CF_STATE_HELP_429)
         return n;
