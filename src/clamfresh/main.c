@@ -615,6 +615,28 @@ static int run_hook(cf_hook_type type, const char *cmd, const char *version)
     return status;
 }
 
+/* A failure after the config was read (§2 code >= 2): freshclam runs
+ * OnErrorExecute on its way out, for configuration and initialisation errors
+ * as well as failed updates (§7). Returns the exit status. */
+static int fail_after_config(cf_app *a, int code)
+{
+    const char *cmd = a->s.on_error_execute;
+    if (code < 2 || !cmd)
+        return code;
+    if (a->s.daemon) {
+        /* Daemon semantics: EXIT_<n> is an ordinary command, run in the background. */
+        cf_notes notes;
+        cf_notes_clear(&notes);
+        cf_err e = {0};
+        cf_hook_pool_init(&a->pool);
+        cf_hook_pool_spawn(&a->pool, CF_HOOK_ERROR, cmd, NULL, &notes, &e);
+        cf_app_log_notes(&notes);
+        return code;
+    }
+    int n = run_hook(CF_HOOK_ERROR, cmd, NULL);
+    return n >= 0 ? n : code;
+}
+
 static void on_sigint(int sig)
 {
     (void)sig;
@@ -655,7 +677,7 @@ int main(int argc, char **argv)
     rc = cf_settings_finish(&a->s, &e);
     if (rc != CF_OK) {
         cf_settings_print_err(&e);
-        return cf_settings_exit_code(rc);
+        return fail_after_config(a, cf_settings_exit_code(rc));
     }
     cf_settings *s = &a->s;
     a->daemon = s->daemon;
@@ -664,27 +686,27 @@ int main(int argc, char **argv)
 
     /* §4.0 step 4: initialisation; every failure is exit 2. */
     if (ensure_dbdir(s) != 0)
-        return CF_FC_EINIT;
+        return fail_after_config(a, CF_FC_EINIT);
     if (!a->daemon && cf_app_drop_privileges(s) != 0) {
         cf_log_error("Initialization error!");
-        return CF_FC_EINIT;
+        return fail_after_config(a, CF_FC_EINIT);
     }
     if (cf_log_init(s, &e) != CF_OK) {
         cf_settings_print_err(&e);
-        return CF_FC_EINIT;
+        return fail_after_config(a, CF_FC_EINIT);
     }
     if (load_trust(a) != 0) {
         cf_log_error("Initialization error!");
-        return CF_FC_EINIT;
+        return fail_after_config(a, CF_FC_EINIT);
     }
     if (cf_http_global_init(&e) != CF_OK) {
         cf_log_error("%s", e.msg);
         cf_log_error("Initialization error!");
-        return CF_FC_EINIT;
+        return fail_after_config(a, CF_FC_EINIT);
     }
 
     if (s->mirror_directory)
-        return run_mirror(a);
+        return fail_after_config(a, run_mirror(a));
     if (a->daemon)
         return cf_daemon_main(a);
 
@@ -706,8 +728,5 @@ int main(int argc, char **argv)
         return code;
     }
     cf_log_error("Update failed.");
-    int n = run_hook(CF_HOOK_ERROR, s->on_error_execute, NULL);
-    if (n >= 0)
-        return n;
-    return code;
+    return fail_after_config(a, code);
 }
