@@ -290,14 +290,16 @@ cf_code cf_log_init(const cf_settings *s, cf_err *e)
             return CF_EIO;
         }
     }
-    if (facility >= 0) {
-        openlog("freshclam", LOG_PID, facility);
-        L.syslog_on = true;
-    }
     L.ready = true;
     reopen_requested = 0;
     if (L.fd >= 0)
         cf_log_nf("%s", DASHES);
+    /* freshclam opens syslog after writing the dashes (§4.0 step 4): that line
+     * goes to the file only. */
+    if (facility >= 0) {
+        openlog("freshclam", LOG_PID, facility);
+        L.syslog_on = true;
+    }
     return CF_OK;
 }
 
