@@ -357,6 +357,11 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     cf_dblock lk;
     if (cf_install_lock(dbdir, (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0), &lk, NULL, &e) != CF_OK) {
         cf_log_error("%s", e.msg);
+        /* Our lock file is the first thing written, so it meets the case
+         * freshclam reports at freshclam.dat (§9.1): same hint. */
+        if (access(dbdir, W_OK | X_OK) != 0)
+            cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
+                        (long)getgid());
         out->code = CF_LOCK_EXIT;
         return;
     }
