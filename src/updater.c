@@ -766,6 +766,13 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
                 rc = on_rate_limited(u, r);
                 break;
             }
+            if (k == K_404 && u->o.private_mirror) {
+                /* A private mirror need not carry cdiffs (the whole-file
+                 * fallback below): neither a warning nor worth a retry. */
+                say(u, CF_MSG_DEBUG, "%s does not carry %s", mirror, patch);
+                err = P_DOWNLOAD;
+                break;
+            }
             say_failure(u, CF_MSG_WARN, r, "downloadFile", urls[2 * i], mirror);
             say(u, CF_MSG_WARN, "downloadPatchAndApply: Can't download %s from %s", patch, urls[2 * i]);
             if (tries >= u->o.max_attempts) {
