@@ -196,8 +196,8 @@ static int opt_cmp(const void *key, const void *elem)
 
 static const opt_def *opt_find(const char *name)
 {
-    return bsearch(name, clamd_opts, sizeof(clamd_opts) / sizeof(clamd_opts[0]),
-                   sizeof(clamd_opts[0]), opt_cmp);
+    return bsearch(name, clamd_opts, sizeof(clamd_opts) / sizeof(clamd_opts[0]), sizeof(clamd_opts[0]),
+                   opt_cmp);
 }
 
 /* BOOL values of §3.1; returns -1 when the text is none of them. */
@@ -246,8 +246,8 @@ static void copy_value(char *dst, size_t cap, const char *v)
 
 /* Applies one "Name value" pair; the first occurrence of a single-valued
  * directive wins (§3.1). */
-static cf_code conf_apply(cf_clamd_conf *conf, const char *name, const char *value,
-                          unsigned seen[3], const char *where, cf_err *e)
+static cf_code conf_apply(cf_clamd_conf *conf, const char *name, const char *value, unsigned seen[3],
+                          const char *where, cf_err *e)
 {
     if (!strcmp(name, "LocalSocket")) {
         if (seen[0]++)
@@ -264,8 +264,7 @@ static cf_code conf_apply(cf_clamd_conf *conf, const char *name, const char *val
         copy_value(conf->tcp_port, sizeof(conf->tcp_port), value);
     } else if (!strcmp(name, "TCPAddr")) {
         if (conf->n_tcpaddr >= CF_CLAMD_MAX_TCPADDR)
-            return cf_err_set(e, CF_ETOOBIG, "%s: more than %d TCPAddr lines", where,
-                              CF_CLAMD_MAX_TCPADDR);
+            return cf_err_set(e, CF_ETOOBIG, "%s: more than %d TCPAddr lines", where, CF_CLAMD_MAX_TCPADDR);
         if (strlen(value) >= sizeof(conf->tcpaddr[0]))
             return cf_err_set(e, CF_EFORMAT, "%s: TCPAddr longer than %zu bytes", where,
                               sizeof(conf->tcpaddr[0]) - 1);
@@ -279,8 +278,8 @@ static cf_code conf_apply(cf_clamd_conf *conf, const char *name, const char *val
 }
 
 /* One line without its terminator; n <= CF_MAX_CONF_LINE. */
-static cf_code conf_line(cf_clamd_conf *conf, const char *line, size_t n, const char *name,
-                         unsigned lineno, unsigned seen[3], cf_err *e)
+static cf_code conf_line(cf_clamd_conf *conf, const char *line, size_t n, const char *name, unsigned lineno,
+                         unsigned seen[3], cf_err *e)
 {
     char buf[CF_MAX_CONF_LINE + 1];
     memcpy(buf, line, n);
@@ -331,16 +330,15 @@ static cf_code conf_line(cf_clamd_conf *conf, const char *line, size_t n, const 
     return conf_apply(conf, key, value, seen, where, e);
 }
 
-cf_code cf_clamd_conf_parse(const char *text, size_t len, const char *name, cf_clamd_conf *conf,
-                            cf_err *e)
+cf_code cf_clamd_conf_parse(const char *text, size_t len, const char *name, cf_clamd_conf *conf, cf_err *e)
 {
     if (text == NULL && len > 0)
         return cf_err_set(e, CF_EINVAL, "clamd.conf: no text");
     if (name == NULL)
         name = "clamd.conf";
     if (len > CLAMD_CONF_MAX_BYTES)
-        return cf_err_set(e, CF_ETOOBIG, "%s: %zu bytes, more than the %lu a clamd.conf may have",
-                          name, len, CLAMD_CONF_MAX_BYTES);
+        return cf_err_set(e, CF_ETOOBIG, "%s: %zu bytes, more than the %lu a clamd.conf may have", name, len,
+                          CLAMD_CONF_MAX_BYTES);
     memset(conf, 0, sizeof(*conf));
     conf->reload_enabled = 1;
 
@@ -376,8 +374,8 @@ static cf_code conf_read(const char *path, cf_clamd_conf *conf, cf_err *e)
     }
     if ((unsigned long long)st.st_size > CLAMD_CONF_MAX_BYTES) {
         close(fd);
-        return cf_err_set(e, CF_ETOOBIG, "%s: %lld bytes, more than the %lu a clamd.conf may have",
-                          path, (long long)st.st_size, CLAMD_CONF_MAX_BYTES);
+        return cf_err_set(e, CF_ETOOBIG, "%s: %lld bytes, more than the %lu a clamd.conf may have", path,
+                          (long long)st.st_size, CLAMD_CONF_MAX_BYTES);
     }
     size_t cap = (size_t)st.st_size + 1, len = 0;
     char *text = malloc(cap);
@@ -526,8 +524,8 @@ static int connect_tcp(const cf_clamd_conf *conf, int timeout_ms, cf_notes *note
                 return 0;
             }
             close(fd);
-            cf_notes_add(notes, CF_NOTE_ERROR, "NotifyClamd: Can't connect to clamd on %s:%s: %s",
-                         shown, conf->tcp_port, strerror(err));
+            cf_notes_add(notes, CF_NOTE_ERROR, "NotifyClamd: Can't connect to clamd on %s:%s: %s", shown,
+                         conf->tcp_port, strerror(err));
         }
         freeaddrinfo(res);
     }
@@ -535,12 +533,11 @@ static int connect_tcp(const cf_clamd_conf *conf, int timeout_ms, cf_notes *note
 }
 
 /* Records the final outcome: one note for the log, the same text in e. */
-static cf_code outcome(cf_clamd_result *res, cf_clamd_status status, cf_note_level level,
-                       cf_code code, cf_err *e, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+static cf_code outcome(cf_clamd_result *res, cf_clamd_status status, cf_note_level level, cf_code code,
+                       cf_err *e, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-static cf_code outcome(cf_clamd_result *res, cf_clamd_status status, cf_note_level level,
-                       cf_code code, cf_err *e, const char *fmt, ...)
+static cf_code outcome(cf_clamd_result *res, cf_clamd_status status, cf_note_level level, cf_code code,
+                       cf_err *e, const char *fmt, ...)
 {
     char text[CF_ERR_MSG];
     va_list ap;
@@ -576,8 +573,7 @@ static cf_code reload(int fd, int timeout_ms, cf_clamd_result *res, cf_err *e)
     int ready = wait_fd(fd, POLLIN, now_ms() + timeout_ms);
     if (ready == 0) {
         return outcome(res, CF_CLAMD_TIMEOUT, CF_NOTE_WARN, CF_ENET, e,
-                       "Clamd was NOT notified: No answer from clamd within %d seconds",
-                       timeout_ms / 1000);
+                       "Clamd was NOT notified: No answer from clamd within %d seconds", timeout_ms / 1000);
     }
     if (ready > 0) {
         do
@@ -609,8 +605,7 @@ static cf_code reload(int fd, int timeout_ms, cf_clamd_result *res, cf_err *e)
                    "Clamd successfully notified about the update.");
 }
 
-cf_code cf_clamd_notify(const char *clamd_conf_path, int timeout_s, cf_clamd_result *res,
-                        cf_err *e)
+cf_code cf_clamd_notify(const char *clamd_conf_path, int timeout_s, cf_clamd_result *res, cf_err *e)
 {
     cf_clamd_result scratch;
     if (res == NULL)
@@ -626,8 +621,7 @@ cf_code cf_clamd_notify(const char *clamd_conf_path, int timeout_s, cf_clamd_res
     if (conf_read(clamd_conf_path, &conf, &perr) != CF_OK) {
         cf_notes_add(&res->notes, CF_NOTE_ERROR, "%s", perr.msg);
         return outcome(res, CF_CLAMD_BAD_CONFIG, CF_NOTE_ERROR, perr.code, e,
-                       "NotifyClamd: Can't find or parse configuration file %s",
-                       clamd_conf_path);
+                       "NotifyClamd: Can't find or parse configuration file %s", clamd_conf_path);
     }
     if (!conf.reload_enabled)
         return outcome(res, CF_CLAMD_RELOAD_DISABLED, CF_NOTE_WARN, CF_EUNSUPP, e,
@@ -639,8 +633,8 @@ cf_code cf_clamd_notify(const char *clamd_conf_path, int timeout_s, cf_clamd_res
         int err = connect_local(conf.local_socket, timeout_ms, &fd);
         if (err != 0)
             return outcome(res, CF_CLAMD_CONNECT_FAILED, CF_NOTE_WARN, CF_ENET, e,
-                           "Clamd was NOT notified: Can't connect to clamd through %s: %s",
-                           conf.local_socket, strerror(err));
+                           "Clamd was NOT notified: Can't connect to clamd through %s: %s", conf.local_socket,
+                           strerror(err));
     } else if (conf.tcp_port[0] != '\0') {
         if (connect_tcp(&conf, timeout_ms, &res->notes, &fd) != 0) {
             res->status = CF_CLAMD_CONNECT_FAILED;

@@ -312,9 +312,12 @@ const char *cf_certstore_default_dir(void)
 const char *cf_signverdict_str(cf_signverdict v)
 {
     switch (v) {
-    case CF_SIGN_VALID: return "valid";
-    case CF_SIGN_INVALID: return "invalid";
-    case CF_SIGN_UNUSABLE: return "unusable";
+    case CF_SIGN_VALID:
+        return "valid";
+    case CF_SIGN_INVALID:
+        return "invalid";
+    case CF_SIGN_UNUSABLE:
+        return "unusable";
     }
     return "unknown";
 }

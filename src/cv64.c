@@ -5,8 +5,7 @@
 
 #include <string.h>
 
-static const char cv64_alphabet[] =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
+static const char cv64_alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
 
 static int cv64_digit(unsigned char c)
 {
@@ -89,10 +88,9 @@ cf_code cf_cv64_decode(const char *s, size_t len, cf_buf *be_out, cf_err *e)
         if (v < 0) {
             if (c >= 0x21 && c <= 0x7e)
                 return cf_err_set(e, CF_EFORMAT,
-                                  "signature text: character '%c' at offset %zu is not a CV64 digit",
-                                  c, i);
-            return cf_err_set(e, CF_EFORMAT,
-                              "signature text: byte 0x%02x at offset %zu is not a CV64 digit", c, i);
+                                  "signature text: character '%c' at offset %zu is not a CV64 digit", c, i);
+            return cf_err_set(e, CF_EFORMAT, "signature text: byte 0x%02x at offset %zu is not a CV64 digit",
+                              c, i);
         }
         for (unsigned b = 0; b < 6; b++) {
             if (((unsigned)v >> b) & 1u) {

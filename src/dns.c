@@ -18,7 +18,7 @@
 
 typedef struct txt_query {
     int done;
-    int status;           /* ares status */
+    int status; /* ares status */
     cf_code code;
     cf_err *e;
     const char *name;
@@ -104,8 +104,8 @@ static void txt_done(void *arg, int status, int timeouts, unsigned char *abuf, i
     /* The list holds every character-string of every record; the head is the
      * first string of the first record, the only one freshclam reads. */
     if (txt->length + 1 > q->outsz) {
-        q->code = cf_err_set(q->e, CF_ETOOBIG, "DNS TXT record of %s: %zu bytes, room for %zu",
-                             q->name, txt->length, q->outsz ? q->outsz - 1 : 0);
+        q->code = cf_err_set(q->e, CF_ETOOBIG, "DNS TXT record of %s: %zu bytes, room for %zu", q->name,
+                             txt->length, q->outsz ? q->outsz - 1 : 0);
     } else {
         memcpy(q->out, txt->txt, txt->length);
         q->out[txt->length] = '\0';
@@ -143,8 +143,8 @@ static cf_code bind_local(ares_channel ch, const char *ip, cf_err *e)
     return CF_OK;
 }
 
-cf_code cf_dns_query_txt_from(const char *name, const char *local_ip, char *out, size_t outsz,
-                              unsigned *ttl, cf_err *e)
+cf_code cf_dns_query_txt_from(const char *name, const char *local_ip, char *out, size_t outsz, unsigned *ttl,
+                              cf_err *e)
 {
     if (name == NULL || *name == '\0' || out == NULL || outsz == 0)
         return cf_err_set(e, CF_EINVAL, "DNS TXT query: no name or no output buffer");
@@ -371,9 +371,9 @@ cf_code cf_dnsinfo_db_version(const cf_dnsinfo *d, const char *db, unsigned *ver
     *version = 0;
     int field = cf_dnsinfo_db_field(db);
     if (field < 0)
-        return cf_err_set(e, CF_ENOTFOUND,
-                          "query_remote_database_version: Database name \"%s\" isn't listed in DNS update info.",
-                          db);
+        return cf_err_set(
+            e, CF_ENOTFOUND,
+            "query_remote_database_version: Database name \"%s\" isn't listed in DNS update info.", db);
     char f[CF_DNS_TXT_MAX];
     if (cf_dnsinfo_field(d->txt, (unsigned)field, f, sizeof f, NULL) != CF_OK)
         return cf_err_set(e, CF_EFORMAT, "Invalid DNS update info. Falling back to HTTP mode.");

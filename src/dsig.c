@@ -8,8 +8,8 @@
 
 #define MD5_LEN 16
 #define SHA256_LEN 32
-#define PSS_EM_LEN 256                              /* PAD_LEN */
-#define PSS_DB_LEN (PSS_EM_LEN - SHA256_LEN - 1)    /* BLK_LEN = 223 */
+#define PSS_EM_LEN 256                           /* PAD_LEN */
+#define PSS_DB_LEN (PSS_EM_LEN - SHA256_LEN - 1) /* BLK_LEN = 223 */
 #define PSS_SALT_LEN 32
 #define PSS_SEP_INDEX (PSS_DB_LEN - PSS_SALT_LEN - 1) /* the 0x01 before the salt: 190 */
 #define PSS_TRAILER 0xBC
@@ -32,8 +32,7 @@ static cf_code sha256(const uint8_t *data, size_t n, uint8_t out[SHA256_LEN], cf
 
 /* m = CV64decode(sig)^E mod N, written big-endian and right-aligned into
  * out[0..width) (§4.2 steps 4-5, §4.3 step 1). */
-static cf_code sig_public_op(const cf_rsakey *k, const char *sig, uint8_t *out, size_t width,
-                             cf_err *e)
+static cf_code sig_public_op(const cf_rsakey *k, const char *sig, uint8_t *out, size_t width, cf_err *e)
 {
     size_t len = strnlen(sig, CF_SIG_MAX_CHARS + 1);
     if (len == 0)
@@ -113,8 +112,7 @@ cf_code cf_dsig_verify_md5(const cf_rsakey *k, const char *md5hex, const char *s
 }
 
 /* Common checks before a private-key operation. */
-static cf_code sign_check_key(const cf_rsakey *k, int min_bits, int max_bits, const char *scheme,
-                              cf_err *e)
+static cf_code sign_check_key(const cf_rsakey *k, int min_bits, int max_bits, const char *scheme, cf_err *e)
 {
     if (!k->has_private)
         return cf_err_set(e, CF_EINVAL, "%s signing: the key is public only; a private key is needed",
@@ -195,8 +193,7 @@ cf_code cf_pss_verify(const cf_rsakey *k, const uint8_t digest[32], const char *
         return rc;
     }
     if (em[PSS_EM_LEN - 1] != PSS_TRAILER)
-        return cf_err_set(e, CF_ESIG, "PSS signature: trailer byte is 0x%02x, not 0xbc",
-                          em[PSS_EM_LEN - 1]);
+        return cf_err_set(e, CF_ESIG, "PSS signature: trailer byte is 0x%02x, not 0xbc", em[PSS_EM_LEN - 1]);
 
     const uint8_t *h = em + PSS_DB_LEN;
     uint8_t db[PSS_DB_LEN];
@@ -214,8 +211,7 @@ cf_code cf_pss_verify(const cf_rsakey *k, const uint8_t digest[32], const char *
         return cf_err_set(e, CF_ESIG, "PSS signature: no 0x01 separator in the data block");
     size_t salt_len = (size_t)(db + PSS_DB_LEN - (sep + 1));
     if (salt_len != PSS_SALT_LEN)
-        return cf_err_set(e, CF_ESIG, "PSS signature: salt is %zu bytes, not %d", salt_len,
-                          PSS_SALT_LEN);
+        return cf_err_set(e, CF_ESIG, "PSS signature: salt is %zu bytes, not %d", salt_len, PSS_SALT_LEN);
 
     uint8_t want[SHA256_LEN];
     rc = pss_hash(digest, sep + 1, want, e);
@@ -271,8 +267,7 @@ cf_code cf_pss_sign(const cf_rsakey *k, const uint8_t digest[32], cf_buf *sig_ou
         BN_free(v);
     }
     if (!found)
-        return cf_err_set(e, CF_ESIG, "PSS signing: no usable encoding after %d attempts",
-                          PSS_SIGN_ATTEMPTS);
+        return cf_err_set(e, CF_ESIG, "PSS signing: no usable encoding after %d attempts", PSS_SIGN_ATTEMPTS);
 
     cf_buf s = CF_BUF_INIT;
     rc = cf_rsakey_private_op(k, em, sizeof(em), &s, e);

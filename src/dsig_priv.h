@@ -17,7 +17,6 @@ struct cf_rsakey {
 /* s = m^d mod N with the private key (OpenSSL's raw RSA, which blinds and
  * uses CRT). m is big-endian, at most the modulus length, and must be < N;
  * out receives exactly the modulus length in bytes. */
-cf_code cf_rsakey_private_op(const cf_rsakey *k, const uint8_t *m, size_t mlen, cf_buf *out,
-                             cf_err *e);
+cf_code cf_rsakey_private_op(const cf_rsakey *k, const uint8_t *m, size_t mlen, cf_buf *out, cf_err *e);
 
 #endif

@@ -141,14 +141,17 @@ void cf_engine_set_test_timeout(unsigned seconds)
 const char *cf_engine_status_str(cf_engine_status s)
 {
     switch (s) {
-    case CF_ENGINE_TEST_OK: return "ok";
-    case CF_ENGINE_TEST_FAILED: return "failed";
-    case CF_ENGINE_TEST_KILLED: return "killed";
-    case CF_ENGINE_TEST_UNAVAILABLE: return "unavailable";
+    case CF_ENGINE_TEST_OK:
+        return "ok";
+    case CF_ENGINE_TEST_FAILED:
+        return "failed";
+    case CF_ENGINE_TEST_KILLED:
+        return "killed";
+    case CF_ENGINE_TEST_UNAVAILABLE:
+        return "unavailable";
     }
     return "unknown";
 }
-
 
 /* ---- the child ---------------------------------------------------------- */
 
@@ -479,6 +482,7 @@ void cf_engine_test_notes(const cf_engine_test_result *res, cf_notes *notes)
             cf_notes_add(notes, CF_NOTE_WARN, "%s", res->error);
         cf_notes_add(notes, CF_NOTE_ERROR, "Database load killed by signal %d", res->signo);
         break;
-    case CF_ENGINE_TEST_UNAVAILABLE: break;
+    case CF_ENGINE_TEST_UNAVAILABLE:
+        break;
     }
 }

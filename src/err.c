@@ -48,17 +48,28 @@ void cf_err_clear(cf_err *e)
 const char *cf_code_str(cf_code code)
 {
     switch (code) {
-    case CF_OK: return "success";
-    case CF_EINVAL: return "invalid argument";
-    case CF_EFORMAT: return "malformed input";
-    case CF_ETOOBIG: return "input too large";
-    case CF_ESIG: return "verification failed";
-    case CF_ENOMEM: return "out of memory";
-    case CF_EIO: return "I/O error";
-    case CF_ENOTFOUND: return "not found";
-    case CF_ENET: return "connection failed";
-    case CF_EHTTP: return "unexpected HTTP response";
-    case CF_EUNSUPP: return "unsupported";
+    case CF_OK:
+        return "success";
+    case CF_EINVAL:
+        return "invalid argument";
+    case CF_EFORMAT:
+        return "malformed input";
+    case CF_ETOOBIG:
+        return "input too large";
+    case CF_ESIG:
+        return "verification failed";
+    case CF_ENOMEM:
+        return "out of memory";
+    case CF_EIO:
+        return "I/O error";
+    case CF_ENOTFOUND:
+        return "not found";
+    case CF_ENET:
+        return "connection failed";
+    case CF_EHTTP:
+        return "unexpected HTTP response";
+    case CF_EUNSUPP:
+        return "unsupported";
     }
     return "unknown error";
 }

@@ -9,8 +9,7 @@ int cf_gz_is_gzip(const uint8_t *p, size_t n)
     return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
 }
 
-cf_code cf_gz_inflate(const uint8_t *p, size_t n, size_t max_out, cf_buf *out, size_t *consumed,
-                      cf_err *e)
+cf_code cf_gz_inflate(const uint8_t *p, size_t n, size_t max_out, cf_buf *out, size_t *consumed, cf_err *e)
 {
     if (!cf_gz_is_gzip(p, n))
         return cf_err_set(e, CF_EFORMAT, "not gzip data (bad magic)");
@@ -71,8 +70,8 @@ cf_code cf_gz_deflate(const uint8_t *p, size_t n, int level, int filtered, cf_bu
 {
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                     filtered ? Z_FILTERED : Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, filtered ? Z_FILTERED : Z_DEFAULT_STRATEGY) !=
+        Z_OK)
         return cf_err_set(e, CF_ENOMEM, "cannot initialise zlib");
     /* zlib's gzip header: no name, mtime 0; OS byte set to Unix (3) as ClamAV's gzopen does. */
     gz_header gh;

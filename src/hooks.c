@@ -71,8 +71,7 @@ static int version_ok(const char *v)
     return 1;
 }
 
-cf_code cf_hook_command(cf_hook_type type, const char *cmd, const char *version, char **out,
-                        cf_err *e)
+cf_code cf_hook_command(cf_hook_type type, const char *cmd, const char *version, char **out, cf_err *e)
 {
     *out = NULL;
     if (cmd == NULL)
@@ -110,8 +109,8 @@ cf_code cf_hook_command(cf_hook_type type, const char *cmd, const char *version,
 }
 
 /* cf_hook_command, with its error also recorded as a note for the log. */
-static cf_code command_or_note(cf_hook_type type, const char *cmd, const char *version,
-                               char **line, cf_notes *notes, cf_err *e)
+static cf_code command_or_note(cf_hook_type type, const char *cmd, const char *version, char **line,
+                               cf_notes *notes, cf_err *e)
 {
     cf_err le;
     cf_err_clear(&le);
@@ -200,8 +199,8 @@ size_t cf_hook_pool_reap(cf_hook_pool *pool)
     return reaped;
 }
 
-cf_code cf_hook_pool_spawn(cf_hook_pool *pool, cf_hook_type type, const char *cmd,
-                           const char *version, cf_notes *notes, cf_err *e)
+cf_code cf_hook_pool_spawn(cf_hook_pool *pool, cf_hook_type type, const char *cmd, const char *version,
+                           cf_notes *notes, cf_err *e)
 {
     const char *name = cf_hook_name(type);
     cf_hook_pool_reap(pool);

@@ -39,13 +39,13 @@ typedef struct xfer {
     CURL *c;
     struct curl_slist *hdrs;
     size_t max;
-    int too_big;      /* the body bound was hit */
-    int stalled;      /* the stall guard fired */
+    int too_big; /* the body bound was hit */
+    int stalled; /* the stall guard fired */
     int file_url;
     long long last_activity; /* monotonic ms of the last header or body byte */
     int show_progress;       /* report to h->progress (a lone, non-probe download) */
     long long started, last_drawn;
-    uint64_t total;          /* announced size, 0 = unknown */
+    uint64_t total; /* announced size, 0 = unknown */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -102,7 +102,8 @@ static void check_local_ip(cf_http *h)
     CURLcode rc = curl_easy_setopt(c, v6 ? CURLOPT_DNS_LOCAL_IP6 : CURLOPT_DNS_LOCAL_IP4, h->local_ip);
     if (rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN)
         snprintf(h->setup_error, sizeof h->setup_error,
-                 "create_curl_handle: Unable to bind DNS resolves to %s. Option requires that libcurl was built with c-ares.",
+                 "create_curl_handle: Unable to bind DNS resolves to %s. Option requires that libcurl was "
+                 "built with c-ares.",
                  h->local_ip);
     else if (rc == CURLE_BAD_FUNCTION_ARGUMENT)
         /* freshclam says "IPv4" for both families. */
@@ -154,7 +155,8 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
     }
     if (h->cert && !h->key)
         snprintf(h->setup_error, sizeof h->setup_error, "%s",
-                 "The FRESHCLAM_CLIENT_CERT environment variable was set, but FRESHCLAM_CLIENT_KEY was not set. A client private key is also required if specifying a client certificate.");
+                 "The FRESHCLAM_CLIENT_CERT environment variable was set, but FRESHCLAM_CLIENT_KEY was not "
+                 "set. A client private key is also required if specifying a client certificate.");
     else if (h->local_ip)
         check_local_ip(h);
     *out = h;
@@ -251,8 +253,9 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
         return 1;
     }
     long status = 0;
-    if (x->show_progress && dltotal > 0 && curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
-        status >= 200 && status < 300) {
+    if (x->show_progress && dltotal > 0 &&
+        curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status >= 200 &&
+        status < 300) {
         x->total = (uint64_t)dltotal;
         /* The final line (done == total) is drawn once, after the transfer. */
         if (dlnow < dltotal && now - x->last_drawn >= 100) {
@@ -264,11 +267,11 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return 0;
 }
 
-#define SETOPT(opt, val)                                                                   \
-    do {                                                                                   \
-        if (curl_easy_setopt(x->c, opt, val) != CURLE_OK)                                  \
-            return cf_err_set(&x->resp->err, CF_EINVAL, "%s: libcurl rejected option %s", \
-                              x->req->url, #opt);                                          \
+#define SETOPT(opt, val)                                                                                     \
+    do {                                                                                                     \
+        if (curl_easy_setopt(x->c, opt, val) != CURLE_OK)                                                    \
+            return cf_err_set(&x->resp->err, CF_EINVAL, "%s: libcurl rejected option %s", x->req->url,       \
+                              #opt);                                                                         \
     } while (0)
 
 static cf_code xfer_setup(xfer *x)
@@ -390,7 +393,8 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
         else if (r->status == 0 && x->file_url)
             r->status = 200;
         if (x->show_progress && x->total > 0 && r->body.n == x->total && r->status >= 200 && r->status < 300)
-            x->h->progress(x->h->progress_arg, (double)(mono_now() - x->started) / 1000.0, x->total, x->total);
+            x->h->progress(x->h->progress_arg, (double)(mono_now() - x->started) / 1000.0, x->total,
+                           x->total);
         return r->err.code = CF_OK;
     }
     if (x->too_big) {
@@ -527,7 +531,8 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
     for (size_t i = 0; i < n; i++) {
         if (xs[i].c) {
             curl_multi_remove_handle(m, xs[i].c);
-            cf_err_set(&resps[i].err, CF_ENET, "%s: transfer abandoned (multi interface failure)", reqs[i].url);
+            cf_err_set(&resps[i].err, CF_ENET, "%s: transfer abandoned (multi interface failure)",
+                       reqs[i].url);
             xfer_cleanup(&xs[i]);
         }
     }
@@ -605,7 +610,8 @@ int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, co
         return 1;
     case CF_HTTP_ORIGIN_TIMEOUT:
         snprintf(line1, CF_HTTP_MSG_SIZE,
-                 "%s: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and the request timed out. URL: %s",
+                 "%s: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and "
+                 "the request timed out. URL: %s",
                  fn, url);
         return 1;
     case CF_HTTP_UNEXPECTED:

@@ -88,10 +88,11 @@ cf_code cf_install_lock(const char *dbdir, unsigned timeout_s, cf_dblock *lk, pi
             close(fd);
             if (holder)
                 *holder = who;
-            return cf_err_set(e, CF_EIO,
-                              "Another clamfresh or freshclam update is running in %s (lock held by PID %ld); "
-                              "giving up after %u seconds.",
-                              dbdir, (long)who, timeout_s);
+            return cf_err_set(
+                e, CF_EIO,
+                "Another clamfresh or freshclam update is running in %s (lock held by PID %ld); "
+                "giving up after %u seconds.",
+                dbdir, (long)who, timeout_s);
         }
         struct timespec ts = {0, LOCK_POLL_NS};
         nanosleep(&ts, NULL);
@@ -200,8 +201,7 @@ static int is_db_sign(const char *name, const char *db)
 }
 
 cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const void *data, size_t n,
-                      const void *sign, size_t sign_len, uint32_t version, int *stale_err,
-                      cf_err *e)
+                      const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e)
 {
     if (stale_err)
         *stale_err = 0;
@@ -292,8 +292,8 @@ static int rmtree_at(int parent, const char *name, int depth)
     return unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-cf_code cf_install_cleanup(const char *dbdir, time_t older_than,
-                           void (*report)(void *arg, const char *name), void *arg, cf_err *e)
+cf_code cf_install_cleanup(const char *dbdir, time_t older_than, void (*report)(void *arg, const char *name),
+                           void *arg, cf_err *e)
 {
     int dfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)

@@ -108,8 +108,12 @@ static void reason(const cf_http_resp *r, char *out, size_t n)
         else
             snprintf(out, n, "transfer failed: %.400s", r->err.msg[0] ? r->err.msg : "no response");
         break;
-    case CF_HTTP_NOT_FOUND: snprintf(out, n, "not found (404)"); break;
-    default: snprintf(out, n, "unexpected response (%ld)", r->status); break;
+    case CF_HTTP_NOT_FOUND:
+        snprintf(out, n, "not found (404)");
+        break;
+    default:
+        snprintf(out, n, "unexpected response (%ld)", r->status);
+        break;
     }
 }
 

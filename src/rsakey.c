@@ -67,9 +67,12 @@ static const char *ossl_reason(void)
 const char *cf_keyrole_name(cf_keyrole role)
 {
     switch (role) {
-    case CF_KEY_CVD: return "CVD";
-    case CF_KEY_INFO: return ".info";
-    case CF_KEY_CDIFF: return "cdiff";
+    case CF_KEY_CVD:
+        return "CVD";
+    case CF_KEY_INFO:
+        return ".info";
+    case CF_KEY_CDIFF:
+        return "cdiff";
     }
     return "unknown";
 }
@@ -137,8 +140,7 @@ static cf_code rsakey_from_decimal(const char *ndec, const char *edec, cf_rsakey
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, ex) ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
-        EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
         EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
         rc = cf_err_set(e, CF_ENOMEM, "cannot build RSA public key%s", ossl_reason());
     }
@@ -160,9 +162,12 @@ cf_code cf_rsakey_builtin(cf_keyrole role, cf_rsakey **out, cf_err *e)
         return cf_err_set(e, CF_EINVAL, "built-in key: missing output");
     *out = NULL;
     switch (role) {
-    case CF_KEY_CVD: return rsakey_from_decimal(cvd_modulus, cvd_exponent, out, e);
-    case CF_KEY_INFO: return rsakey_from_decimal(info_modulus, info_exponent, out, e);
-    case CF_KEY_CDIFF: return rsakey_from_decimal(cdiff_modulus, cdiff_exponent, out, e);
+    case CF_KEY_CVD:
+        return rsakey_from_decimal(cvd_modulus, cvd_exponent, out, e);
+    case CF_KEY_INFO:
+        return rsakey_from_decimal(info_modulus, info_exponent, out, e);
+    case CF_KEY_CDIFF:
+        return rsakey_from_decimal(cdiff_modulus, cdiff_exponent, out, e);
     }
     return cf_err_set(e, CF_EINVAL, "built-in key: unknown role %d", (int)role);
 }
@@ -187,8 +192,7 @@ cf_code cf_rsakey_from_pem(const uint8_t *pem, size_t n, cf_rsakey **out, cf_err
     if (n == 0)
         return cf_err_set(e, CF_EFORMAT, "PEM key: input is empty");
     if (n > CF_MAX_PEM_BYTES)
-        return cf_err_set(e, CF_ETOOBIG, "PEM key: %zu bytes exceeds the limit of %d", n,
-                          CF_MAX_PEM_BYTES);
+        return cf_err_set(e, CF_ETOOBIG, "PEM key: %zu bytes exceeds the limit of %d", n, CF_MAX_PEM_BYTES);
 
     EVP_PKEY *pkey = NULL;
     /* Selection 0 lets the decoder take a private key, SubjectPublicKeyInfo
@@ -239,8 +243,8 @@ cf_code cf_rsakey_generate(int bits, cf_rsakey **out, cf_err *e)
         return cf_err_set(e, CF_EINVAL, "key generation: %d bits requested; use 1024 to 8192", bits);
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, bits) <= 0 || EVP_PKEY_generate(ctx, &pkey) <= 0) {
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, bits) <= 0 ||
+        EVP_PKEY_generate(ctx, &pkey) <= 0) {
         EVP_PKEY_CTX_free(ctx);
         return cf_err_set(e, CF_ENOMEM, "key generation failed%s", ossl_reason());
     }
@@ -282,8 +286,7 @@ int cf_rsakey_bits(const cf_rsakey *k)
     return k == NULL ? 0 : k->bits;
 }
 
-cf_code cf_rsakey_private_op(const cf_rsakey *k, const uint8_t *m, size_t mlen, cf_buf *out,
-                             cf_err *e)
+cf_code cf_rsakey_private_op(const cf_rsakey *k, const uint8_t *m, size_t mlen, cf_buf *out, cf_err *e)
 {
     size_t size = (size_t)EVP_PKEY_get_size(k->pkey);
     if (mlen > size)
@@ -336,8 +339,8 @@ static cf_code trust_load_one(const char *path, cf_keyrole role, cf_rsakey **out
         int bits = (*out)->bits;
         cf_rsakey_free(*out);
         *out = NULL;
-        rc = cf_err_set(e, CF_EUNSUPP, "%s: a %d-bit key is too weak to trust (need %d bits)", path,
-                        bits, TRUST_MIN_BITS);
+        rc = cf_err_set(e, CF_EUNSUPP, "%s: a %d-bit key is too weak to trust (need %d bits)", path, bits,
+                        TRUST_MIN_BITS);
     }
     if (rc != CF_OK)
         cf_err_prefix(e, "%s signing key: ", cf_keyrole_name(role));

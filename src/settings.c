@@ -168,7 +168,8 @@ static int size_value(const char *arg, uint64_t *out)
         v = v * 10 + (uint64_t)(*p - '0');
     }
     switch (*p) {
-    case '\0': break;
+    case '\0':
+        break;
     case 'k':
     case 'K':
         mult = 1024;
@@ -184,7 +185,8 @@ static int size_value(const char *arg, uint64_t *out)
         mult = 1024 * 1024 * 1024;
         p++;
         break;
-    default: return 0;
+    default:
+        return 0;
     }
     if (*p || (v && v > UINT64_MAX / mult))
         return 0;
@@ -199,10 +201,14 @@ int cf_optdef_value_ok(const cf_optdef *d, const char *arg)
     long n;
     uint64_t z;
     switch (d->type) {
-    case CF_T_BOOL: return bool_value(arg, &b);
-    case CF_T_NUMBER: return number_value(arg, &n);
-    case CF_T_SIZE: return size_value(arg, &z);
-    default: return 1;
+    case CF_T_BOOL:
+        return bool_value(arg, &b);
+    case CF_T_NUMBER:
+        return number_value(arg, &n);
+    case CF_T_SIZE:
+        return size_value(arg, &z);
+    default:
+        return 1;
     }
 }
 
@@ -552,11 +558,16 @@ cf_code cf_settings_finish(cf_settings *s, cf_err *e)
 int cf_settings_exit_code(cf_code code)
 {
     switch (code) {
-    case CF_OK: return 0;
-    case CF_EINVAL: return 9;
-    case CF_ENOTFOUND: return 16;
-    case CF_ENOMEM: return 15;
-    default: return 2;
+    case CF_OK:
+        return 0;
+    case CF_EINVAL:
+        return 9;
+    case CF_ENOTFOUND:
+        return 16;
+    case CF_ENOMEM:
+        return 15;
+    default:
+        return 2;
     }
 }
 

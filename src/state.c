@@ -32,14 +32,15 @@ cf_code cf_state_decode(const uint8_t *p, size_t n, cf_state *s, cf_err *e)
 {
     memset(s, 0, sizeof *s);
     if (n < CF_STATE_MIN_SIZE)
-        return cf_err_set(e, CF_EFORMAT, "freshclam.dat: %zu bytes, at least %d needed", n, CF_STATE_MIN_SIZE);
+        return cf_err_set(e, CF_EFORMAT, "freshclam.dat: %zu bytes, at least %d needed", n,
+                          CF_STATE_MIN_SIZE);
     if (memcmp(p, CF_STATE_MAGIC, 13) != 0)
         return cf_err_set(e, CF_EFORMAT, "freshclam.dat: bad magic at offset 0 (not \"%s\")", CF_STATE_MAGIC);
     uint32_t version;
     memcpy(&version, p + CF_STATE_OFF_VERSION, sizeof version);
     if (version != CF_STATE_VERSION)
-        return cf_err_set(e, CF_EFORMAT, "freshclam.dat: format version %u at offset %d, expected %u", version,
-                          CF_STATE_OFF_VERSION, CF_STATE_VERSION);
+        return cf_err_set(e, CF_EFORMAT, "freshclam.dat: format version %u at offset %d, expected %u",
+                          version, CF_STATE_OFF_VERSION, CF_STATE_VERSION);
     memcpy(s->uuid, p + CF_STATE_OFF_UUID, CF_STATE_UUID_SIZE - 1);
     s->uuid[CF_STATE_UUID_SIZE - 1] = '\0';
     memcpy(s->pad, p + CF_STATE_OFF_PAD, CF_STATE_PAD_SIZE);
@@ -59,9 +60,9 @@ cf_code cf_state_init_new(cf_state *s, cf_err *e)
         return cf_err_set(e, CF_EIO, "freshclam.dat: no random bytes for a new UUID");
     r[6] = (uint8_t)((r[6] & 0x0f) | 0x40); /* version 4 */
     r[8] = (uint8_t)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(s->uuid, sizeof s->uuid,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
-             r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    snprintf(s->uuid, sizeof s->uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+             r[15]);
     return CF_OK;
 }
 

@@ -195,18 +195,30 @@ static unsigned long header_sum(const uint8_t *hdr)
 static const char *type_desc(uint8_t t)
 {
     switch (t) {
-    case '1': return "a hard link";
-    case '2': return "a symbolic link";
-    case '3': return "a character device";
-    case '4': return "a block device";
-    case '5': return "a directory";
-    case '6': return "a FIFO";
-    case '7': return "a contiguous file";
-    case 'x': return "a pax extended header";
-    case 'g': return "a pax global header";
-    case 'L': return "a GNU long-name record";
-    case 'K': return "a GNU long-link record";
-    default: return "not a regular file";
+    case '1':
+        return "a hard link";
+    case '2':
+        return "a symbolic link";
+    case '3':
+        return "a character device";
+    case '4':
+        return "a block device";
+    case '5':
+        return "a directory";
+    case '6':
+        return "a FIFO";
+    case '7':
+        return "a contiguous file";
+    case 'x':
+        return "a pax extended header";
+    case 'g':
+        return "a pax global header";
+    case 'L':
+        return "a GNU long-name record";
+    case 'K':
+        return "a GNU long-link record";
+    default:
+        return "not a regular file";
     }
 }
 

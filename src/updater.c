@@ -35,7 +35,6 @@ enum {
     R_NOTSYNC,          /* nothing newer than local was served: re-run at once, then accept */
 };
 
-
 /* ------------------------------------------------------------------ helpers */
 
 static void say(cf_updater *u, cf_msglevel lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -121,8 +120,7 @@ static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, c
     case K_TRANSPORT:
         if (r->curl_code)
             say(u, lvl, "%sDownload failed (%d)  Message: %s (%s)",
-                strcmp(fn, "remote_cvdhead") == 0 ? "remote_cvdhead: " : "", r->curl_code, r->curl_msg,
-                url);
+                strcmp(fn, "remote_cvdhead") == 0 ? "remote_cvdhead: " : "", r->curl_code, r->curl_msg, url);
         else
             say(u, lvl, "%s: %s (%s)", fn, r->err.msg[0] ? r->err.msg : "transfer failed", url);
         break;
@@ -183,18 +181,21 @@ static int on_forbidden(cf_updater *u, const char *file, const char *url, const 
     say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_403);
     say(u, CF_MSG_INFO, "This could mean several things:");
     say(u, CF_MSG_INFO, " 1. You are running an out-of-date version of ClamAV / FreshClam.");
-    say(u, CF_MSG_INFO, "    Ensure you are the most updated version by visiting https://www.clamav.net/downloads");
+    say(u, CF_MSG_INFO,
+        "    Ensure you are the most updated version by visiting https://www.clamav.net/downloads");
     say(u, CF_MSG_INFO, " 2. Your network is explicitly denied by the FreshClam CDN.");
     say(u, CF_MSG_INFO, "    In order to rectify this please check that you are:");
     say(u, CF_MSG_INFO, "   a. Running an up-to-date version of FreshClam");
     say(u, CF_MSG_INFO, "   b. Running FreshClam no more than once an hour");
     say(u, CF_MSG_INFO, "   c. Connecting from an IP in a blocked region");
-    say(u, CF_MSG_INFO, "      Please see https://www.cisco.com/c/m/en_us/crisis-response/russia-ukraine.html");
+    say(u, CF_MSG_INFO,
+        "      Please see https://www.cisco.com/c/m/en_us/crisis-response/russia-ukraine.html");
     cf_state tmp = {0};
     cf_state *s = u->o.state ? u->o.state : &tmp;
     if (r && r->cf_ray[0]) {
-        say(u, CF_MSG_INFO, "    If you believe you are not in any of the above categories, please contact the "
-                            "ClamAV team with this reference: %s",
+        say(u, CF_MSG_INFO,
+            "    If you believe you are not in any of the above categories, please contact the "
+            "ClamAV team with this reference: %s",
             r->cf_ray);
         cf_state_set_ray(s, r->cf_ray);
     }
@@ -291,7 +292,8 @@ static void noversioned_mark(cf_updater *u, const char *mirror, time_t when)
     }
     if (when)
         cf_buf_printf(&out, "%lld %s\n", (long long)when, mirror);
-    if (cf_install_file(u->o.dbdir, CF_MIRROR_STATE_FILE, out.p ? (const void *)out.p : "", out.n, &e) != CF_OK)
+    if (cf_install_file(u->o.dbdir, CF_MIRROR_STATE_FILE, out.p ? (const void *)out.p : "", out.n, &e) !=
+        CF_OK)
         say(u, CF_MSG_DEBUG, "Can't record mirror state: %s", e.msg);
     cf_buf_free(&old);
     cf_buf_free(&out);
@@ -350,7 +352,8 @@ static int test_and_install(cf_updater *u, const char *db, const char *ext, cons
     say(u, CF_MSG_DEBUG, "fc_update_database: %s updated.", name);
     if (u->o.engine_flevel && h->flevel > u->o.engine_flevel) {
         say(u, CF_MSG_WARN, "Your ClamAV installation is OUTDATED!");
-        say(u, CF_MSG_WARN, "Current functionality level = %u, recommended = %u", u->o.engine_flevel, h->flevel);
+        say(u, CF_MSG_WARN, "Current functionality level = %u, recommended = %u", u->o.engine_flevel,
+            h->flevel);
         say(u, CF_MSG_INFO, "DON'T PANIC! Read https://docs.clamav.net/manual/Installing.html");
     }
     return CF_FC_SUCCESS;
@@ -376,8 +379,8 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
     if (url_join(url, mirror, file) != 0)
         return CF_FC_EFAILEDGET;
     say(u, CF_MSG_INFO, "Trying to retrieve CVD header from %s", url);
-    cf_http_req req = {.url = url, .range_head = 1,
-                       .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
+    cf_http_req req = {
+        .url = url, .range_head = 1, .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
     cf_http_resp r;
     fetch(u, &req, &r, 1, 1);
     int rc = 0;
@@ -433,8 +436,8 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
     }
     if (rc == CF_FC_EFAILEDGET && !quiet) {
         say(u, CF_MSG_WARN, "Failed to get %s database version information from server: %s", c->db, mirror);
-        say(u, warn_or_error(last), "check_for_new_database_version: Failed to find %s database using server %s.",
-            c->db, mirror);
+        say(u, warn_or_error(last),
+            "check_for_new_database_version: Failed to find %s database using server %s.", c->db, mirror);
     }
     cf_http_resp_free(&r);
     return rc;
@@ -466,8 +469,8 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
                           const char *const *headers, int last_attempt, int last, int quiet404, fullfile *out)
 {
     cf_updater *u = c->u;
-    cf_http_req req = {.url = url, .headers = headers,
-                       .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
+    cf_http_req req = {
+        .url = url, .headers = headers, .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
     cf_http_resp r;
     fetch(u, &req, &r, 1, 1);
     int rc = 0;
@@ -564,7 +567,8 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
                 continue;
             time_t since = noversioned_since(u, mirror);
             if (since && now - since < CF_NOVERSIONED_RETRY && now >= since) {
-                say(u, CF_MSG_DEBUG, "%s does not publish %s-%u.cvd (remembered); not asking", mirror, c->db, V);
+                say(u, CF_MSG_DEBUG, "%s does not publish %s-%u.cvd (remembered); not asking", mirror, c->db,
+                    V);
                 continue;
             }
             snprintf(tmp, sizeof tmp, "%s-%u.cvd", c->db, V);
@@ -598,7 +602,8 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         if (r != 0) {
             /* Report the most telling failure: a bad or empty file says more
              * than the 404s of the other names. */
-            if (rc == CF_FC_EFAILEDGET || r == CF_FC_EBADCVD || (r == CF_FC_EEMPTYFILE && rc != CF_FC_EBADCVD))
+            if (rc == CF_FC_EFAILEDGET || r == CF_FC_EBADCVD ||
+                (r == CF_FC_EEMPTYFILE && rc != CF_FC_EBADCVD))
                 rc = r;
             continue;
         }
@@ -644,14 +649,14 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
             "Expected newer version of %s database but the server's copy is not newer than our local file "
             "(version %u).",
             c->db, c->lhdr.version);
-        say(u, CF_MSG_WARN, "%s served version %u, advertised %u; keeping %s (version %u)", f.url, H, V, c->lfile,
-            c->lhdr.version);
+        say(u, CF_MSG_WARN, "%s served version %u, advertised %u; keeping %s (version %u)", f.url, H, V,
+            c->lfile, c->lhdr.version);
         fullfile_free(&f);
         return R_NOTSYNC;
     }
     if (H < V)
-        say(u, CF_MSG_DEBUG, "The %s.%s database downloaded from %s is older than the version advertised.", c->db,
-            ext, mirror);
+        say(u, CF_MSG_DEBUG, "The %s.%s database downloaded from %s is older than the version advertised.",
+            c->db, ext, mirror);
     rc = test_and_install(u, c->db, ext, &f.bytes, &f.sign, &f.hdr);
     fullfile_free(&f);
     if (rc != 0)
@@ -665,7 +670,8 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
             return CF_FC_SUCCESS;
         }
         say(u, CF_MSG_DEBUG,
-            "Received an older %s CVD than was advertised. We'll keep it and try updating to the latest version "
+            "Received an older %s CVD than was advertised. We'll keep it and try updating to the latest "
+            "version "
             "with CDIFFs.",
             c->db);
         return R_RETRY_NOW;
@@ -726,7 +732,7 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     /* Every patch and its .sign at once; applied strictly in order below. */
     cf_http_req *reqs = calloc(2 * n, sizeof *reqs);
     cf_http_resp *resps = calloc(2 * n, sizeof *resps);
-    char (*urls)[URL_MAX] = calloc(2 * n, URL_MAX);
+    char(*urls)[URL_MAX] = calloc(2 * n, URL_MAX);
     if (!reqs || !resps || !urls) {
         free(reqs);
         free(resps);
@@ -804,8 +810,8 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
             say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
             err = P_APPLY;
         } else if (got != ver) {
-            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': it is the patch to version %u", patch,
-                got);
+            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': it is the patch to version %u",
+                patch, got);
             err = P_APPLY;
         } else if (cf_cdiff_apply(&img, script.p, script.n, &e) != CF_OK) {
             /* Each script applies atomically, so img stays the last good state. */
@@ -820,7 +826,8 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
      * daily-sized image is then hashed once, not once per cdiff. Nothing is
      * installed unless the patched image satisfies its signed manifest. */
     if (rc == 0 && applied > 0 && err != P_APPLY && cf_verify_patched(u->o.verify, &img, &e) != CF_OK) {
-        say(u, CF_MSG_ERROR, "downloadPatchAndApply: the database patched to version %u fails its manifest: %s",
+        say(u, CF_MSG_ERROR,
+            "downloadPatchAndApply: the database patched to version %u fails its manifest: %s",
             L + (uint32_t)applied, e.msg);
         err = P_APPLY;
     }
@@ -836,15 +843,16 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
 
     if (err != P_NONE && u->o.private_mirror) {
         /* A private mirror need not carry cdiffs: quietly take the whole file. */
-        say(u, CF_MSG_DEBUG, "Incremental update from %s stopped after %zu patches; downloading the whole database",
-            mirror, applied);
+        say(u, CF_MSG_DEBUG,
+            "Incremental update from %s stopped after %zu patches; downloading the whole database", mirror,
+            applied);
         cf_image_free(&img);
         *fallback = 1;
         return 0;
     }
     if (err == P_EMPTY) {
-        say(u, CF_MSG_DEBUG, "Empty CDIFF found. Skip incremental updates for this version and download %s.cvd",
-            c->db);
+        say(u, CF_MSG_DEBUG,
+            "Empty CDIFF found. Skip incremental updates for this version and download %s.cvd", c->db);
         cf_image_free(&img);
         *fallback = 1;
         return 0;
@@ -857,15 +865,16 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     }
     if (err != P_NONE && applied == 0) {
         say(u, CF_MSG_INFO,
-            "The database server doesn't have the latest patch for the %s database (version %u). The server will "
+            "The database server doesn't have the latest patch for the %s database (version %u). The server "
+            "will "
             "likely have updated if you check again in a few hours.",
             c->db, V);
         cf_image_free(&img);
         return CF_FC_SUCCESS;
     }
     if (applied < n) {
-        say(u, CF_MSG_INFO, "Downloaded %zu patches for %s, which is fewer than the %zu expected patches.", applied,
-            c->db, n);
+        say(u, CF_MSG_INFO, "Downloaded %zu patches for %s, which is fewer than the %zu expected patches.",
+            applied, c->db, n);
         say(u, CF_MSG_INFO, "We'll settle for this partial-update, at least for now.");
     }
     (void)last;
@@ -919,8 +928,8 @@ static void fetch_missing_sign(dbctx *c, const char *mirror)
          * local engine is older and ignores them. */
         unsigned fl = v->flevel < CF_SIGN_MIN_FLEVEL ? CF_SIGN_MIN_FLEVEL : v->flevel;
         if (cf_file_read(local, CF_MAX_DB_BYTES, &cvd, &e) == CF_OK)
-            invalid = cf_signfile_verify(v->certs, r.body.p, r.body.n, cvd.p, cvd.n, fl, v->now, NULL, 0, &e) ==
-                      CF_SIGN_INVALID;
+            invalid = cf_signfile_verify(v->certs, r.body.p, r.body.n, cvd.p, cvd.n, fl, v->now, NULL, 0,
+                                         &e) == CF_SIGN_INVALID;
         cf_buf_free(&cvd);
         if (invalid) {
             say(u, CF_MSG_WARN, "Not keeping %s from %s: %s", name, url, e.msg);
@@ -1016,7 +1025,8 @@ int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
                 return u->o.strict_exit_codes ? CF_FC_ERETRYLATER : CF_FC_SUCCESS;
             case R_RETRY_NOW:
                 say(u, CF_MSG_INFO,
-                    "Received an older %s CVD than was advertised. We'll retry so the incremental update will "
+                    "Received an older %s CVD than was advertised. We'll retry so the incremental update "
+                    "will "
                     "ensure we're up-to-date.",
                     db);
                 continue;
@@ -1041,7 +1051,8 @@ int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
     }
     if (rc == R_RETRY_NOW || rc == R_NOTSYNC) {
         /* freshclam counts a mirror that never catches up as success (§4.4). */
-        say(u, CF_MSG_WARN, "The mirrors did not serve the advertised version of %s; keeping what we have.", db);
+        say(u, CF_MSG_WARN, "The mirrors did not serve the advertised version of %s; keeping what we have.",
+            db);
         return u->o.strict_exit_codes ? CF_FC_EMIRRORNOTSYNC : CF_FC_SUCCESS;
     }
     say(u, CF_MSG_ERROR, "Update failed for database: %s", db);
@@ -1168,9 +1179,10 @@ int cf_updater_custom(cf_updater *u, const char *url)
     }
     if (rc != 0) {
         if (rc != CF_FC_EFORBIDDEN) {
-            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s", url);
-            say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)", cf_fc_str(rc),
-                rc);
+            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s",
+                url);
+            say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)",
+                cf_fc_str(rc), rc);
         }
         cf_buf_free(&bytes);
         return rc;
@@ -1197,7 +1209,8 @@ int cf_updater_custom(cf_updater *u, const char *url)
             if (te.msg[0])
                 say(u, CF_MSG_WARN, "%s", te.msg);
             say(u, CF_MSG_ERROR, "Database test FAILED.");
-            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s", url);
+            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s",
+                url);
             say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)",
                 cf_fc_str(CF_FC_ETESTFAIL), CF_FC_ETESTFAIL);
             unlink(path);

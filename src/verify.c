@@ -38,8 +38,7 @@ static cf_code verify_legacy(const cf_verifyctx *ctx, const uint8_t *p, size_t n
                              cf_err *e)
 {
     if (ctx->fips)
-        return cf_err_set(e, CF_ESIG,
-                          "no valid .sign file, and FIPS limits forbid the MD5-based signature");
+        return cf_err_set(e, CF_ESIG, "no valid .sign file, and FIPS limits forbid the MD5-based signature");
     if (strlen(h->dsig) <= 1)
         return cf_err_set(e, CF_ESIG, "the header carries no digital signature");
     char md5[33];
@@ -126,8 +125,7 @@ cf_code cf_verify_cld(const cf_verifyctx *ctx, const uint8_t *p, size_t n, cf_im
 }
 
 cf_code cf_verify_cdiff(const cf_verifyctx *ctx, const uint8_t *p, size_t n, const uint8_t *sign,
-                        size_t sign_len, cf_buf *script, uint32_t *version, cf_sigsource *how,
-                        cf_err *e)
+                        size_t sign_len, cf_buf *script, uint32_t *version, cf_sigsource *how, cf_err *e)
 {
     if (how != NULL)
         *how = CF_SIGSRC_NONE;

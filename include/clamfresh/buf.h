@@ -13,7 +13,10 @@ typedef struct cf_buf {
     size_t cap; /* bytes allocated */
 } cf_buf;
 
-#define CF_BUF_INIT {NULL, 0, 0}
+#define CF_BUF_INIT                                                                                          \
+    {                                                                                                        \
+        NULL, 0, 0                                                                                           \
+    }
 
 /* Ensures room for `extra` more bytes. CF_ENOMEM on failure (or on overflow). */
 cf_code cf_buf_reserve(cf_buf *b, size_t extra);

@@ -54,11 +54,10 @@ cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsake
  * OPEN/ADD/CLOSE; removed members UNLINK at the end; a member is rewritten
  * (UNLINK, OPEN, ADD every line, CLOSE) when line edits cannot express the
  * change or when the rewrite is the smaller script. Memory is linear in the
- * member sizes and the search per member is bounded (see cdiff.c). Guarantee: after cf_cdiff_apply, the image has the same set of member
- * names as newimg with identical contents (member order may differ).
- * Fails with CF_EUNSUPP, naming the member, for what no script can express:
- * changed or new contents with a CR or NUL byte or without a final newline, a
- * new empty member, names outside [A-Za-z0-9._]. Appends to script. */
+ * member sizes and the search per member is bounded (see cdiff.c). Guarantee: after cf_cdiff_apply, the image
+ * has the same set of member names as newimg with identical contents (member order may differ). Fails with
+ * CF_EUNSUPP, naming the member, for what no script can express: changed or new contents with a CR or NUL
+ * byte or without a final newline, a new empty member, names outside [A-Za-z0-9._]. Appends to script. */
 cf_code cf_cdiff_make_script(const cf_image *oldimg, const cf_image *newimg, cf_buf *script, cf_err *e);
 
 /* Wraps a script into a .cdiff (§6.1): header with version and script length,

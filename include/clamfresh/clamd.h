@@ -18,18 +18,17 @@
 
 /* What clamd.conf says about reaching clamd (only the directives §6.2 needs). */
 typedef struct cf_clamd_conf {
-    char local_socket[108];           /* "" when LocalSocket is absent (sun_path size) */
-    char tcp_port[16];                /* "" when TCPSocket is absent */
-    size_t n_tcpaddr;                 /* TCPAddr lines, in file order */
+    char local_socket[108]; /* "" when LocalSocket is absent (sun_path size) */
+    char tcp_port[16];      /* "" when TCPSocket is absent */
+    size_t n_tcpaddr;       /* TCPAddr lines, in file order */
     char tcpaddr[CF_CLAMD_MAX_TCPADDR][256];
-    int reload_enabled;               /* EnableReloadCommand; 1 when absent */
+    int reload_enabled; /* EnableReloadCommand; 1 when absent */
 } cf_clamd_conf;
 
 /* Parses clamd.conf text (pure; clamd's syntax and option table, strict like
  * clamd: an unknown option, a missing or malformed value is an error naming the
  * line). `name` is used in messages only. */
-cf_code cf_clamd_conf_parse(const char *text, size_t len, const char *name, cf_clamd_conf *conf,
-                            cf_err *e);
+cf_code cf_clamd_conf_parse(const char *text, size_t len, const char *name, cf_clamd_conf *conf, cf_err *e);
 
 typedef enum cf_clamd_status {
     CF_CLAMD_NOTIFIED,        /* answer contained RELOADING, or no answer at all (§6.3) */
@@ -39,18 +38,18 @@ typedef enum cf_clamd_status {
                                  the clamd version): nothing sent */
     CF_CLAMD_CONNECT_FAILED,  /* no socket could be connected (or name resolution failed) */
     CF_CLAMD_SEND_FAILED,
-    CF_CLAMD_TIMEOUT,         /* connected, sent, nothing came back within the timeout: WARN
-                                 "Clamd was NOT notified: No answer from clamd within <n>
-                                 seconds" (freshclam would wait forever here) */
-    CF_CLAMD_UNAVAILABLE,     /* COMMAND UNAVAILABLE */
+    CF_CLAMD_TIMEOUT,     /* connected, sent, nothing came back within the timeout: WARN
+                             "Clamd was NOT notified: No answer from clamd within <n>
+                             seconds" (freshclam would wait forever here) */
+    CF_CLAMD_UNAVAILABLE, /* COMMAND UNAVAILABLE */
     CF_CLAMD_UNKNOWN_ANSWER,
 } cf_clamd_status;
 
 typedef struct cf_clamd_result {
     cf_clamd_status status;
-    char answer[21];  /* clamd's answer: at most 20 bytes, up to its first NUL, without the
-                         trailing newline, control bytes shown as '?'; "" when none */
-    cf_notes notes;   /* §6.2/§6.3 message texts, in order, for the caller to log */
+    char answer[21]; /* clamd's answer: at most 20 bytes, up to its first NUL, without the
+                        trailing newline, control bytes shown as '?'; "" when none */
+    cf_notes notes;  /* §6.2/§6.3 message texts, in order, for the caller to log */
 } cf_clamd_result;
 
 /* Sends `RELOAD\0` to the clamd that clamd_conf_path describes and reads one
@@ -59,7 +58,6 @@ typedef struct cf_clamd_result {
  * note in res->notes at its level. Returns CF_OK when clamd was notified, else
  * an error code with e holding the last message. The outcome must never change
  * the exit code (§6.1). */
-cf_code cf_clamd_notify(const char *clamd_conf_path, int timeout_s, cf_clamd_result *res,
-                        cf_err *e);
+cf_code cf_clamd_notify(const char *clamd_conf_path, int timeout_s, cf_clamd_result *res, cf_err *e);
 
 #endif

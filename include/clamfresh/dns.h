@@ -9,9 +9,9 @@
 
 #include "clamfresh/err.h"
 
-#define CF_DNS_TXT_MAX 256            /* a TXT character-string is at most 255 bytes */
-#define CF_DNS_TIMEOUT_MS 5000        /* bound on one whole lookup, retries included */
-#define CF_DNSINFO_MAX_AGE 43200      /* 12 hours (§4.2) */
+#define CF_DNS_TXT_MAX 256       /* a TXT character-string is at most 255 bytes */
+#define CF_DNS_TIMEOUT_MS 5000   /* bound on one whole lookup, retries included */
+#define CF_DNSINFO_MAX_AGE 43200 /* 12 hours (§4.2) */
 #define CF_DNSINFO_DEFAULT "current.cvd.clamav.net"
 #define CF_DNS_DB_DOMAIN "cvd.clamav.net" /* <db>.cvd.clamav.net, hard-coded in freshclam */
 
@@ -24,8 +24,8 @@ cf_code cf_dns_query_txt(const char *name, char *out, size_t outsz, unsigned *tt
 
 /* Same, with the resolver's queries sent from local_ip (LocalIPAddress; IPv6
  * when it contains ':'). local_ip NULL or "" = no binding. */
-cf_code cf_dns_query_txt_from(const char *name, const char *local_ip, char *out, size_t outsz,
-                              unsigned *ttl, cf_err *e);
+cf_code cf_dns_query_txt_from(const char *name, const char *local_ip, char *out, size_t outsz, unsigned *ttl,
+                              cf_err *e);
 
 /* A validated current.cvd.clamav.net record. Fields are numbered from 0 as in
  * §4.2; consecutive ':' count as one separator, and a leading ':' leaves field 0
@@ -75,8 +75,7 @@ cf_code cf_dnsinfo_db_version(const cf_dnsinfo *d, const char *db, unsigned *ver
  * When the query itself fails freshclam prints CF_DNSINFO_MSG_NO_RECORD with
  * "<db>.cvd" instead. Every failure means HTTP probing for db. */
 #define CF_DNSINFO_MSG_NO_RECORD "No timestamp in TXT record for %s"
-cf_code cf_dnsinfo_parse_db(const char *txt, time_t now, const char *db, unsigned *version,
-                            cf_err *e);
+cf_code cf_dnsinfo_parse_db(const char *txt, time_t now, const char *db, unsigned *version, cf_err *e);
 
 /* Compares dotted versions component-wise numerically, looking only at the text
  * before the first '-' of each: <0, 0, >0 as a is lower, equal, higher. */

@@ -7,10 +7,10 @@
 
 typedef enum cf_code {
     CF_OK = 0,
-    CF_EINVAL,    /* a caller passed something unusable */
-    CF_EFORMAT,   /* input bytes are malformed */
-    CF_ETOOBIG,   /* input exceeds a size bound */
-    CF_ESIG,      /* a signature, hash or manifest check failed */
+    CF_EINVAL,  /* a caller passed something unusable */
+    CF_EFORMAT, /* input bytes are malformed */
+    CF_ETOOBIG, /* input exceeds a size bound */
+    CF_ESIG,    /* a signature, hash or manifest check failed */
     CF_ENOMEM,
     CF_EIO,       /* a file-system operation failed */
     CF_ENOTFOUND, /* a named thing does not exist */
@@ -28,8 +28,7 @@ typedef struct cf_err {
 
 /* Records code and message in *e (which may be NULL) and returns code, so that
  * failure paths read `return cf_err_set(e, CF_EFORMAT, "...", ...);`. */
-cf_code cf_err_set(cf_err *e, cf_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+cf_code cf_err_set(cf_err *e, cf_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prepends context ("test.cvd: ") to an already recorded message. */
 void cf_err_prefix(cf_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -15,8 +15,7 @@ int cf_gz_is_gzip(const uint8_t *p, size_t n);
  * *consumed (optional) receives the compressed bytes used. Output beyond
  * max_out bytes fails with CF_ETOOBIG; a truncated or corrupt stream with
  * CF_EFORMAT. Appends to out. */
-cf_code cf_gz_inflate(const uint8_t *p, size_t n, size_t max_out, cf_buf *out, size_t *consumed,
-                      cf_err *e);
+cf_code cf_gz_inflate(const uint8_t *p, size_t n, size_t max_out, cf_buf *out, size_t *consumed, cf_err *e);
 
 /* Writes one gzip member (header: no name, mtime 0, OS Unix) for data.
  * level 0..9; filtered selects Z_FILTERED as ClamAV's writers do. Appends to out. */

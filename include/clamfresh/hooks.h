@@ -33,8 +33,7 @@ int cf_hook_exit_code(const char *cmd, int *n);
  * replaced by version, which must be digits and dots only (else CF_EINVAL with
  * the §7 error text, and nothing may run); other types are returned unchanged.
  * *out is malloc'ed; the caller frees it. */
-cf_code cf_hook_command(cf_hook_type type, const char *cmd, const char *version, char **out,
-                        cf_err *e);
+cf_code cf_hook_command(cf_hook_type type, const char *cmd, const char *version, char **out, cf_err *e);
 
 /* Single-shot run (§7 "How"). version is used by CF_HOOK_OUTDATED only (NULL
  * otherwise). On CF_OK, *exit_status is -1 when the command ran (its own status
@@ -64,8 +63,8 @@ size_t cf_hook_pool_reap(cf_hook_pool *pool);
 /* Starts cmd in the background. When the pool is full, adds WARN
  * "<Type>: already <n> processes active." and returns CF_EUNSUPP without
  * running it; fork failure adds WARN "<Type>::fork() failed, <err>.". */
-cf_code cf_hook_pool_spawn(cf_hook_pool *pool, cf_hook_type type, const char *cmd,
-                           const char *version, cf_notes *notes, cf_err *e);
+cf_code cf_hook_pool_spawn(cf_hook_pool *pool, cf_hook_type type, const char *cmd, const char *version,
+                           cf_notes *notes, cf_err *e);
 
 /* Waits up to timeout_ms for every child of the pool to finish (daemon
  * shutdown, tests); returns how many are still running. */

@@ -12,28 +12,28 @@
 #include "clamfresh/err.h"
 
 #define CF_HTTP_MAX_REDIRS 3
-#define CF_HTTP_UA_MAX 127    /* freshclam's User-Agent bound (§5.1) */
-#define CF_HTTP_RAY_SIZE 21   /* cf-ray value: 20 chars + NUL, as in freshclam.dat */
-#define CF_HTTP_MSG_SIZE 1024 /* one formatted log line */
-#define CF_HTTP_RANGE_HEAD 512 /* the version probe's Range: bytes=0-511 */
+#define CF_HTTP_UA_MAX 127       /* freshclam's User-Agent bound (§5.1) */
+#define CF_HTTP_RAY_SIZE 21      /* cf-ray value: 20 chars + NUL, as in freshclam.dat */
+#define CF_HTTP_MSG_SIZE 1024    /* one formatted log line */
+#define CF_HTTP_RANGE_HEAD 512   /* the version probe's Range: bytes=0-511 */
 #define CF_HTTP_DEFAULT_STALL 60 /* seconds; used when stall_timeout is 0 */
 
 /* Plain parameters (not the settings struct) so the module stands alone.
  * Strings are copied by cf_http_new. NULL/0 means "not set". */
 typedef struct cf_http_params {
-    const char *user_agent;     /* whole User-Agent value; NULL = libcurl sends none */
-    long connect_timeout;       /* seconds (ConnectTimeout); 0 = libcurl default */
-    long receive_timeout;       /* ReceiveTimeout: abort below 1 byte/s for this many s; 0 = off */
-    long stall_timeout;         /* abort when no byte arrives for this many s, even when
-                                 * receive_timeout is 0; 0 = CF_HTTP_DEFAULT_STALL */
-    const char *proxy_host;     /* HTTPProxyServer; a leading "http://" is stripped */
-    long proxy_port;            /* HTTPProxyPort; 0 = libcurl default */
-    const char *proxy_user;     /* HTTPProxyUsername (basic auth with proxy_password) */
+    const char *user_agent; /* whole User-Agent value; NULL = libcurl sends none */
+    long connect_timeout;   /* seconds (ConnectTimeout); 0 = libcurl default */
+    long receive_timeout;   /* ReceiveTimeout: abort below 1 byte/s for this many s; 0 = off */
+    long stall_timeout;     /* abort when no byte arrives for this many s, even when
+                             * receive_timeout is 0; 0 = CF_HTTP_DEFAULT_STALL */
+    const char *proxy_host; /* HTTPProxyServer; a leading "http://" is stripped */
+    long proxy_port;        /* HTTPProxyPort; 0 = libcurl default */
+    const char *proxy_user; /* HTTPProxyUsername (basic auth with proxy_password) */
     const char *proxy_password;
-    int proxy_tunnel;           /* nonzero: CONNECT tunnel even for http:// URLs, as freshclam
-                                 * <= 1.5.3 does; 0: plain proxying (newer freshclam) */
-    const char *local_ip;       /* LocalIPAddress: binds DNS resolution only (§5.6) */
-    int verbose;                /* curl trace to stdout (-v / LogVerbose) */
+    int proxy_tunnel;     /* nonzero: CONNECT tunnel even for http:// URLs, as freshclam
+                           * <= 1.5.3 does; 0: plain proxying (newer freshclam) */
+    const char *local_ip; /* LocalIPAddress: binds DNS resolution only (§5.6) */
+    int verbose;          /* curl trace to stdout (-v / LogVerbose) */
     /* Progress of a lone download (cf_http_get, or cf_http_get_many with one
      * request; never a Range probe), called about ten times a second while the
      * size is known and once more with done == total when it completed; NULL =
@@ -64,30 +64,30 @@ const char *cf_http_setup_error(const cf_http *h);
 const char *cf_http_proxy_label(const cf_http *h);
 
 typedef struct cf_http_req {
-    const char *url;             /* http://, https:// or file:// */
-    int range_head;              /* nonzero: send "Range: bytes=0-511" (version probe) */
-    time_t if_modified_since;    /* nonzero: send If-Modified-Since (RFC 1123, GMT) */
-    const char *const *headers;  /* NULL or NULL-terminated extra lines, e.g.
-                                  * "Cache-Control: no-cache", "Pragma: no-cache" */
-    size_t max_bytes;            /* body bound; the transfer is aborted beyond it
-                                  * (CF_ETOOBIG); 0 = CF_MAX_DB_BYTES */
-    int stop_at_max;             /* nonzero: reaching max_bytes ends the transfer successfully
-                                  * with the first max_bytes bytes (the probe, where a server
-                                  * that ignores Range sends the whole file) */
+    const char *url;            /* http://, https:// or file:// */
+    int range_head;             /* nonzero: send "Range: bytes=0-511" (version probe) */
+    time_t if_modified_since;   /* nonzero: send If-Modified-Since (RFC 1123, GMT) */
+    const char *const *headers; /* NULL or NULL-terminated extra lines, e.g.
+                                 * "Cache-Control: no-cache", "Pragma: no-cache" */
+    size_t max_bytes;           /* body bound; the transfer is aborted beyond it
+                                 * (CF_ETOOBIG); 0 = CF_MAX_DB_BYTES */
+    int stop_at_max;            /* nonzero: reaching max_bytes ends the transfer successfully
+                                 * with the first max_bytes bytes (the probe, where a server
+                                 * that ignores Range sends the whole file) */
 } cf_http_req;
 
 typedef struct cf_http_resp {
-    cf_err err;              /* outcome of the transfer itself (see cf_http_get) */
-    long status;             /* HTTP status; 200 for a successful file:// transfer; 0 = none */
-    cf_buf body;             /* owned; released by cf_http_resp_free */
-    long retry_after;        /* seconds from now (Retry-After as seconds or HTTP date,
-                              * via libcurl); 0 = absent, as freshclam reads it */
+    cf_err err;                    /* outcome of the transfer itself (see cf_http_get) */
+    long status;                   /* HTTP status; 200 for a successful file:// transfer; 0 = none */
+    cf_buf body;                   /* owned; released by cf_http_resp_free */
+    long retry_after;              /* seconds from now (Retry-After as seconds or HTTP date,
+                                    * via libcurl); 0 = absent, as freshclam reads it */
     char cf_ray[CF_HTTP_RAY_SIZE]; /* "cf-ray" response header, truncated to 20 chars; "" if none */
-    time_t last_modified;    /* Last-Modified; -1 if absent */
-    int curl_code;           /* CURLcode; 0 = transport succeeded */
-    char curl_msg[256];      /* curl_easy_strerror(curl_code), the text freshclam prints;
-                              * "" when curl_code is 0 (details are in err.msg) */
-    char effective_url[1024];/* URL after redirects (truncated if longer) */
+    time_t last_modified;          /* Last-Modified; -1 if absent */
+    int curl_code;                 /* CURLcode; 0 = transport succeeded */
+    char curl_msg[256];            /* curl_easy_strerror(curl_code), the text freshclam prints;
+                                    * "" when curl_code is 0 (details are in err.msg) */
+    char effective_url[1024];      /* URL after redirects (truncated if longer) */
 } cf_http_resp;
 
 /* Initializes *r to an empty response (also done by the request functions). */
@@ -95,14 +95,12 @@ void cf_http_resp_init(cf_http_resp *r);
 void cf_http_resp_free(cf_http_resp *r);
 
 /* Runs one request. If-Modified-Since that libcurl finds unmet (a 304, or a
- * file:// file not newer) is reported as status 304. Returns CF_OK when a complete response arrived, whatever its
- * status (classify it with cf_http_classify). Otherwise: CF_ENET for a libcurl
- * failure (connect, timeout, partial body, ...; curl_code/curl_msg set),
- * CF_ETOOBIG when the body exceeded max_bytes, CF_EINVAL for a setup error.
- * The stall guard reports curl_code 28 (CURLE_OPERATION_TIMEDOUT, "Timeout was
- * reached"), the code libcurl gives for ReceiveTimeout; resp->err says which.
- * resp->err carries the same code and message as *e. *resp must be freed with
- * cf_http_resp_free in every case. */
+ * file:// file not newer) is reported as status 304. Returns CF_OK when a complete response arrived, whatever
+ * its status (classify it with cf_http_classify). Otherwise: CF_ENET for a libcurl failure (connect, timeout,
+ * partial body, ...; curl_code/curl_msg set), CF_ETOOBIG when the body exceeded max_bytes, CF_EINVAL for a
+ * setup error. The stall guard reports curl_code 28 (CURLE_OPERATION_TIMEDOUT, "Timeout was reached"), the
+ * code libcurl gives for ReceiveTimeout; resp->err says which. resp->err carries the same code and message as
+ * *e. *resp must be freed with cf_http_resp_free in every case. */
 cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_err *e);
 
 /* Runs n requests with at most k transfers at once (curl multi), filling
@@ -110,8 +108,8 @@ cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_e
  * that request's result). Returns CF_OK when every request got a complete
  * response, else the code of the first failed one (by index) in *e; the others
  * are still run to completion. k = 0 means 1. */
-cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, size_t n,
-                         unsigned k, cf_err *e);
+cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k,
+                         cf_err *e);
 
 /* freshclam's reading of a response (§5.2). */
 typedef enum cf_http_outcome {
@@ -147,8 +145,7 @@ typedef enum cf_http_ctx {
  * words those itself, §5.3). Returns the number of lines written (0, 1 or 2).
  * url is the requested URL; mirror is the mirror base (used by the probe). */
 int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, const char *url,
-                    const char *mirror, char line1[CF_HTTP_MSG_SIZE],
-                    char line2[CF_HTTP_MSG_SIZE]);
+                    const char *mirror, char line1[CF_HTTP_MSG_SIZE], char line2[CF_HTTP_MSG_SIZE]);
 
 /* freshclam's User-Agent with an honest product token:
  *   "ClamAV/<engine> (OS: Linux, ARCH: <arch>, CPU: <cpu>, UUID: <uuid>) clamfresh/<v>"
@@ -156,8 +153,7 @@ int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, co
  * the " clamfresh/<v>" token is appended only when the result still fits in
  * CF_HTTP_UA_MAX, so the string never exceeds freshclam's bound. out must hold
  * CF_HTTP_UA_MAX + 1 bytes. OS/ARCH/CPU are build-time strings, as in freshclam. */
-void cf_http_user_agent(const char *engine_version, const char *uuid,
-                        char out[CF_HTTP_UA_MAX + 1]);
+void cf_http_user_agent(const char *engine_version, const char *uuid, char out[CF_HTTP_UA_MAX + 1]);
 
 /* Formats t as an RFC 1123 date ("Tue, 22 Jun 2021 18:58:22 GMT"). */
 void cf_http_date(time_t t, char out[32]);

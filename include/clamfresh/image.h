@@ -12,14 +12,14 @@
 
 /* The fields of a CVD/CLD/CUD header or of a .info first line (formats.md §1). */
 typedef struct cf_cvdhdr {
-    char time[64];     /* build-date text, e.g. "22 Jun 2021 14-58 -0400" */
+    char time[64]; /* build-date text, e.g. "22 Jun 2021 14-58 -0400" */
     uint32_t version;
     uint32_t sigs;
     uint32_t flevel;
-    char md5[33];      /* 32 lowercase hex, or "X" */
-    char dsig[400];    /* CV64 legacy signature, or "X" */
+    char md5[33];   /* 32 lowercase hex, or "X" */
+    char dsig[400]; /* CV64 legacy signature, or "X" */
     char builder[64];
-    uint64_t stime;    /* build time, Unix seconds */
+    uint64_t stime; /* build time, Unix seconds */
 } cf_cvdhdr;
 
 typedef struct cf_dbfile {
@@ -34,7 +34,10 @@ typedef struct cf_image {
     size_t cap;
 } cf_image;
 
-#define CF_IMAGE_INIT {{{0}, 0, 0, 0, {0}, {0}, {0}, 0}, NULL, 0, 0}
+#define CF_IMAGE_INIT                                                                                        \
+    {                                                                                                        \
+        {{0}, 0, 0, 0, {0}, {0}, {0}, 0}, NULL, 0, 0                                                         \
+    }
 
 void cf_image_init(cf_image *img);
 void cf_image_free(cf_image *img);

@@ -49,8 +49,7 @@ cf_code cf_install_file(const char *dbdir, const char *name, const void *data, s
  * stale file is reported in e but the install itself stands: *stale_err
  * (may be NULL) is set to 1 and CF_OK is returned. */
 cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const void *data, size_t n,
-                      const void *sign, size_t sign_len, uint32_t version, int *stale_err,
-                      cf_err *e);
+                      const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e);
 
 /* Removes what a killed run left in dbdir: our temporaries (".*.tmp" with the
  * shape cf_install_file uses, files or directories such as a run's private
@@ -58,8 +57,8 @@ cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const 
  * freshclam-style "tmp.<hex>" directories whose mtime is before older_than
  * (a live freshclam does not take our lock, so its directory is spared when
  * it is recent). report (may be NULL) is called with each removed name. */
-cf_code cf_install_cleanup(const char *dbdir, time_t older_than,
-                           void (*report)(void *arg, const char *name), void *arg, cf_err *e);
+cf_code cf_install_cleanup(const char *dbdir, time_t older_than, void (*report)(void *arg, const char *name),
+                           void *arg, cf_err *e);
 
 /* Prune (§4.1): deletes every entry whose name contains ".cvd" or ".cld"
  * unless its base name (text before the first '-', else before the first

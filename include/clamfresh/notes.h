@@ -25,8 +25,8 @@ typedef struct cf_note {
 } cf_note;
 
 typedef struct cf_notes {
-    size_t n;        /* entries used in item[] */
-    size_t dropped;  /* notes that did not fit */
+    size_t n;       /* entries used in item[] */
+    size_t dropped; /* notes that did not fit */
     cf_note item[CF_NOTES_MAX];
 } cf_notes;
 

@@ -28,10 +28,10 @@
 #define CF_COOLDOWN_429 (4 * 3600)  /* when the 429 has no usable Retry-After */
 
 typedef struct cf_state {
-    char uuid[CF_STATE_UUID_SIZE];   /* 36 chars + NUL */
-    uint8_t pad[CF_STATE_PAD_SIZE];  /* alignment bytes of the original struct, preserved */
-    int64_t retry_after;             /* Unix seconds; 0 = no cool-down */
-    char cf_ray[CF_STATE_RAY_SIZE];  /* last cf-ray id, "" if none */
+    char uuid[CF_STATE_UUID_SIZE];  /* 36 chars + NUL */
+    uint8_t pad[CF_STATE_PAD_SIZE]; /* alignment bytes of the original struct, preserved */
+    int64_t retry_after;            /* Unix seconds; 0 = no cool-down */
+    char cf_ray[CF_STATE_RAY_SIZE]; /* last cf-ray id, "" if none */
 } cf_state;
 
 /* Pure: the 90 bytes freshclam writes on x86-64 (host byte order). */
@@ -79,11 +79,10 @@ void cf_state_msg_on_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE]);
 /* "You are still on cool-down until after: <time>" */
 void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE]);
 #define CF_STATE_MSG_EXPIRED "Cool-down expired, ok to try again."
-#define CF_STATE_MSG_PREVIOUS \
+#define CF_STATE_MSG_PREVIOUS                                                                                \
     "FreshClam previously received error code 429 or 403 from the ClamAV Content Delivery Network (CDN)."
 #define CF_STATE_MSG_403 "FreshClam received error code 403 from the ClamAV Content Delivery Network (CDN)."
 #define CF_STATE_MSG_429 "FreshClam received error code 429 from the ClamAV Content Delivery Network (CDN)."
-
 
 /* The INFO help block freshclam prints after each CDN warning (§5.3). */
 typedef enum cf_state_help_kind {

@@ -20,8 +20,6 @@
 #include "clamfresh/state.h"
 #include "clamfresh/verify.h"
 
-
-
 typedef enum cf_msglevel {
     CF_MSG_DEBUG,
     CF_MSG_INFO,
@@ -44,22 +42,22 @@ typedef struct cf_update_env {
 } cf_update_env;
 
 typedef struct cf_update_opts {
-    const char *dbdir;             /* DatabaseDirectory (holds the lock) */
-    const char *tmpdir;            /* private directory for files awaiting the load test */
-    const char *const *mirrors;    /* normalised mirror URLs, in order */
+    const char *dbdir;          /* DatabaseDirectory (holds the lock) */
+    const char *tmpdir;         /* private directory for files awaiting the load test */
+    const char *const *mirrors; /* normalised mirror URLs, in order */
     size_t nmirrors;
-    int private_mirror;            /* §4.8 */
-    unsigned max_attempts;         /* MaxAttempts per mirror (0 skips everything, §3.2) */
-    int scripted;                  /* ScriptedUpdates (cdiffs) */
-    int compress_cld;              /* CompressLocalDatabase */
-    unsigned concurrency;          /* ConcurrentDownloads for cdiffs (>= 1) */
-    unsigned retry_delay;          /* seconds between attempts (5) */
-    int strict_exit_codes;         /* 12 for not-synced, 18 for 429, instead of 0 */
-    unsigned engine_flevel;        /* for the OUTDATED f-level warning; 0 = no warning */
-    const cf_verifyctx *verify;    /* the trust path */
-    const char *proxy_label;       /* "host:port" of HTTPProxyServer for messages, or NULL */
-    cf_state *state;               /* cool-down; may be NULL. The caller saves it when
-                                    * cf_updater.state_dirty is set. */
+    int private_mirror;         /* §4.8 */
+    unsigned max_attempts;      /* MaxAttempts per mirror (0 skips everything, §3.2) */
+    int scripted;               /* ScriptedUpdates (cdiffs) */
+    int compress_cld;           /* CompressLocalDatabase */
+    unsigned concurrency;       /* ConcurrentDownloads for cdiffs (>= 1) */
+    unsigned retry_delay;       /* seconds between attempts (5) */
+    int strict_exit_codes;      /* 12 for not-synced, 18 for 429, instead of 0 */
+    unsigned engine_flevel;     /* for the OUTDATED f-level warning; 0 = no warning */
+    const cf_verifyctx *verify; /* the trust path */
+    const char *proxy_label;    /* "host:port" of HTTPProxyServer for messages, or NULL */
+    cf_state *state;            /* cool-down; may be NULL. The caller saves it when
+                                 * cf_updater.state_dirty is set. */
 } cf_update_opts;
 
 #define CF_UPDATER_MAX_MIRRORS 32
@@ -67,9 +65,9 @@ typedef struct cf_update_opts {
 typedef struct cf_updater {
     cf_update_opts o;
     cf_update_env env;
-    unsigned replaced;   /* databases replaced on disk in this run (official + custom) */
-    int state_dirty;     /* o.state changed (403/429/expired cool-down): save it */
-    int forbidden;       /* a 403 was received: the run must end with 17 */
+    unsigned replaced; /* databases replaced on disk in this run (official + custom) */
+    int state_dirty;   /* o.state changed (403/429/expired cool-down): save it */
+    int forbidden;     /* a 403 was received: the run must end with 17 */
 } cf_updater;
 
 void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env *env);

@@ -15,15 +15,20 @@ struct cf_trust;
 struct cf_certstore;
 
 typedef struct cf_verifyctx {
-    const struct cf_trust *trust;         /* public keys for dsig, .info and cdiff (dsig.h) */
-    const struct cf_certstore *certs;     /* .sign trust anchors; NULL = no .sign checking */
-    unsigned flevel;                      /* selects .sign lines (formats.md §7.2) */
-    int fips;                             /* FIPSCryptoHashLimits: no MD5 fallback for CVDs */
-    time_t now;                           /* certificate validity time; 0 = current time */
+    const struct cf_trust *trust;     /* public keys for dsig, .info and cdiff (dsig.h) */
+    const struct cf_certstore *certs; /* .sign trust anchors; NULL = no .sign checking */
+    unsigned flevel;                  /* selects .sign lines (formats.md §7.2) */
+    int fips;                         /* FIPSCryptoHashLimits: no MD5 fallback for CVDs */
+    time_t now;                       /* certificate validity time; 0 = current time */
 } cf_verifyctx;
 
 /* How a container's signature was established, for messages. */
-typedef enum cf_sigsource { CF_SIGSRC_NONE, CF_SIGSRC_SIGNFILE, CF_SIGSRC_LEGACY, CF_SIGSRC_MANIFEST } cf_sigsource;
+typedef enum cf_sigsource {
+    CF_SIGSRC_NONE,
+    CF_SIGSRC_SIGNFILE,
+    CF_SIGSRC_LEGACY,
+    CF_SIGSRC_MANIFEST
+} cf_sigsource;
 
 /* A CVD: the .sign file when usable (a failing one is fatal), else the MD5 + RSA dsig
  * (refused under fips); then the body is read into img and its .info manifest is
@@ -39,8 +44,7 @@ cf_code cf_verify_cld(const cf_verifyctx *ctx, const uint8_t *p, size_t n, cf_im
 /* A cdiff: the .sign file when usable (a failing one is fatal), else the PSS trailer.
  * On success the decompressed script is stored in script (appended). */
 cf_code cf_verify_cdiff(const cf_verifyctx *ctx, const uint8_t *p, size_t n, const uint8_t *sign,
-                        size_t sign_len, cf_buf *script, uint32_t *version, cf_sigsource *how,
-                        cf_err *e);
+                        size_t sign_len, cf_buf *script, uint32_t *version, cf_sigsource *how, cf_err *e);
 
 /* Applies verified cdiff scripts to img in order, then re-checks the manifest, so a
  * patched image is as trustworthy as a signed CVD. img is unchanged on failure. */

@@ -27,9 +27,9 @@ typedef struct cf_app {
 } cf_app;
 
 typedef struct cf_cycle {
-    int code;           /* freshclam exit status of the cycle (0 for up-to-date) */
-    unsigned replaced;  /* databases replaced on disk */
-    char outdated[64];  /* newer ClamAV release reported by DNS, "" if none */
+    int code;          /* freshclam exit status of the cycle (0 for up-to-date) */
+    unsigned replaced; /* databases replaced on disk */
+    char outdated[64]; /* newer ClamAV release reported by DNS, "" if none */
 } cf_cycle;
 
 /* One update run: lock, clean-up, prune, DNS, updates, custom URLs, state,

@@ -157,8 +157,9 @@ static cf_code env_testdb(void *arg, const char *path, cf_err *e)
     }
     if (res.status == CF_ENGINE_TEST_UNAVAILABLE) {
         if (!a->test_note_done) {
-            cf_log_info("libclamav is not available: the signed-manifest check (every file against the signed "
-                        ".info) stands in for the database load test.");
+            cf_log_info(
+                "libclamav is not available: the signed-manifest check (every file against the signed "
+                ".info) stands in for the database load test.");
             a->test_note_done = 1;
         }
         return CF_OK;
@@ -289,12 +290,14 @@ static int make_http(cf_app *a, const cf_state *st, cf_http **out)
     const char *agent = NULL;
     if (s->user_agent) {
         if (!s->private_mode && s->mirrors.n > 0 && strstr(s->mirrors.v[0], "clamav.net")) {
-            cf_log_info("In an effort to reduce CDN data costs, HTTPUserAgent may not be used when updating from "
-                        "clamav.net.");
+            cf_log_info(
+                "In an effort to reduce CDN data costs, HTTPUserAgent may not be used when updating from "
+                "clamav.net.");
             cf_log_info("The HTTPUserAgent specified in your config will be ignored so that FreshClam is not "
                         "blocked by the CDN.");
-            cf_log_info("If ClamAV's user agent is not allowed through your firewall/proxy, please contact your "
-                        "network administrator.");
+            cf_log_info(
+                "If ClamAV's user agent is not allowed through your firewall/proxy, please contact your "
+                "network administrator.");
         } else {
             agent = s->user_agent;
         }
@@ -355,13 +358,14 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     cf_err e = {0};
 
     cf_dblock lk;
-    if (cf_install_lock(dbdir, (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0), &lk, NULL, &e) != CF_OK) {
+    if (cf_install_lock(dbdir, (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0), &lk, NULL, &e) !=
+        CF_OK) {
         cf_log_error("%s", e.msg);
         /* Our lock file is the first thing written, so it meets the case
          * freshclam reports at freshclam.dat (§9.1): same hint. */
         if (access(dbdir, W_OK | X_OK) != 0)
-            cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
-                        (long)getgid());
+            cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld",
+                        (long)getuid(), (long)getgid());
         out->code = CF_LOCK_EXIT;
         return;
     }
@@ -592,7 +596,8 @@ static int load_trust(cf_app *a)
     }
     const char *dir = s->cvd_certs_dir ? s->cvd_certs_dir : cf_certstore_default_dir();
     if (cf_certstore_load(dir, &a->certs, &e) != CF_OK) {
-        int explicit_dir = s->cvd_certs_dir_opt != NULL || (getenv("CVD_CERTS_DIR") && *getenv("CVD_CERTS_DIR"));
+        int explicit_dir =
+            s->cvd_certs_dir_opt != NULL || (getenv("CVD_CERTS_DIR") && *getenv("CVD_CERTS_DIR"));
         if (explicit_dir) {
             cf_log_error("Failed to create a new code-signature verifier: Invalid certs directory %s", dir);
             return -1;

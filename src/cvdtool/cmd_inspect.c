@@ -129,9 +129,10 @@ int cmd_info(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}, TOOL_TRUST_LONGOPTS,
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         TOOL_TRUST_LONGOPTS,
+                                         {NULL, 0, NULL, 0}};
     tool_trust t = {0};
     int quiet = 0, c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -206,9 +207,10 @@ int cmd_verify(int argc, char **argv)
 
 int cmd_unpack(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'}, {"force", no_argument, NULL, 'f'}, TOOL_TRUST_LONGOPTS,
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         TOOL_TRUST_LONGOPTS,
+                                         {NULL, 0, NULL, 0}};
     tool_trust t = {0};
     int force = 0, c;
     while ((c = getopt_long(argc, argv, "hf", opts, NULL)) != -1) {

@@ -29,7 +29,9 @@ int cmd_keygen(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "ho:b:", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': prefix = optarg; break;
+        case 'o':
+            prefix = optarg;
+            break;
         case 'b':
             if (tool_parse_u32(optarg, &bits) != 0) {
                 tool_err("--bits needs a number");
@@ -43,7 +45,8 @@ int cmd_keygen(int argc, char **argv)
                    "Clients trust PREFIX.pub through clamfresh's CVDPublicKey, InfoPublicKey and\n"
                    "CdiffPublicKey directives (or --trust-key).\n");
             return TOOL_OK;
-        default: return TOOL_USAGE;
+        default:
+            return TOOL_USAGE;
         }
     }
     if (prefix == NULL || optind != argc) {
@@ -242,13 +245,17 @@ static cf_code build_cvd(cf_image *img, const char *dbname, cf_cvdhdr *h, const 
 
 int cmd_build(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},         {"output", required_argument, NULL, 'o'},
-        {"key", required_argument, NULL, 'k'},    {"info-key", required_argument, NULL, 'i'},
-        {"name", required_argument, NULL, 'n'},   {"version", required_argument, NULL, 'v'},
-        {"builder", required_argument, NULL, 'b'}, {"flevel", required_argument, NULL, 'f'},
-        {"sigs", required_argument, NULL, 's'},   {"time", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"info-key", required_argument, NULL, 'i'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"version", required_argument, NULL, 'v'},
+                                         {"builder", required_argument, NULL, 'b'},
+                                         {"flevel", required_argument, NULL, 'f'},
+                                         {"sigs", required_argument, NULL, 's'},
+                                         {"time", required_argument, NULL, 't'},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL, *keypath = NULL, *infokeypath = NULL, *name = NULL, *builder = NULL;
     uint32_t version = 0, flevel = 90, sigs = 0;
     int have_version = 0, have_sigs = 0;
@@ -256,11 +263,21 @@ int cmd_build(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "ho:k:n:v:b:", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'k': keypath = optarg; break;
-        case 'i': infokeypath = optarg; break;
-        case 'n': name = optarg; break;
-        case 'b': builder = optarg; break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'k':
+            keypath = optarg;
+            break;
+        case 'i':
+            infokeypath = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'b':
+            builder = optarg;
+            break;
         case 'v':
             if (tool_parse_u32(optarg, &version) != 0) {
                 tool_err("--version needs a number");
@@ -306,7 +323,8 @@ int cmd_build(int argc, char **argv)
                    "      --sigs N        signature count (default: counted from the files)\n"
                    "      --time SECONDS  build time (default now)\n");
             return TOOL_OK;
-        default: return TOOL_USAGE;
+        default:
+            return TOOL_USAGE;
         }
     }
     if (optind + 1 != argc || out == NULL || keypath == NULL || !have_version) {
@@ -365,8 +383,8 @@ int cmd_build(int argc, char **argv)
         if (rc == TOOL_OK)
             rc = tool_write_file(out, cvd.p, cvd.n, 0644);
         if (rc == TOOL_OK)
-            printf("Wrote %s: %s version %u, %u signatures, %zu files, %zu bytes\n", out, dbname,
-                   h.version, h.sigs, img.nfiles, cvd.n);
+            printf("Wrote %s: %s version %u, %u signatures, %zu files, %zu bytes\n", out, dbname, h.version,
+                   h.sigs, img.nfiles, cvd.n);
     }
     cf_buf_free(&cvd);
     cf_image_free(&img);
@@ -390,9 +408,15 @@ int cmd_diff(int argc, char **argv)
         if (tool_trust_opt(&t, c, optarg))
             continue;
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'k': keypath = optarg; break;
-        case 's': scriptout = optarg; break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'k':
+            keypath = optarg;
+            break;
+        case 's':
+            scriptout = optarg;
+            break;
         case 'h':
             printf("Usage: cvdtool diff OLD NEW -o NAME-V.cdiff --key KEY [OPTIONS]\n\n"
                    "Makes a signed cdiff that turns database OLD (CVD or CLD) into NEW, using the\n"
@@ -402,7 +426,8 @@ int cmd_diff(int argc, char **argv)
                    "  -k, --key FILE     private key for the cdiff signature\n"
                    "      --script FILE  also write the uncompressed script\n" TOOL_TRUST_HELP);
             return TOOL_OK;
-        default: return TOOL_USAGE;
+        default:
+            return TOOL_USAGE;
         }
     }
     if (optind + 2 != argc || out == NULL || keypath == NULL) {
@@ -462,8 +487,12 @@ int cmd_apply(int argc, char **argv)
         if (tool_trust_opt(&t, c, optarg))
             continue;
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'z': gzip = 1; break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'z':
+            gzip = 1;
+            break;
         case 'h':
             printf("Usage: cvdtool apply DB PATCH... -o OUT.cld [OPTIONS]\n\n"
                    "Verifies DB (CVD or CLD) and every cdiff PATCH (with PATCH.sign when present),\n"
@@ -472,7 +501,8 @@ int cmd_apply(int argc, char **argv)
                    "  -o, --output FILE  the CLD to write\n"
                    "  -z, --gzip         compress the CLD body (CompressLocalDatabase)\n" TOOL_TRUST_HELP);
             return TOOL_OK;
-        default: return TOOL_USAGE;
+        default:
+            return TOOL_USAGE;
         }
     }
     if (optind + 2 > argc || out == NULL) {
@@ -524,20 +554,30 @@ int cmd_apply(int argc, char **argv)
 
 int cmd_sign(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},        {"output", required_argument, NULL, 'o'},
-        {"cert", required_argument, NULL, 'c'},  {"key", required_argument, NULL, 'k'},
-        {"chain", required_argument, NULL, 'C'}, {"min-flevel", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"cert", required_argument, NULL, 'c'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"chain", required_argument, NULL, 'C'},
+                                         {"min-flevel", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL, *cert = NULL, *key = NULL, *chain = NULL;
     uint32_t minfl = CF_SIGN_MIN_FLEVEL;
     int c;
     while ((c = getopt_long(argc, argv, "ho:c:k:", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 'C': chain = optarg; break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'C':
+            chain = optarg;
+            break;
         case 'f':
             if (tool_parse_u32(optarg, &minfl) != 0) {
                 tool_err("--min-flevel needs a number");
@@ -553,7 +593,8 @@ int cmd_sign(int argc, char **argv)
                    "otherwise.\n\n"
                    "      --min-flevel N  lowest engine f-level the line applies to (default 230)\n");
             return TOOL_OK;
-        default: return TOOL_USAGE;
+        default:
+            return TOOL_USAGE;
         }
     }
     if (optind + 1 != argc || cert == NULL || key == NULL) {
@@ -565,14 +606,14 @@ int cmd_sign(int argc, char **argv)
            sign = CF_BUF_INIT;
     cf_err e = {0};
     int rc = TOOL_OK;
-    if (cf_file_read(path, CF_MAX_DB_BYTES, &data, &e) != CF_OK || cf_file_read(cert, 1 << 20, &certb, &e) != CF_OK ||
-        cf_file_read(key, 1 << 20, &keyb, &e) != CF_OK ||
+    if (cf_file_read(path, CF_MAX_DB_BYTES, &data, &e) != CF_OK ||
+        cf_file_read(cert, 1 << 20, &certb, &e) != CF_OK || cf_file_read(key, 1 << 20, &keyb, &e) != CF_OK ||
         (chain != NULL && cf_file_read(chain, 1 << 20, &chainb, &e) != CF_OK)) {
         tool_err("%s", e.msg);
         rc = TOOL_ERROR;
     }
-    if (rc == TOOL_OK && cf_signfile_make(data.p, data.n, certb.p, certb.n, keyb.p, keyb.n, chainb.p, chainb.n,
-                                          minfl, &sign, &e) != CF_OK) {
+    if (rc == TOOL_OK && cf_signfile_make(data.p, data.n, certb.p, certb.n, keyb.p, keyb.n, chainb.p,
+                                          chainb.n, minfl, &sign, &e) != CF_OK) {
         tool_err("%s: %s", path, e.msg);
         rc = TOOL_ERROR;
     }

@@ -41,8 +41,12 @@ int tool_trust_opt(tool_trust *t, int opt, const char *arg)
 {
     uint32_t fl;
     switch (opt) {
-    case 0x100: t->trust_key = arg; return 1;
-    case 0x101: t->certsdir = arg; return 1;
+    case 0x100:
+        t->trust_key = arg;
+        return 1;
+    case 0x101:
+        t->certsdir = arg;
+        return 1;
     case 0x102:
         if (tool_parse_u32(arg, &fl) != 0) {
             tool_err("--flevel needs a number, not '%s'", arg);
@@ -50,7 +54,9 @@ int tool_trust_opt(tool_trust *t, int opt, const char *arg)
         }
         t->flevel = fl;
         return 1;
-    case 0x103: t->no_verify = 1; return 1;
+    case 0x103:
+        t->no_verify = 1;
+        return 1;
     }
     return 0;
 }
@@ -112,10 +118,14 @@ void tool_dbname_from_path(const char *path, char *out, size_t outsz)
 const char *tool_sigsource_str(cf_sigsource how)
 {
     switch (how) {
-    case CF_SIGSRC_SIGNFILE: return "detached .sign signature";
-    case CF_SIGSRC_LEGACY: return "embedded signature";
-    case CF_SIGSRC_MANIFEST: return "signed .info manifest";
-    case CF_SIGSRC_NONE: break;
+    case CF_SIGSRC_SIGNFILE:
+        return "detached .sign signature";
+    case CF_SIGSRC_LEGACY:
+        return "embedded signature";
+    case CF_SIGSRC_MANIFEST:
+        return "signed .info manifest";
+    case CF_SIGSRC_NONE:
+        break;
     }
     return "not verified";
 }
@@ -207,8 +217,8 @@ int tool_load_cdiff(tool_trust *t, const char *path, cf_buf *script, uint32_t *v
         }
         cf_cdiff_free(&d);
     } else {
-        c = cf_verify_cdiff(&t->ctx, data.p, data.n, have_sign ? sign.p : NULL, sign.n, script, version,
-                            how, &e);
+        c = cf_verify_cdiff(&t->ctx, data.p, data.n, have_sign ? sign.p : NULL, sign.n, script, version, how,
+                            &e);
     }
     cf_buf_free(&data);
     cf_buf_free(&sign);

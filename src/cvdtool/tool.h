@@ -27,13 +27,16 @@ typedef struct tool_trust {
 } tool_trust;
 
 /* Long options every reading command accepts; handled by tool_trust_opt. */
-#define TOOL_TRUST_LONGOPTS                                                                       \
-    {"trust-key", required_argument, NULL, 0x100}, {"certsdir", required_argument, NULL, 0x101},  \
-        {"flevel", required_argument, NULL, 0x102}, {"no-verify", no_argument, NULL, 0x103}
-#define TOOL_TRUST_HELP                                                                           \
-    "  --trust-key FILE  verify with the public key in FILE instead of ClamAV's built-in keys\n"  \
-    "  --certsdir DIR    check detached .sign files against the certificates in DIR\n"           \
-    "  --flevel N        engine f-level used to pick .sign lines (default 230)\n"                 \
+#define TOOL_TRUST_LONGOPTS                                                                                  \
+    {"trust-key", required_argument, NULL, 0x100}, {"certsdir", required_argument, NULL, 0x101},             \
+        {"flevel", required_argument, NULL, 0x102},                                                          \
+    {                                                                                                        \
+        "no-verify", no_argument, NULL, 0x103                                                                \
+    }
+#define TOOL_TRUST_HELP                                                                                      \
+    "  --trust-key FILE  verify with the public key in FILE instead of ClamAV's built-in keys\n"             \
+    "  --certsdir DIR    check detached .sign files against the certificates in DIR\n"                       \
+    "  --flevel N        engine f-level used to pick .sign lines (default 230)\n"                            \
     "  --no-verify       read without checking any signature (inspection only)\n"
 
 /* Returns 1 when opt was one of the trust options (and records it), 0 otherwise. */
