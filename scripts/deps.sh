@@ -8,7 +8,7 @@ build_pkgs=(gcc make cmake pkg-config libssl-dev libcurl4-openssl-dev libc-ares-
 # Real servers and tools the end-to-end tests drive: a mirror (python3), DNS (dnsmasq in a
 # network namespace), a caching proxy (nginx), clamd and ClamAV's own tools for interop.
 test_pkgs=(python3 iproute2 dnsmasq-base nginx-light clamav clamav-daemon dnsutils curl openssl
-           strace procps)
+           strace procps clang-format cppcheck shellcheck)
 
 missing=()
 for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do

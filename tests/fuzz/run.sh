@@ -151,7 +151,8 @@ run_replay() {
     fi
     seed
     mkdir -p "$work/replay"
-    local passed=0 failed=0 t dirs
+    local passed=0 nfailed=0 t
+    local -a dirs
     for t in $targets; do
         # shellcheck disable=SC2086
         $cc $common $inc -O1 "$here/replay.c" "$here/$t.c" "$lib" $libs -o "$work/replay/$t"
@@ -166,11 +167,11 @@ run_replay() {
         else
             echo "run.sh: replay $t FAILED:" >&2
             tail -20 "$work/replay/$t.log" >&2
-            failed=$((failed + 1))
+            nfailed=$((nfailed + 1))
         fi
     done
-    echo "$passed passed, $failed failed"
-    (( failed == 0 ))
+    echo "$passed passed, $nfailed failed"
+    (( nfailed == 0 ))
 }
 
 case $mode in

@@ -114,6 +114,8 @@ cf_fixtures_vectors() {
 }
 
 # cf_fixtures_use SET: makes SET current (built on first use, once per test).
+# The variables it sets are read by the scripts that source this file.
+# shellcheck disable=SC2034
 cf_fixtures_use() {
     FX_SET=$1
     case $FX_SET in

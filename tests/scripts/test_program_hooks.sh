@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # OnUpdateExecute / OnErrorExecute / OnOutdatedExecute through the real
 # clamfresh (freshclam-behavior.md §7): when each hook runs, EXIT_<n>, the
 # ignored status of an ordinary command, and %v. A hook here is a small shell
@@ -240,6 +241,7 @@ EOF
     cf_stop "$DNSMASQ_PID"
     cf_stop "$MIRROR_PID"
     export CF_SERVE_IN_NETNS=0
+    # shellcheck disable=SC2034 # read by the harness
     CF_NETNS=
     WWW=$www2 MIRROR_URL=$host_mirror MIRROR_LOG=$host_log MIRROR_PID=$host_pid
 }

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Logging and terminal output of the real clamfresh (freshclam-behavior.md §8):
 # the log file (UpdateLogFile and -l) with its 38-dash first line and every
 # INFO/WARNING/ERROR line, DEBUG only when verbose; LogTime in the file and on
@@ -191,8 +192,8 @@ while not os.path.exists(sys.argv[3]) and time.time() < end:
 EOF
     HOLDER=$!
     CF__PIDS+=("$HOLDER")
-    local i
-    for i in $(seq 1 200); do
+    local _
+    for _ in $(seq 1 200); do
         [ -e "$CASE/locked" ] && return 0
         kill -0 "$HOLDER" 2>/dev/null || break
         sleep 0.05

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Privileges and files of the real clamfresh started as root
 # (freshclam-behavior.md §9.1, §9.3): it drops to DatabaseOwner before it touches
 # the network, the log file or the database directory, so everything it

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Which databases the real clamfresh updates, and what it prunes
 # (freshclam-behavior.md §4.1, §4.9): the standard list and its order,
 # ExcludeDatabase, Bytecode no, ExtraDatabase, --update-db (no pruning),

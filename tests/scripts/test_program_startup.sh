@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Start-up and configuration of the real clamfresh (freshclam-behavior.md §1-§3,
 # §4.8): -V with and without a daily database, --help without a config,
 # freshclam's exact texts and exit codes for config problems, --list-mirrors,

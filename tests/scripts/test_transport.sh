@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Transport security and proxies, end to end with the real clamfresh binary
 # (freshclam-behavior.md §1.2 environment, §3.2 HTTPProxy*, §5.1, §5.4): HTTPS
 # mirrors verified against CURL_CA_BUNDLE (a test CA made here with openssl),
@@ -113,7 +114,7 @@ count() { grep -cP -- "$2" "$1" 2>/dev/null || true; }
 expect_count() { # DESCRIPTION FILE REGEX OP N
     local n
     n=$(count "$2" "$3")
-    if [ "$n" "$4" "$5" ]; then
+    if test "$n" "$4" "$5"; then
         cf_pass "$1 ($n)"
     else
         cf_fail "$1: $n lines match /$3/ in $(basename "$2"), expected $4 $5"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Crash safety and mutual exclusion: clamfresh killed (SIGKILL, injected with
 # strace) at its first rename, at each fsync and at a write leaves the old
 # database present and valid, and the next run cleans up and succeeds; two runs
@@ -48,7 +49,7 @@ db_valid() {
     return 1
 }
 
-leftovers() { ls -A "$DB" | grep -E '\.tmp$|^tmp\.' || true; }
+leftovers() { find "$DB" -mindepth 1 -maxdepth 1 \( -name '*.tmp' -o -name 'tmp.*' \) -printf '%f\n'; }
 
 crash_and_lock() {
     local inj call n FIRST good good_pid

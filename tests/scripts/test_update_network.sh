@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # The product against real servers: bad answers from the mirror leave the old
 # database untouched with freshclam's exit codes and a message naming the URL;
 # a real clamd reloads what clamfresh installed (Unix socket and TCP); daemon
@@ -222,6 +223,7 @@ dns_stale_cache() {
     cf_stop "$PROXY_PID"
     cf_stop "$MIRROR_PID"
     export CF_SERVE_IN_NETNS=0
+    # shellcheck disable=SC2034 # read by the harness
     CF_NETNS=
 }
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # freshclam's own mock-mirror suite (freshclam-behavior.md §10.3), scenarios
 # 00-08, against the real clamfresh binary and the test mirror. Scenarios 02-08
 # run on every fixture set (tests/lib/fixtures.sh): always on databases made
