@@ -94,6 +94,8 @@ const cf_optdef cf_optdefs[] = {
     {CF_OPT_MIRROR_DIRECTORY, "MirrorDirectory", "mirror", 0, CF_T_STRING, CF_F_OURS, OFF(mirror_directory),
      NULL},
     {CF_OPT_ENGINE_FLEVEL, "EngineFlevel", NULL, 0, CF_T_NUMBER, CF_F_OURS, OFF(engine_flevel), NULL},
+    {CF_OPT_MIRROR_KEEP_PATCHES, "MirrorKeepPatches", NULL, 0, CF_T_NUMBER, CF_F_OURS,
+     OFF(mirror_keep_patches), NULL},
     /* deprecated: accepted with a warning, value ignored (§1.2, §3.2) */
     {-1, NULL, "http-proxy", 0, CF_T_STRING, CF_F_DEPRECATED, 0, NULL},
     {-1, NULL, "proxy-user", 0, CF_T_STRING, CF_F_DEPRECATED, 0, NULL},
@@ -341,6 +343,7 @@ void cf_settings_init(cf_settings *s)
     s->stall_timeout = 120;
     s->lock_timeout = 60;
     s->concurrent_downloads = 4;
+    s->mirror_keep_patches = 120;
 }
 
 void cf_settings_free(cf_settings *s)
@@ -533,6 +536,9 @@ cf_code cf_settings_finish(cf_settings *s, cf_err *e)
     if (s->concurrent_downloads < 1 || s->concurrent_downloads > 16)
         return cf_err_set(e, CF_EINVAL, "ERROR: ConcurrentDownloads must be between 1 and 16 (got %ld).",
                           s->concurrent_downloads);
+    if (s->mirror_keep_patches < 1 || s->mirror_keep_patches > 100000)
+        return cf_err_set(e, CF_EINVAL, "ERROR: MirrorKeepPatches must be between 1 and 100000 (got %ld).",
+                          s->mirror_keep_patches);
     if ((rc = build_mirrors(s, e)) != CF_OK)
         return rc;
     s->dns_enabled = !s->no_dns && !s->private_mode;

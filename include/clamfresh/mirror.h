@@ -100,7 +100,7 @@
 #include "clamfresh/updater.h"
 #include "clamfresh/verify.h"
 
-#define CF_MIRROR_KEEP_PATCHES 120 /* default patch window (no settings option yet) */
+#define CF_MIRROR_KEEP_PATCHES 120 /* default patch window (MirrorKeepPatches) */
 #define CF_MIRROR_BACKFILL_BATCH 16
 #define CF_MIRROR_CURRENT "current.txt"
 #define CF_MIRROR_NGINX_CONF "nginx-clamfresh-mirror.conf"

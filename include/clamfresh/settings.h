@@ -98,6 +98,7 @@ typedef enum cf_opt_id {
     CF_OPT_STRICT_EXIT_CODES,    /* StrictExitCodes ; --strict-exit-codes */
     CF_OPT_MIRROR_DIRECTORY,     /* MirrorDirectory ; --mirror */
     CF_OPT_ENGINE_FLEVEL,        /* EngineFlevel */
+    CF_OPT_MIRROR_KEEP_PATCHES,  /* MirrorKeepPatches */
     CF_OPT_LOG_VERBOSE,          /* LogVerbose (same effect as -v; either turns it on) */
     CF_OPT__COUNT
 } cf_opt_id;
@@ -169,6 +170,7 @@ typedef struct cf_settings {
     bool strict_exit_codes;    /* no: freshclam's codes; yes: 12/18 for not-synced/429 */
     char *mirror_directory;    /* mirror mode target; NULL = normal update */
     long engine_flevel;        /* 0 = ask libclamav (else CF_FALLBACK_FLEVEL) */
+    long mirror_keep_patches;  /* mirror mode: cdiffs kept per database (1..100000, default 120) */
 
     /* ---- which options were set explicitly (command line or config) ---- */
     unsigned char set[CF_OPT__COUNT];

@@ -507,6 +507,7 @@ static int run_mirror(cf_app *a)
         .mirrors = (const char *const *)s->mirrors.v,
         .nmirrors = s->mirrors.n,
         .concurrency = s->concurrent_downloads > 0 ? (unsigned)s->concurrent_downloads : 1,
+        .keep_patches = (unsigned)s->mirror_keep_patches,
         .max_attempts = s->max_attempts > 0 ? (unsigned)s->max_attempts : 1,
         .retry_delay = retry_delay(),
         .lock_timeout = (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0),

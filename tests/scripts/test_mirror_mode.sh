@@ -120,6 +120,14 @@ expect_version "$W/cdb/daily.cld" 5
 cf_expect_file_match "$LAN_LOG" '"path": "/daily-4\.cdiff".*"status": 200'
 cf_expect_file_match "$LAN_LOG" '"path": "/daily-5\.cdiff".*"status": 200'
 
+# MirrorKeepPatches bounds the window: a second LAN mirror keeping two patches.
+cf_tmpdir M3
+sed 's/^DatabaseOwner .*/&\nMirrorKeepPatches 2/' "$W/mirror.conf" >"$W/mirror3.conf"
+cf_expect_exit 0 "$CLAMFRESH" --no-dns --config-file="$W/mirror3.conf" --trust-key="$K/key.pub" \
+    --update-db=daily --mirror="$M3"
+cf_check "MirrorKeepPatches 2 keeps daily-4 and daily-5.cdiff only" \
+    test "$(cd "$M3" && echo daily-*.cdiff)" = "daily-4.cdiff daily-5.cdiff"
+
 # ---------------------------------------------------------------- 4. a bad patch upstream changes nothing
 cp -r "$K/v5" "$K/v6"
 echo "$(printf '%032x' 6):66:Cf.Mirror.New-6" >>"$K/v6/daily.hdb"

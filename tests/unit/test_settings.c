@@ -934,16 +934,23 @@ static void test_certs_dir_and_ranges(void **state)
     cap_free(&c);
     cf_settings_free(&s);
     cf_settings_init(&s);
+    assert_int_equal(s.mirror_keep_patches, 120);
+    assert_int_equal(conf_finish(&s, "DatabaseMirror m\nMirrorKeepPatches 0\n", &c, &e), CF_EINVAL);
+    assert_non_null(strstr(e.msg, "MirrorKeepPatches must be between 1 and 100000"));
+    cap_free(&c);
+    cf_settings_free(&s);
+    cf_settings_init(&s);
     assert_int_equal(
         conf_finish(&s,
                     "DatabaseMirror m\nConcurrentDownloads 16\nEngineFlevel 230\nStrictExitCodes yes\n"
-                    "MirrorDirectory /srv/mirror\nLockTimeout 0\nInfoPublicKey /i.pem\n",
+                    "MirrorDirectory /srv/mirror\nLockTimeout 0\nInfoPublicKey /i.pem\nMirrorKeepPatches 30\n",
                     &c, &e),
         CF_OK);
     assert_int_equal(s.concurrent_downloads, 16);
     assert_int_equal(s.engine_flevel, 230);
     assert_true(s.strict_exit_codes);
     assert_string_equal(s.mirror_directory, "/srv/mirror");
+    assert_int_equal(s.mirror_keep_patches, 30);
     assert_int_equal(s.lock_timeout, 0);
     assert_string_equal(s.info_public_key, "/i.pem");
     assert_null(s.cvd_public_key);
