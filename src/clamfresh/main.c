@@ -718,8 +718,12 @@ int main(int argc, char **argv)
 
     if (s->mirror_directory)
         return fail_after_config(a, run_mirror(a));
-    if (a->daemon)
-        return cf_daemon_main(a);
+    if (a->daemon) {
+        /* The daemon runs OnErrorExecute after each failed cycle itself (a 403
+         * included); what remains is a failure to start it. */
+        int dc = cf_daemon_main(a);
+        return dc == CF_FC_EFORBIDDEN ? dc : fail_after_config(a, dc);
+    }
 
     signal(SIGINT, on_sigint);
     cf_cycle c;

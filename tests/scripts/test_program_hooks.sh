@@ -181,6 +181,12 @@ error_hooks() {
     fc 2
     cf_expect_err "^ERROR: Parse error at \Q$CONF\E:\d+: Unknown option NoSuchDirective$"
     no_marker "unreadable config"
+    # ... and a daemon that cannot start (its PID file cannot be written) runs
+    # it as a daemon does: in the background, EXIT_n being an ordinary command
+    new_case "OnErrorExecute @CASE@/hook.sh error\nPidFile @CASE@/no/such/dir/f.pid"
+    fc 2 --daemon --foreground
+    for _ in $(seq 1 100); do [ -s "$MARK" ] && break; sleep 0.05; done
+    marker_is "error version=1 tmp=0 args="
 }
 
 # ------------------------------------------------ OnOutdatedExecute (DNS, root)
