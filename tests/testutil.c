@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,4 +97,50 @@ uint32_t cf_test_rand(void)
     x ^= x >> 17;
     x ^= x << 5;
     return rng_state = x;
+}
+
+void cf_test_capture_begin(cf_test_capture *c, const char *dir)
+{
+    static int seq;
+    fflush(stdout);
+    fflush(stderr);
+    snprintf(c->out_path, sizeof(c->out_path), "%s/cap-out-%d", dir, seq);
+    snprintf(c->err_path, sizeof(c->err_path), "%s/cap-err-%d", dir, seq++);
+    int fo = open(c->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fe = open(c->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fo >= 0 && fe >= 0);
+    c->saved_out = dup(1);
+    c->saved_err = dup(2);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    close(fo);
+    close(fe);
+    c->out = c->err = NULL;
+}
+
+char *cf_test_slurp(const char *path)
+{
+    cf_buf b = CF_BUF_INIT;
+    cf_test_read_file(path, &b);
+    cf_buf_append(&b, "", 1);
+    return (char *)cf_buf_steal(&b, NULL);
+}
+
+void cf_test_capture_end(cf_test_capture *c)
+{
+    fflush(stdout);
+    fflush(stderr);
+    dup2(c->saved_out, 1);
+    dup2(c->saved_err, 2);
+    close(c->saved_out);
+    close(c->saved_err);
+    c->out = cf_test_slurp(c->out_path);
+    c->err = cf_test_slurp(c->err_path);
+}
+
+void cf_test_capture_free(cf_test_capture *c)
+{
+    free(c->out);
+    free(c->err);
+    c->out = c->err = NULL;
 }

@@ -29,6 +29,21 @@ char *cf_test_mkdtemp(void);
 /* Removes a directory tree (best effort). */
 void cf_test_rmtree(const char *path);
 
+/* A whole file as a NUL-terminated string (free it); fails the test if unreadable. */
+char *cf_test_slurp(const char *path);
+
+/* Captures what the code under test writes to stdout and stderr (file
+ * descriptors 1 and 2) into files under dir; after cf_test_capture_end, out and
+ * err hold the text (NUL-terminated). */
+typedef struct cf_test_capture {
+    int saved_out, saved_err;
+    char out_path[4096], err_path[4096];
+    char *out, *err;
+} cf_test_capture;
+void cf_test_capture_begin(cf_test_capture *c, const char *dir);
+void cf_test_capture_end(cf_test_capture *c);
+void cf_test_capture_free(cf_test_capture *c);
+
 /* Deterministic pseudo-random numbers for property tests (xorshift). */
 uint32_t cf_test_rand(void);
 void cf_test_srand(uint32_t seed);

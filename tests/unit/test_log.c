@@ -23,54 +23,21 @@ static time_t fixed_clock(void)
     return 1800000000; /* Fri Jan 15 08:00:00 2027 UTC */
 }
 
-typedef struct capture {
-    int saved_out, saved_err;
-    char out_path[4096], err_path[4096];
-    char *out, *err;
-} capture;
+typedef cf_test_capture capture;
 
 static void cap_begin(capture *c)
 {
-    static int seq;
-    fflush(stdout);
-    fflush(stderr);
-    snprintf(c->out_path, sizeof(c->out_path), "%s/cap-out-%d", tmpdir, seq);
-    snprintf(c->err_path, sizeof(c->err_path), "%s/cap-err-%d", tmpdir, seq++);
-    int fo = open(c->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int fe = open(c->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fo >= 0 && fe >= 0);
-    c->saved_out = dup(1);
-    c->saved_err = dup(2);
-    dup2(fo, 1);
-    dup2(fe, 2);
-    close(fo);
-    close(fe);
-}
-
-static char *slurp(const char *path)
-{
-    cf_buf b = CF_BUF_INIT;
-    cf_test_read_file(path, &b);
-    cf_buf_append(&b, "", 1);
-    return (char *)cf_buf_steal(&b, NULL);
+    cf_test_capture_begin(c, tmpdir);
 }
 
 static void cap_end(capture *c)
 {
-    fflush(stdout);
-    fflush(stderr);
-    dup2(c->saved_out, 1);
-    dup2(c->saved_err, 2);
-    close(c->saved_out);
-    close(c->saved_err);
-    c->out = slurp(c->out_path);
-    c->err = slurp(c->err_path);
+    cf_test_capture_end(c);
 }
 
 static void cap_free(capture *c)
 {
-    free(c->out);
-    free(c->err);
+    cf_test_capture_free(c);
 }
 
 static char *path_in_tmp(const char *name)
@@ -154,7 +121,7 @@ static void test_stdout_and_no_warnings(void **state)
     cap_end(&c);
     assert_string_equal(c.out, "info 1\nterm\n");
     assert_string_equal(c.err, "ERROR: error\n");
-    char *file = slurp(s.log_file);
+    char *file = cf_test_slurp(s.log_file);
     assert_string_equal(file, "--------------------------------------\ninfo 1\nERROR: error\nnf\n");
     free(file);
     cap_free(&c);
@@ -182,7 +149,7 @@ static void test_quiet_with_file_and_logtime(void **state)
     assert_string_equal(c.out, "");
     assert_string_equal(c.err, "ERROR: " TS "error\n");
     /* File: everything except terminal-only text, time before the prefix. */
-    char *file = slurp(s.log_file);
+    char *file = cf_test_slurp(s.log_file);
     assert_string_equal(file, TS "--------------------------------------\n" TS "info 1\n" TS
                                  "WARNING: warn\n" TS "ERROR: error\n" TS "debug\n" TS "nf\n");
     free(file);
@@ -254,7 +221,7 @@ static void test_background_daemon_terminal_off(void **state)
     cap_end(&c);
     assert_string_equal(c.out, "");
     assert_string_equal(c.err, "");
-    char *file = slurp(s.log_file);
+    char *file = cf_test_slurp(s.log_file);
     assert_string_equal(file, "--------------------------------------\nERROR: only in the file\n");
     free(file);
     cap_free(&c);
@@ -279,7 +246,7 @@ static void test_rotation(void **state)
     cap_free(&c);
 
     /* Rotated to <name minus 4 chars>-YYYYMMDD_HHMMSS.log with the two notice lines. */
-    char *rotated = slurp(path_in_tmp("rot2-20270115_080000.log"));
+    char *rotated = cf_test_slurp(path_in_tmp("rot2-20270115_080000.log"));
     assert_string_equal(rotated,
                         TS "--------------------------------------\n"
                            "Log size = 67, max = 60\n"
@@ -287,7 +254,7 @@ static void test_rotation(void **state)
                            "rotation anyways.\n");
     free(rotated);
     /* "first" started the new file; it was not yet over the limit for "second". */
-    char *current = slurp(s.log_file);
+    char *current = cf_test_slurp(s.log_file);
     assert_string_equal(current, TS "first\n" TS "second\n");
     free(current);
 
@@ -303,7 +270,7 @@ static void test_rotation(void **state)
     cf_log_close();
     cap_end(&c);
     cap_free(&c);
-    rotated = slurp(path_in_tmp("freshclam-20270115_080000.log"));
+    rotated = cf_test_slurp(path_in_tmp("freshclam-20270115_080000.log"));
     assert_string_equal(rotated, "--------------------------------------\n");
     free(rotated);
     cf_settings_free(&s);
@@ -354,7 +321,7 @@ static void test_lock_conflict(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
     char want[8192];
-    char *out = slurp(child_out), *msg = slurp(child_msg);
+    char *out = cf_test_slurp(child_out), *msg = cf_test_slurp(child_msg);
     snprintf(want, sizeof(want), "ERROR: Failed to lock the log file %s: Resource temporarily unavailable\n",
              s.log_file);
     assert_string_equal(out, want);
@@ -436,8 +403,8 @@ static void test_reopen(void **state)
     cf_log_close();
     cap_end(&c);
     cap_free(&c);
-    char *old = slurp(path_in_tmp("reopen.log.1"));
-    char *cur = slurp(s.log_file);
+    char *old = cf_test_slurp(path_in_tmp("reopen.log.1"));
+    char *cur = cf_test_slurp(s.log_file);
     assert_string_equal(old, "--------------------------------------\nbefore\n");
     assert_string_equal(cur, "after\n");
     free(old);

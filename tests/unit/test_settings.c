@@ -14,57 +14,23 @@
 
 /* ---- capturing stdout and stderr ---- */
 
-typedef struct capture {
-    int saved_out, saved_err;
-    char out_path[4096], err_path[4096];
-    char *out, *err; /* captured text after cap_end */
-} capture;
-
 static char *tmpdir;
+
+typedef cf_test_capture capture;
 
 static void cap_begin(capture *c)
 {
-    static int seq;
-    fflush(stdout);
-    fflush(stderr);
-    snprintf(c->out_path, sizeof(c->out_path), "%s/cap-out-%d", tmpdir, seq);
-    snprintf(c->err_path, sizeof(c->err_path), "%s/cap-err-%d", tmpdir, seq++);
-    int fo = open(c->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int fe = open(c->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fo >= 0 && fe >= 0);
-    c->saved_out = dup(1);
-    c->saved_err = dup(2);
-    dup2(fo, 1);
-    dup2(fe, 2);
-    close(fo);
-    close(fe);
-    c->out = c->err = NULL;
-}
-
-static char *slurp(const char *path)
-{
-    cf_buf b = CF_BUF_INIT;
-    cf_test_read_file(path, &b);
-    cf_buf_append(&b, "", 1);
-    return (char *)cf_buf_steal(&b, NULL);
+    cf_test_capture_begin(c, tmpdir);
 }
 
 static void cap_end(capture *c)
 {
-    fflush(stdout);
-    fflush(stderr);
-    dup2(c->saved_out, 1);
-    dup2(c->saved_err, 2);
-    close(c->saved_out);
-    close(c->saved_err);
-    c->out = slurp(c->out_path);
-    c->err = slurp(c->err_path);
+    cf_test_capture_end(c);
 }
 
 static void cap_free(capture *c)
 {
-    free(c->out);
-    free(c->err);
+    cf_test_capture_free(c);
 }
 
 /* ---- helpers ---- */
