@@ -33,10 +33,8 @@ int cmd_keygen(int argc, char **argv)
             prefix = optarg;
             break;
         case 'b':
-            if (tool_parse_u32(optarg, &bits) != 0) {
-                tool_err("--bits needs a number");
+            if (tool_opt_u32("--bits", optarg, &bits) != 0)
                 return TOOL_USAGE;
-            }
             break;
         case 'h':
             printf("Usage: cvdtool keygen -o PREFIX [--bits N]\n\n"
@@ -279,23 +277,17 @@ int cmd_build(int argc, char **argv)
             builder = optarg;
             break;
         case 'v':
-            if (tool_parse_u32(optarg, &version) != 0) {
-                tool_err("--version needs a number");
+            if (tool_opt_u32("--version", optarg, &version) != 0)
                 return TOOL_USAGE;
-            }
             have_version = 1;
             break;
         case 'f':
-            if (tool_parse_u32(optarg, &flevel) != 0) {
-                tool_err("--flevel needs a number");
+            if (tool_opt_u32("--flevel", optarg, &flevel) != 0)
                 return TOOL_USAGE;
-            }
             break;
         case 's':
-            if (tool_parse_u32(optarg, &sigs) != 0) {
-                tool_err("--sigs needs a number");
+            if (tool_opt_u32("--sigs", optarg, &sigs) != 0)
                 return TOOL_USAGE;
-            }
             have_sigs = 1;
             break;
         case 't': {
@@ -579,10 +571,8 @@ int cmd_sign(int argc, char **argv)
             chain = optarg;
             break;
         case 'f':
-            if (tool_parse_u32(optarg, &minfl) != 0) {
-                tool_err("--min-flevel needs a number");
+            if (tool_opt_u32("--min-flevel", optarg, &minfl) != 0)
                 return TOOL_USAGE;
-            }
             break;
         case 'h':
             printf("Usage: cvdtool sign FILE --cert CERT --key KEY [--chain CHAIN] [-o OUT]\n\n"

@@ -37,6 +37,14 @@ int tool_parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
+int tool_opt_u32(const char *opt, const char *arg, uint32_t *out)
+{
+    if (tool_parse_u32(arg, out) == 0)
+        return 0;
+    tool_err("%s needs a number, not '%s'", opt, arg);
+    return -1;
+}
+
 int tool_trust_opt(tool_trust *t, int opt, const char *arg)
 {
     uint32_t fl;
@@ -48,10 +56,8 @@ int tool_trust_opt(tool_trust *t, int opt, const char *arg)
         t->certsdir = arg;
         return 1;
     case 0x102:
-        if (tool_parse_u32(arg, &fl) != 0) {
-            tool_err("--flevel needs a number, not '%s'", arg);
+        if (tool_opt_u32("--flevel", arg, &fl) != 0)
             exit(TOOL_USAGE);
-        }
         t->flevel = fl;
         return 1;
     case 0x103:

@@ -69,6 +69,8 @@ void tool_dbname_from_path(const char *path, char *out, size_t outsz);
 const char *tool_sigsource_str(cf_sigsource how);
 
 int tool_parse_u32(const char *s, uint32_t *out);
+/* tool_parse_u32 for the argument of option opt; says what is wrong on failure. */
+int tool_opt_u32(const char *opt, const char *arg, uint32_t *out);
 
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
