@@ -44,6 +44,7 @@ typedef int (*cl_load_fn)(const char *, struct cl_engine *, unsigned int *, unsi
 typedef int (*cl_engine_compile_fn)(struct cl_engine *);
 typedef int (*cl_engine_free_fn)(struct cl_engine *);
 typedef const char *(*cl_strerror_fn)(int);
+typedef void (*cl_debug_fn)(void);
 
 static struct {
     int ok;
@@ -56,10 +57,12 @@ static struct {
     cl_engine_compile_fn compile;
     cl_engine_free_fn engine_free;
     cl_strerror_fn strerror_;
+    cl_debug_fn debug; /* optional */
 } lib;
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static unsigned test_timeout = CF_ENGINE_TEST_TIMEOUT;
+static int test_debug;
 
 /* Newest ABI first; the bare name last for a hand-installed library. */
 static const char *const sonames[] = {"libclamav.so.12", "libclamav.so.11", "libclamav.so.9", "libclamav.so",
@@ -90,6 +93,8 @@ static void lib_open(void)
             resolve(h, "cl_engine_free", &lib.engine_free) && resolve(h, "cl_strerror", &lib.strerror_)) {
             /* Both are plain getters that need no cl_init; the parent never
              * initialises libclamav, only the test child does. */
+            if (!resolve(h, "cl_debug", &lib.debug))
+                lib.debug = NULL;
             const char *v = retver();
             snprintf(lib.version, sizeof lib.version, "%s", v ? v : "");
             lib.flevel = retflevel();
@@ -133,6 +138,11 @@ const char *cf_engine_library(void)
     return lib.ok ? lib.soname : "";
 }
 
+void cf_engine_set_debug(int on)
+{
+    test_debug = on;
+}
+
 void cf_engine_set_test_timeout(unsigned seconds)
 {
     test_timeout = seconds ? seconds : CF_ENGINE_TEST_TIMEOUT;
@@ -172,6 +182,8 @@ static int child_fail(cf_engine_report *rep, int code, const char *what, const c
 static int load_child(void *arg, cf_engine_report *rep)
 {
     const struct load_args *a = arg;
+    if (test_debug && lib.debug)
+        lib.debug(); /* --debug: libclamav's own "LibClamAV debug:" lines, as freshclam */
     int r = lib.init(CL_INIT_DEFAULT);
     if (r != CL_SUCCESS)
         return child_fail(rep, FC_EINIT, "Can't initialize libclamav", lib.strerror_(r));

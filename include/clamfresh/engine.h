@@ -73,6 +73,9 @@ typedef struct cf_engine_test_result {
  * Process-wide; meant to be set once at start-up or by tests. */
 void cf_engine_set_test_timeout(unsigned seconds);
 
+/* --debug / Debug: libclamav's debug output (cl_debug) during the load test. */
+void cf_engine_set_debug(int on);
+
 /* Loads the database file at path into a fresh libclamav engine in a forked
  * child, as freshclam's TestDatabases does (§4.7): options phishing, phishing
  * URLs, PUA, "enhanced", and bytecode when bytecode is nonzero; then

@@ -694,6 +694,7 @@ int main(int argc, char **argv)
     a->daemon = s->daemon;
     unsigned lib_flevel = cf_engine_flevel();
     a->engine_flevel = s->engine_flevel > 0 ? (unsigned)s->engine_flevel : lib_flevel;
+    cf_engine_set_debug(s->debug);
 
     /* §4.0 step 4: initialisation; every failure is exit 2. */
     if (ensure_dbdir(s) != 0)

@@ -13,7 +13,7 @@ ldconfig -p 2>/dev/null | grep -q 'libclamav\.so' || cf_skip "libclamav is not i
 export CLAMFRESH_RETRY_DELAY=0
 unset CVD_CERTS_DIR
 
-run_case() { # SET EXPECTED_EXIT
+run_case() { # SET EXPECTED_EXIT [clamfresh options]
     cf_fixtures_use "$1"
     cf_tmpdir CASE
     mkdir "$CASE/db" "$CASE/www"
@@ -23,7 +23,7 @@ run_case() { # SET EXPECTED_EXIT
     cf_start_mirror "$CASE/www"
     printf 'DatabaseMirror %s\nDatabaseDirectory %s\nDatabaseOwner %s\nTestDatabases yes\nScriptedUpdates no\n' \
         "$MIRROR_URL" "$CASE/db" "$(id -un)" >"$CASE/c.conf"
-    cf_expect_exit "$2" "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" "${FX_ARGS[@]}" --update-db=test
+    cf_expect_exit "$2" "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" "${FX_ARGS[@]}" --update-db=test "${@:3}"
     cf_expect_out "Testing database: '.*test\\.cvd' \\.\\.\\."
     cf_stop "$MIRROR_PID"
 }
@@ -36,6 +36,10 @@ cf_expect_no 'test\.cvd updated'
 cf_check "old database kept byte for byte" cmp -s "$FX/test-1.cvd" "$CASE/db/test.cvd"
 cf_check "nothing left behind" test -z "$(find "$CASE/db" -mindepth 1 -maxdepth 1 ! -name clamfresh.lock \
     ! -name freshclam.dat ! -name clamfresh-mirrors.state ! -name test.cvd)"
+
+# --debug turns on libclamav's own debug output in the load test, as freshclam does.
+run_case own 8 --debug
+cf_expect_err 'Stderr output from database load : LibClamAV debug: '
 
 if [ -f "$CF_VECTORS/clamav/test-1.cvd" ]; then
     run_case vectors 0
