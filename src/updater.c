@@ -33,6 +33,7 @@
 enum {
     R_RETRY_NOW = 1000, /* installed an older CVD than advertised: re-run at once (§4.4) */
     R_NOTSYNC,          /* nothing newer than local was served: re-run at once, then accept */
+    R_REFUSED,          /* NAME-V.cvd answered 403: a block only if no other name delivers */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -481,13 +482,16 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
     } else if (k == K_304) {
         say(u, CF_MSG_INFO, "%s is up-to-date.", file);
         rc = CF_FC_UPTODATE;
+    } else if ((k == K_404 || k == K_403) && quiet404) {
+        /* A mirror that refuses names it does not have (object stores without
+         * list rights) answers 403 here; freshclam never asks for this name,
+         * so it must not cost a 24 h cool-down when another name delivers. */
+        say(u, CF_MSG_DEBUG, "%s is not published at %s", file, url);
+        rc = k == K_403 ? R_REFUSED : CF_FC_EFAILEDGET;
     } else if (k == K_403) {
         rc = on_forbidden(u, file, url, &r);
     } else if (k == K_429) {
         rc = on_rate_limited(u, &r);
-    } else if (k == K_404 && quiet404) {
-        say(u, CF_MSG_DEBUG, "%s is not published at %s", file, url);
-        rc = CF_FC_EFAILEDGET;
     } else if (k != K_OK) {
         cf_msglevel lvl = warn_or_error(k == K_TRANSPORT ? last_attempt : last);
         say_failure(u, lvl, &r, "downloadFile", url, mirror);
@@ -559,6 +563,7 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
     snprintf(file, sizeof file, "%s.%s", c->db, ext);
     int rc = CF_FC_EFAILEDGET;
     time_t now = now_of(u);
+    char refused[URL_MAX] = "";
 
     for (int step = 0; step < 3; step++) {
         const char *const *headers = NULL;
@@ -585,6 +590,10 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
          * first step: expected, so only remembered, not reported as a failure. */
         fullfile cand = {0};
         int r = full_candidate(c, mirror, file, url, headers, last, last && step == 2, step == 0, &cand);
+        if (r == R_REFUSED) {
+            snprintf(refused, sizeof refused, "%s", url);
+            r = CF_FC_EFAILEDGET;
+        }
         if (r == CF_FC_EFORBIDDEN || r == CF_FC_ERETRYLATER || r == CF_FC_UPTODATE) {
             fullfile_free(&cand);
             return r;
@@ -594,7 +603,8 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
             return best->have ? 0 : r;
         }
         if (step == 0) {
-            if (r == CF_FC_EFAILEDGET)
+            /* A 403 is not remembered: it may be a block, to be seen again. */
+            if (r == CF_FC_EFAILEDGET && !refused[0])
                 noversioned_mark(u, mirror, now);
             else if (r == 0)
                 noversioned_mark(u, mirror, 0);
@@ -620,7 +630,12 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
             fullfile_free(&cand);
         }
     }
-    return best->have ? 0 : rc;
+    if (best->have)
+        return 0;
+    /* Only 404s elsewhere: the 403 was the mirror's real answer. */
+    if (refused[0] && rc == CF_FC_EFAILEDGET)
+        return on_forbidden(u, file, refused, NULL);
+    return rc;
 }
 
 /* Full download route (§4.4). from_fallback: reached because the incremental
@@ -751,28 +766,22 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     }
     fetch(u, reqs, resps, 2 * n, u->o.concurrency);
 
-    int err = P_NONE, rc = 0;
+    int err = P_NONE;
     size_t applied = 0;
-    for (size_t i = 0; i < n && err == P_NONE && rc == 0; i++) {
+    for (size_t i = 0; i < n && err == P_NONE; i++) {
         uint32_t ver = L + 1 + (uint32_t)i;
         char patch[128];
         snprintf(patch, sizeof patch, "%s-%u.cdiff", c->db, ver);
         say(u, CF_MSG_PROGRESS, "Downloading database patch # %u...", ver);
         cf_http_resp *r = &resps[2 * i];
-        /* Each patch gets MaxAttempts tries, without delay (§4.5 step 3). */
+        /* Each patch gets MaxAttempts tries, without delay (§4.5 step 3).
+         * freshclam 1.4.6 treats a 403 or 429 on a patch like any failed
+         * patch: no cool-down, and the fallback rules decide (observed). */
         for (unsigned tries = 1;; tries++) {
             rkind k = classify(r);
             if (k == K_OK)
                 break;
-            if (k == K_403) {
-                rc = on_forbidden(u, patch, urls[2 * i], r);
-                break;
-            }
-            if (k == K_429) {
-                rc = on_rate_limited(u, r);
-                break;
-            }
-            if (k == K_404 && u->o.private_mirror) {
+            if ((k == K_404 || k == K_403) && u->o.private_mirror) {
                 /* A private mirror need not carry cdiffs (the whole-file
                  * fallback below): neither a warning nor worth a retry. */
                 say(u, CF_MSG_DEBUG, "%s does not carry %s", mirror, patch);
@@ -780,7 +789,9 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
                 break;
             }
             say_failure(u, CF_MSG_WARN, r, "downloadFile", urls[2 * i], mirror);
-            say(u, CF_MSG_WARN, "downloadPatchAndApply: Can't download %s from %s", patch, urls[2 * i]);
+            /* An ERROR on the database's last attempt, as freshclam words it. */
+            say(u, warn_or_error(last), "downloadPatchAndApply: Can't download %s from %s", patch,
+                urls[2 * i]);
             if (tries >= u->o.max_attempts) {
                 err = P_DOWNLOAD;
                 break;
@@ -788,7 +799,7 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
             cf_http_resp_free(r);
             fetch(u, &reqs[2 * i], r, 1, 1);
         }
-        if (err != P_NONE || rc != 0)
+        if (err != P_NONE)
             break;
         if (r->body.n == 0) {
             say(u, CF_MSG_INFO, "Empty script %s, need to download entire database", patch);
@@ -825,7 +836,7 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     /* One manifest check for the whole chain instead of one per patch: a
      * daily-sized image is then hashed once, not once per cdiff. Nothing is
      * installed unless the patched image satisfies its signed manifest. */
-    if (rc == 0 && applied > 0 && err != P_APPLY && cf_verify_patched(u->o.verify, &img, &e) != CF_OK) {
+    if (applied > 0 && err != P_APPLY && cf_verify_patched(u->o.verify, &img, &e) != CF_OK) {
         say(u, CF_MSG_ERROR,
             "downloadPatchAndApply: the database patched to version %u fails its manifest: %s",
             L + (uint32_t)applied, e.msg);
@@ -836,10 +847,6 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     free(reqs);
     free(resps);
     free(urls);
-    if (rc != 0) {
-        cf_image_free(&img);
-        return rc;
-    }
 
     if (err != P_NONE && u->o.private_mirror) {
         /* A private mirror need not carry cdiffs: quietly take the whole file. */
@@ -877,7 +884,6 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
             applied, c->db, n);
         say(u, CF_MSG_INFO, "We'll settle for this partial-update, at least for now.");
     }
-    (void)last;
 
     cf_buf cld = CF_BUF_INIT;
     cf_cvdhdr h;
@@ -889,7 +895,7 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
         return CF_FC_EBADCVD;
     }
     cf_image_free(&img);
-    rc = test_and_install(u, c->db, "cld", &cld, NULL, &h);
+    int rc = test_and_install(u, c->db, "cld", &cld, NULL, &h);
     cf_buf_free(&cld);
     return rc;
 }
