@@ -506,8 +506,10 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
     cf_err e = {0};
     cf_cvdhdr h;
     if (r.body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
-        say(u, warn_or_error(last), "Can't read CVD header of new %s database from %s: %s", file, url,
-            r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
+        /* freshclam verifies before it reads the header, so a file that is no
+         * CVD at all fails as "Verification: ..." there; scripts match that. */
+        say(u, warn_or_error(last), "Verification: Can't read CVD header of new %s database from %s: %s",
+            file, url, r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
         cf_http_resp_free(&r);
         return CF_FC_EBADCVD;
     }

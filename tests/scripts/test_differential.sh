@@ -478,7 +478,7 @@ for bad in truncated garbage html; do
     esac
     start_scenario
     run_both "${UPD[@]}"
-    compare 'err:^ERROR: Update failed for database: test' \
+    compare 'err:^ERROR: Verification: ' 'err:^ERROR: Update failed for database: test' \
         'err:^ERROR: Database update process failed: Invalid or corrupted CVD/CLD database' \
         'err:^ERROR: Update failed\.' 'out:^Giving up on ' 'no:test\.c[lv]d updated'
     request_summary
