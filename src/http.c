@@ -168,6 +168,14 @@ const char *cf_http_setup_error(const cf_http *h)
     return (h && h->setup_error[0]) ? h->setup_error : NULL;
 }
 
+int cf_http_url_join(char *out, size_t outsz, const char *base, const char *file)
+{
+    size_t bl = strlen(base);
+    int slash = bl > 0 && base[bl - 1] == '/';
+    int w = snprintf(out, outsz, "%s%s%s", base, slash ? "" : "/", file);
+    return w < 0 || (size_t)w >= outsz ? -1 : 0;
+}
+
 const char *cf_http_proxy_label(const cf_http *h)
 {
     return h ? h->proxy_label : NULL;

@@ -117,12 +117,10 @@ static void reason(const cf_http_resp *r, char *out, size_t n)
     }
 }
 
+/* Every URL buffer here is URL_MAX bytes. */
 static int url_join(char *out, const char *mirror, const char *file)
 {
-    size_t ml = strlen(mirror);
-    int slash = ml > 0 && mirror[ml - 1] == '/';
-    int w = snprintf(out, URL_MAX, "%s%s%s", mirror, slash ? "" : "/", file);
-    return w < 0 || w >= URL_MAX ? -1 : 0;
+    return cf_http_url_join(out, URL_MAX, mirror, file);
 }
 
 static int path_join(char *out, size_t n, const char *dir, const char *name)

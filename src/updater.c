@@ -130,12 +130,10 @@ static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, c
     }
 }
 
+/* Every URL buffer here is URL_MAX bytes. */
 static int url_join(char *out, const char *mirror, const char *file)
 {
-    size_t ml = strlen(mirror);
-    int slash = ml > 0 && mirror[ml - 1] == '/';
-    int w = snprintf(out, URL_MAX, "%s%s%s", mirror, slash ? "" : "/", file);
-    return w < 0 || w >= URL_MAX ? -1 : 0;
+    return cf_http_url_join(out, URL_MAX, mirror, file);
 }
 
 static void hdr_summary(char *out, size_t n, const cf_cvdhdr *h)
@@ -311,33 +309,46 @@ typedef struct dbctx {
     char lfile[64];
 } dbctx;
 
-/* Writes bytes for the load test, tests, installs, reports (§4.6, §4.7). */
-static int test_and_install(cf_updater *u, const char *db, const char *ext, const cf_buf *bytes,
-                            const cf_buf *sign, const cf_cvdhdr *h)
+/* The load test of §4.7 on bytes written as <tmpdir>/name: 0 when it passed,
+ * CF_FC_ETESTFAIL or CF_FC_EDBDIRACCESS otherwise (messages logged). */
+static int load_test(cf_updater *u, const char *name, const cf_buf *bytes)
 {
-    char name[128], path[4096];
-    snprintf(name, sizeof name, "%s.%s", db, ext);
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", u->o.tmpdir, name);
     cf_err e = {0};
     unlink(path);
-    if (cf_file_write_new(path, bytes->p, bytes->n, 0644, &e) != CF_OK) {
+    if (cf_file_write_new(path, bytes->p ? (const void *)bytes->p : "", bytes->n, 0644, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", path, e.msg);
         return CF_FC_EDBDIRACCESS;
     }
     say(u, CF_MSG_INFO, "Testing database: '%s' ...", path);
+    int rc = 0;
     if (u->env.testdb) {
         cf_err te = {0};
         if (u->env.testdb(u->env.arg, path, &te) != CF_OK) {
             if (te.msg[0])
                 say(u, CF_MSG_WARN, "%s", te.msg);
             say(u, CF_MSG_ERROR, "Database test FAILED.");
-            unlink(path);
-            return CF_FC_ETESTFAIL;
+            rc = CF_FC_ETESTFAIL;
         }
     }
-    say(u, CF_MSG_INFO, "Database test passed.");
+    if (rc == 0)
+        say(u, CF_MSG_INFO, "Database test passed.");
     unlink(path);
+    return rc;
+}
 
+/* Tests, installs and reports a database (§4.6, §4.7). */
+static int test_and_install(cf_updater *u, const char *db, const char *ext, const cf_buf *bytes,
+                            const cf_buf *sign, const cf_cvdhdr *h)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", db, ext);
+    int rc = load_test(u, name, bytes);
+    if (rc != 0)
+        return rc;
+
+    cf_err e = {0};
     int stale = 0;
     if (cf_install_db(u->o.dbdir, db, ext, bytes->p, bytes->n, sign && sign->n ? sign->p : NULL,
                       sign ? sign->n : 0, h->version, &stale, &e) != CF_OK) {
@@ -1201,33 +1212,17 @@ int cf_updater_custom(cf_updater *u, const char *url)
         return CF_FC_SUCCESS;
     }
 
-    char path[4096];
-    cf_err e = {0};
-    snprintf(path, sizeof path, "%s/%s", u->o.tmpdir, name);
-    unlink(path);
-    if (cf_file_write_new(path, bytes.p ? (const void *)bytes.p : "", bytes.n, 0644, &e) != CF_OK) {
-        say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", path, e.msg);
+    rc = load_test(u, name, &bytes);
+    if (rc == CF_FC_ETESTFAIL) {
+        say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s", url);
+        say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)",
+            cf_fc_str(CF_FC_ETESTFAIL), CF_FC_ETESTFAIL);
+    }
+    if (rc != 0) {
         cf_buf_free(&bytes);
-        return CF_FC_EDBDIRACCESS;
+        return rc;
     }
-    say(u, CF_MSG_INFO, "Testing database: '%s' ...", path);
-    if (u->env.testdb) {
-        cf_err te = {0};
-        if (u->env.testdb(u->env.arg, path, &te) != CF_OK) {
-            if (te.msg[0])
-                say(u, CF_MSG_WARN, "%s", te.msg);
-            say(u, CF_MSG_ERROR, "Database test FAILED.");
-            say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s",
-                url);
-            say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)",
-                cf_fc_str(CF_FC_ETESTFAIL), CF_FC_ETESTFAIL);
-            unlink(path);
-            cf_buf_free(&bytes);
-            return CF_FC_ETESTFAIL;
-        }
-    }
-    say(u, CF_MSG_INFO, "Database test passed.");
-    unlink(path);
+    cf_err e = {0};
     if (cf_install_file(u->o.dbdir, name, bytes.p ? (const void *)bytes.p : "", bytes.n, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "Can't install %s: %s", name, e.msg);
         cf_buf_free(&bytes);

@@ -63,6 +63,10 @@ const char *cf_http_setup_error(const cf_http *h);
  * " (Proxy: <host>:<port>)" suffix of 404 messages. */
 const char *cf_http_proxy_label(const cf_http *h);
 
+/* "<base>/<file>" with exactly one '/' between them, for a mirror URL and a
+ * file name. Returns 0, or -1 when it does not fit in outsz bytes. */
+int cf_http_url_join(char *out, size_t outsz, const char *base, const char *file);
+
 typedef struct cf_http_req {
     const char *url;            /* http://, https:// or file:// */
     int range_head;             /* nonzero: send "Range: bytes=0-511" (version probe) */

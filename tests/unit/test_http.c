@@ -91,8 +91,8 @@ static int setup(void **state)
     if (g_pid < 0)
         return -1;
     if (g_pid == 0) {
-        execl("/usr/bin/python3", "python3", mirror_script(), "--root", g_www, "--port-file", portfile, "--log",
-              g_log, "--faults", g_faults, (char *)NULL);
+        execl("/usr/bin/python3", "python3", mirror_script(), "--root", g_www, "--port-file", portfile,
+              "--log", g_log, "--faults", g_faults, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {
@@ -341,14 +341,15 @@ static void test_statuses(void **state)
 {
     (void)state;
     write_file("s.bin", "x", 1);
-    set_faults("{\"/forbidden.cvd\": {\"status\": 403},"
-               " \"/limited.cvd\": {\"status\": 429, \"retry_after\": \"60\"},"
-               " \"/limited-date.cvd\": {\"status\": 429, \"retry_after\": \"Wed, 21 Oct 2099 07:28:00 GMT\"},"
-               " \"/limited-none.cvd\": {\"status\": 429},"
-               " \"/origin.cvd\": {\"status\": 522},"
-               " \"/broken.cvd\": {\"status\": 500},"
-               " \"/html.cvd\": {\"html\": true},"
-               " \"/s.bin\": {\"status\": 403, \"times\": 1}}");
+    set_faults(
+        "{\"/forbidden.cvd\": {\"status\": 403},"
+        " \"/limited.cvd\": {\"status\": 429, \"retry_after\": \"60\"},"
+        " \"/limited-date.cvd\": {\"status\": 429, \"retry_after\": \"Wed, 21 Oct 2099 07:28:00 GMT\"},"
+        " \"/limited-none.cvd\": {\"status\": 429},"
+        " \"/origin.cvd\": {\"status\": 522},"
+        " \"/broken.cvd\": {\"status\": 500},"
+        " \"/html.cvd\": {\"html\": true},"
+        " \"/s.bin\": {\"status\": 403, \"times\": 1}}");
     cf_http *h = client(60, 10);
     cf_http_resp r;
     char url[256], l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
@@ -383,7 +384,8 @@ static void test_statuses(void **state)
     url_of(url, sizeof url, "/origin.cvd");
     assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_PROBE, url, g_base, l1, l2), 1);
     snprintf(want, sizeof want,
-             "remote_cvdhead: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and the request timed out. URL: %s",
+             "remote_cvdhead: Origin Connection Time-out. Cloudflare was unable to reach the origin web "
+             "server and the request timed out. URL: %s",
              url);
     assert_string_equal(l1, want);
     cf_http_resp_free(&r);
@@ -603,8 +605,8 @@ static void test_user_agent(void **state)
     char ua[CF_HTTP_UA_MAX + 1], want[256];
     cf_http_user_agent("1.4.6", UUID, ua);
 #if defined(__x86_64__)
-    snprintf(want, sizeof want,
-             "ClamAV/1.4.6 (OS: Linux, ARCH: x86_64, CPU: x86_64, UUID: %s) %s", UUID, CF_PRODUCT);
+    snprintf(want, sizeof want, "ClamAV/1.4.6 (OS: Linux, ARCH: x86_64, CPU: x86_64, UUID: %s) %s", UUID,
+             CF_PRODUCT);
     assert_string_equal(ua, want);
 #endif
     assert_true(strlen(ua) <= CF_HTTP_UA_MAX);
@@ -720,8 +722,10 @@ static void test_setup_errors(void **state)
     assert_int_equal(cf_http_new(&p, &h, &e), CF_OK);
     unsetenv("FRESHCLAM_CLIENT_CERT");
     assert_non_null(cf_http_setup_error(h));
-    assert_string_equal(cf_http_setup_error(h),
-                        "The FRESHCLAM_CLIENT_CERT environment variable was set, but FRESHCLAM_CLIENT_KEY was not set. A client private key is also required if specifying a client certificate.");
+    assert_string_equal(
+        cf_http_setup_error(h),
+        "The FRESHCLAM_CLIENT_CERT environment variable was set, but FRESHCLAM_CLIENT_KEY was not set. A "
+        "client private key is also required if specifying a client certificate.");
     assert_int_equal(cf_http_get(h, &req, &r, &e), CF_EINVAL);
     assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
     cf_http_resp_free(&r);
@@ -733,7 +737,8 @@ static void test_setup_errors(void **state)
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
     if (vi->ares == NULL) {
         assert_string_equal(cf_http_setup_error(h),
-                            "create_curl_handle: Unable to bind DNS resolves to 127.0.0.1. Option requires that libcurl was built with c-ares.");
+                            "create_curl_handle: Unable to bind DNS resolves to 127.0.0.1. Option requires "
+                            "that libcurl was built with c-ares.");
         assert_int_equal(cf_http_get(h, &req, &r, &e), CF_EINVAL);
         assert_string_equal(e.msg, cf_http_setup_error(h));
         cf_http_resp_free(&r);
@@ -820,6 +825,17 @@ static void test_progress(void **state)
     set_faults("{}");
 }
 
+static void test_url_join(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(cf_http_url_join(out, sizeof out, "http://m", "daily.cvd"), 0);
+    assert_string_equal(out, "http://m/daily.cvd");
+    assert_int_equal(cf_http_url_join(out, sizeof out, "http://m/", "daily.cvd"), 0);
+    assert_string_equal(out, "http://m/daily.cvd");
+    assert_int_equal(cf_http_url_join(out, 18, "http://m", "daily.cvd"), -1);
+}
+
 static void test_proxy(void **state)
 {
     (void)state;
@@ -847,7 +863,8 @@ static void test_proxy(void **state)
     assert_int_equal(r.status, 404);
     char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE], want[256];
     cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, m.url, "http://mirror.invalid", l1, l2);
-    snprintf(want, sizeof want, "downloadFile: file not found: http://mirror.invalid/absent.cvd (Proxy: %s)", label);
+    snprintf(want, sizeof want, "downloadFile: file not found: http://mirror.invalid/absent.cvd (Proxy: %s)",
+             label);
     assert_string_equal(l1, want);
     cf_http_resp_free(&r);
     cf_http_free(h);
@@ -863,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_user_agent),    cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_refused),       cmocka_unit_test(test_setup_errors),
         cmocka_unit_test(test_proxy),         cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_url_join),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
