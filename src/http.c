@@ -1,9 +1,12 @@
 /* The HTTP edge over libcurl (behavior §5.1, §5.2, §5.4, §5.6). Every body goes
- * to a bounded memory buffer; policy (retries, mirrors, cool-down) is the
- * updater's. */
+ * to a bounded memory buffer or, for a 2xx with a sink, through the sink; policy
+ * (retries, mirrors, cool-down) is the updater's. All transfers of a client run
+ * on one multi handle, whose connection cache is what lets them share
+ * connections. */
 #include "clamfresh/http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,17 @@ struct cf_http {
     void *progress_arg;
     char *ca_bundle, *cert, *key, *key_passwd;
     char setup_error[CF_ERR_MSG]; /* "" = requests may run */
+    size_t rate_bytes;            /* the minimum rate: rate_bytes per rate_window s */
+    long rate_window;
+    int http2;      /* libcurl can speak HTTP/2 (nghttp2) */
+    CURLM *multi;   /* owns the connection cache shared by every request */
+    unsigned conns; /* CURLINFO_NUM_CONNECTS summed */
+    unsigned reqs;
 };
+
+/* The minimum-rate window is checked in steps of window/RATE_STEPS, so "any
+ * window" holds to within one step without keeping a sample per byte. */
+#define RATE_STEPS 8
 
 /* One transfer in flight. */
 typedef struct xfer {
@@ -39,8 +52,16 @@ typedef struct xfer {
     CURL *c;
     struct curl_slist *hdrs;
     size_t max;
-    int too_big; /* the body bound was hit */
-    int stalled; /* the stall guard fired */
+    int too_big;        /* the body bound was hit */
+    uint64_t announced; /* Content-Length over the bound that was refused; 0 = none */
+    int stalled;        /* the stall guard fired */
+    int slow;           /* the minimum rate was not met */
+    int aborted;        /* the sink (or memory) failed: abort_err says why */
+    cf_err abort_err;
+    uint64_t rx;                    /* header and body bytes so far (the minimum rate counts both) */
+    long long rate_next;            /* monotonic ms of the next rate sample; 0 = request not sent yet */
+    uint64_t rate_ring[RATE_STEPS]; /* rx at the last RATE_STEPS samples */
+    unsigned rate_n;                /* samples taken */
     int file_url;
     long long last_activity; /* monotonic ms of the last header or body byte */
     int show_progress;       /* report to h->progress (a lone, non-probe download) */
@@ -78,6 +99,8 @@ void cf_http_free(cf_http *h)
 {
     if (h == NULL)
         return;
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
     free(h->user_agent);
     free(h->proxy_host);
     free(h->proxy_user);
@@ -131,6 +154,10 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
     h->verbose = p->verbose;
     h->progress = p->progress;
     h->progress_arg = p->progress_arg;
+    h->rate_bytes = p->min_rate_bytes ? p->min_rate_bytes : CF_HTTP_MIN_RATE_BYTES;
+    h->rate_window = p->min_rate_window > 0 ? p->min_rate_window : CF_HTTP_MIN_RATE_WINDOW;
+    h->http2 = (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0;
+    h->multi = curl_multi_init();
     h->user_agent = dup_or_null(p->user_agent);
     const char *ph = p->proxy_host;
     if (ph && strncasecmp(ph, "http://", 7) == 0)
@@ -148,7 +175,9 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
         if ((h->proxy_label = malloc(n)) != NULL)
             snprintf(h->proxy_label, n, "%s:%ld", h->proxy_host, h->proxy_port);
     }
-    if ((p->user_agent && !h->user_agent && *p->user_agent) || (ph && *ph && !h->proxy_host) ||
+    if (h->multi == NULL ||
+        curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK ||
+        (p->user_agent && !h->user_agent && *p->user_agent) || (ph && *ph && !h->proxy_host) ||
         (h->proxy_host && !h->proxy_label) || (p->proxy_password && !h->proxy_password)) {
         cf_http_free(h);
         return cf_err_set(e, CF_ENOMEM, "cf_http_new: out of memory");
@@ -161,6 +190,14 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
         check_local_ip(h);
     *out = h;
     return CF_OK;
+}
+
+void cf_http_stats(const cf_http *h, unsigned *connections, unsigned *requests)
+{
+    if (connections)
+        *connections = h ? h->conns : 0;
+    if (requests)
+        *requests = h ? h->reqs : 0;
 }
 
 const char *cf_http_setup_error(const cf_http *h)
@@ -202,21 +239,56 @@ void cf_http_date(time_t t, char out[32])
 
 /* ---- one transfer -------------------------------------------------------- */
 
+/* A 2xx body (or a file:// one) goes to the request's sink when it has one. */
+static int body_streams(const xfer *x)
+{
+    if (x->req->sink == NULL)
+        return 0;
+    if (x->file_url)
+        return 1;
+    long status = 0;
+    curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+    return status >= 200 && status < 300;
+}
+
+/* Hands n body bytes on; 0, or -1 after recording why the transfer must stop. */
+static int body_deliver(xfer *x, const char *data, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (body_streams(x)) {
+        if (cf_sink_write(x->req->sink, data, n, &x->abort_err) != CF_OK) {
+            if (x->abort_err.code == CF_OK)
+                cf_err_set(&x->abort_err, CF_EIO, "%s: the body's consumer failed", x->req->url);
+            x->aborted = 1;
+            return -1;
+        }
+    } else if (cf_buf_append(&x->resp->body, data, n) != CF_OK) {
+        cf_err_set(&x->abort_err, CF_ENOMEM, "%s: out of memory for the body (%llu bytes so far)",
+                   x->req->url, (unsigned long long)x->resp->bytes);
+        x->aborted = 1;
+        return -1;
+    }
+    x->resp->bytes += n;
+    return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     xfer *x = arg;
     size_t n = size * nmemb;
     x->last_activity = mono_now();
-    cf_buf *b = &x->resp->body;
-    if (n > x->max - b->n) {
-        /* Keep what fits when the caller asked for a prefix; either way stop
-         * here rather than buffer more than the bound. */
-        if (x->req->stop_at_max)
-            (void)cf_buf_append(b, data, x->max - b->n);
+    x->rx += n;
+    uint64_t room = x->max - x->resp->bytes;
+    if (n > room) {
+        /* Hand on what fits when the caller asked for a prefix; either way
+         * stop here: neither the buffer nor the sink sees the excess. */
+        if (x->req->stop_at_max && body_deliver(x, data, (size_t)room) != 0)
+            return 0;
         x->too_big = 1;
         return 0;
     }
-    if (cf_buf_append(b, data, n) != CF_OK)
+    if (body_deliver(x, data, n) != 0)
         return 0;
     return n;
 }
@@ -226,12 +298,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     xfer *x = arg;
     size_t n = size * nmemb;
     x->last_activity = mono_now();
+    x->rx += n;
     /* A new status line starts a new response (redirect, 100-continue): forget
      * the previous response's cf-ray. */
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
         x->resp->cf_ray[0] = '\0';
+    /* Header names are case-insensitive (HTTP/2 sends them in lower case). */
     static const char ray[] = "cf-ray: ";
-    if (n > sizeof ray - 1 && memcmp(data, ray, sizeof ray - 1) == 0) {
+    if (n > sizeof ray - 1 && strncasecmp(data, ray, sizeof ray - 1) == 0) {
         size_t i = sizeof ray - 1, k = 0;
         while (i < n && k < CF_HTTP_RAY_SIZE - 1 && data[i] != '\r' && data[i] != '\n')
             x->resp->cf_ray[k++] = data[i++];
@@ -242,10 +316,42 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         unsigned long long len = strtoull(data + 15, NULL, 10);
         if (len > x->max) {
             x->too_big = 1;
+            x->announced = len;
             return 0;
         }
     }
     return n;
+}
+
+/* The minimum rate: samples rx every window/RATE_STEPS ms from the moment the
+ * request went out (connecting is ConnectTimeout's business) and fails when
+ * the bytes of the last whole window fall short. Returns -1 to abort. */
+static int rate_check(xfer *x, long long now)
+{
+    cf_http *h = x->h;
+    long long step = (long long)h->rate_window * 1000 / RATE_STEPS;
+    if (step < 1)
+        step = 1;
+    if (x->rate_next == 0) {
+        curl_off_t sent = 0;
+        if (x->rx == 0 &&
+            (curl_easy_getinfo(x->c, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK || sent <= 0))
+            return 0;
+        x->rate_ring[0] = x->rx;
+        x->rate_n = 1;
+        x->rate_next = now + step;
+        return 0;
+    }
+    while (now >= x->rate_next) {
+        unsigned slot = x->rate_n % RATE_STEPS;
+        /* Before it is overwritten, the slot holds rx of one window ago. */
+        if (x->rate_n >= RATE_STEPS && x->rx - x->rate_ring[slot] < h->rate_bytes)
+            return -1;
+        x->rate_ring[slot] = x->rx;
+        x->rate_n++;
+        x->rate_next += step;
+    }
+    return 0;
 }
 
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
@@ -258,6 +364,10 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     long long now = mono_now();
     if (now - x->last_activity >= (long long)x->h->stall_timeout * 1000) {
         x->stalled = 1;
+        return 1;
+    }
+    if (rate_check(x, now) != 0) {
+        x->slow = 1;
         return 1;
     }
     long status = 0;
@@ -309,6 +419,14 @@ static cf_code xfer_setup(xfer *x)
     SETOPT(CURLOPT_FILETIME, 1L);
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->http2) {
+        /* HTTP/2 when the server offers it by ALPN; HTTP/1.1 otherwise. */
+        SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        /* Concurrent requests wait for the first connection to say whether it
+         * multiplexes instead of each opening its own. */
+        if (strncasecmp(req->url, "https:", 6) == 0)
+            SETOPT(CURLOPT_PIPEWAIT, 1L);
+    }
     if (h->verbose) {
         SETOPT(CURLOPT_VERBOSE, 1L);
         SETOPT(CURLOPT_STDERR, stdout);
@@ -355,21 +473,19 @@ static cf_code xfer_setup(xfer *x)
         SETOPT(CURLOPT_TIMEVALUE_LARGE, (curl_off_t)req->if_modified_since);
         SETOPT(CURLOPT_TIMECONDITION, (long)CURL_TIMECOND_IFMODSINCE);
     }
-    if (!x->file_url) {
-        /* One connection per request, like freshclam; libcurl's own
-         * default Accept header stays and no Accept-Encoding is sent. */
-        struct curl_slist *l = curl_slist_append(NULL, "Connection: close");
-        for (const char *const *p = req->headers; l && p && *p; p++) {
+    if (!x->file_url && req->headers && *req->headers) {
+        /* Connections stay open for the client's next request (freshclam
+         * sends "Connection: close"); libcurl's own default Accept header
+         * stays and no Accept-Encoding is sent. */
+        struct curl_slist *l = NULL;
+        for (const char *const *p = req->headers; *p; p++) {
             struct curl_slist *t = curl_slist_append(l, *p);
             if (t == NULL) {
                 curl_slist_free_all(l);
-                l = NULL;
-            } else {
-                l = t;
+                return cf_err_set(&x->resp->err, CF_ENOMEM, "%s: out of memory for headers", req->url);
             }
+            l = t;
         }
-        if (l == NULL)
-            return cf_err_set(&x->resp->err, CF_ENOMEM, "%s: out of memory for headers", req->url);
         x->hdrs = l;
         SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
     }
@@ -392,6 +508,10 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
     r->status = status;
     r->retry_after = retry > 0 ? (long)retry : 0;
     r->last_modified = ftime >= 0 ? (time_t)ftime : -1;
+    long conns = 0;
+    if (curl_easy_getinfo(x->c, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+        x->h->conns += (unsigned)conns;
+    x->h->reqs++;
 
     if (x->too_big && x->req->stop_at_max && rc == CURLE_WRITE_ERROR)
         rc = CURLE_OK; /* the prefix the caller asked for has arrived */
@@ -400,25 +520,45 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
             r->status = 304;
         else if (r->status == 0 && x->file_url)
             r->status = 200;
-        if (x->show_progress && x->total > 0 && r->body.n == x->total && r->status >= 200 && r->status < 300)
+        if (x->show_progress && x->total > 0 && r->bytes == x->total && r->status >= 200 && r->status < 300)
             x->h->progress(x->h->progress_arg, (double)(mono_now() - x->started) / 1000.0, x->total,
                            x->total);
         return r->err.code = CF_OK;
     }
+    if (x->aborted) {
+        /* The consumer's own words; libcurl's "Failed writing received data"
+         * would hide them. */
+        r->err = x->abort_err;
+        return r->err.code;
+    }
     if (x->too_big) {
         r->curl_code = (int)rc;
         snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(rc));
-        return cf_err_set(&r->err, CF_ETOOBIG, "%s: response body exceeds the limit of %zu bytes",
-                          x->req->url, x->max);
+        if (x->announced)
+            return cf_err_set(&r->err, CF_ETOOBIG,
+                              "%s: the server announced %llu bytes; the bound for this file is %zu bytes",
+                              x->req->url, (unsigned long long)x->announced, x->max);
+        return cf_err_set(&r->err, CF_ETOOBIG,
+                          "%s: more than %zu bytes; the bound for this file is %zu bytes", x->req->url,
+                          x->max, x->max);
     }
-    if (x->stalled) {
+    if (x->stalled || x->slow) {
         r->curl_code = CURLE_OPERATION_TIMEDOUT;
         snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(CURLE_OPERATION_TIMEDOUT));
-        return cf_err_set(&r->err, CF_ENET, "%s: no data received for %ld seconds (%zu body bytes so far)",
-                          x->req->url, x->h->stall_timeout, r->body.n);
+        if (x->slow)
+            return cf_err_set(&r->err, CF_ENET, "%s: fewer than %zu bytes in %ld seconds; giving up",
+                              x->req->url, x->h->rate_bytes, x->h->rate_window);
+        return cf_err_set(&r->err, CF_ENET, "%s: no data received for %ld seconds (%llu body bytes so far)",
+                          x->req->url, x->h->stall_timeout, (unsigned long long)r->bytes);
     }
     r->curl_code = (int)rc;
     snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(rc));
+    long oserr = 0;
+    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
+        r->unreachable = 1;
+    else if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(x->c, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK &&
+             (oserr == ENETUNREACH || oserr == EHOSTUNREACH))
+        r->unreachable = 1;
     return cf_err_set(&r->err, CF_ENET, "%s: %s (curl error %d)", x->req->url,
                       x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), (int)rc);
 }
@@ -461,16 +601,51 @@ cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_e
 {
     if (h == NULL || resp == NULL)
         return cf_err_set(e, CF_EINVAL, "cf_http_get: missing argument");
-    xfer x;
-    cf_code c = xfer_begin(h, req, resp, &x);
-    if (c == CF_OK) {
-        x.show_progress = h->progress != NULL && !req->range_head;
-        CURLcode rc = curl_easy_perform(x.c);
-        c = xfer_finish(&x, rc);
-        xfer_cleanup(&x);
+    if (req == NULL) {
+        cf_http_resp_init(resp);
+        cf_err_set(&resp->err, CF_EINVAL, "HTTP request without a URL");
+    } else {
+        (void)cf_http_get_many(h, req, resp, 1, 1, NULL);
     }
     copy_err(e, &resp->err);
-    return c;
+    return resp->err.code;
+}
+
+/* Starts reqs[i] on the client's multi handle; 0, or -1 when it finished at
+ * once (resps[i].err says why). */
+static int many_start(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, size_t n, size_t i, xfer *x)
+{
+    if (xfer_begin(h, &reqs[i], &resps[i], x) != CF_OK)
+        return -1;
+    /* Concurrent transfers would overwrite each other's bar. */
+    x->show_progress = n == 1 && h->progress != NULL && !reqs[i].range_head;
+    curl_easy_setopt(x->c, CURLOPT_PRIVATE, (void *)x);
+    if (curl_multi_add_handle(h->multi, x->c) != CURLM_OK) {
+        cf_err_set(&resps[i].err, CF_ENET, "%s: cannot add the transfer", reqs[i].url);
+        xfer_cleanup(x);
+        return -1;
+    }
+    return 0;
+}
+
+/* Collects the transfers libcurl reports done; returns how many. */
+static size_t many_reap(cf_http *h)
+{
+    size_t done = 0;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        xfer *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = msg->data.result;
+        curl_multi_remove_handle(h->multi, msg->easy_handle);
+        xfer_finish(x, rc);
+        xfer_cleanup(x);
+        done++;
+    }
+    return done;
 }
 
 cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k,
@@ -481,64 +656,42 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
     if (k == 0)
         k = 1;
     xfer *xs = calloc(n ? n : 1, sizeof *xs);
-    CURLM *m = curl_multi_init();
-    if (xs == NULL || m == NULL) {
-        free(xs);
-        if (m)
-            curl_multi_cleanup(m);
+    if (xs == NULL) {
         for (size_t i = 0; i < n; i++) {
             cf_http_resp_init(&resps[i]);
             cf_err_set(&resps[i].err, CF_ENOMEM, "%s: out of memory", reqs[i].url ? reqs[i].url : "?");
         }
         return cf_err_set(e, CF_ENOMEM, "cf_http_get_many: out of memory");
     }
+    /* Keep up to k idle connections (at least libcurl's usual 4) for the
+     * next call instead of closing all but a few. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(k > 4 ? k : 4));
 
     size_t next = 0, running = 0, finished = 0;
     while (finished < n) {
         /* Fill the free slots; a request that cannot start is finished at once. */
         while (running < k && next < n) {
             size_t i = next++;
-            if (xfer_begin(h, &reqs[i], &resps[i], &xs[i]) != CF_OK) {
+            if (many_start(h, reqs, resps, n, i, &xs[i]) != 0)
                 finished++;
-                continue;
-            }
-            /* Concurrent transfers would overwrite each other's bar. */
-            xs[i].show_progress = n == 1 && h->progress != NULL && !reqs[i].range_head;
-            if (curl_multi_add_handle(m, xs[i].c) != CURLM_OK) {
-                cf_err_set(&resps[i].err, CF_ENET, "%s: cannot add the transfer", reqs[i].url);
-                xfer_cleanup(&xs[i]);
-                finished++;
-                continue;
-            }
-            curl_easy_setopt(xs[i].c, CURLOPT_PRIVATE, (void *)&xs[i]);
-            running++;
+            else
+                running++;
         }
         if (running == 0)
             continue;
         int still = 0;
-        if (curl_multi_perform(m, &still) != CURLM_OK)
+        if (curl_multi_perform(h->multi, &still) != CURLM_OK)
             break;
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            xfer *x = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            CURLcode rc = msg->data.result;
-            curl_multi_remove_handle(m, msg->easy_handle);
-            xfer_finish(x, rc);
-            xfer_cleanup(x);
-            running--;
-            finished++;
-        }
+        size_t done = many_reap(h);
+        running -= done;
+        finished += done;
         if (still > 0 || running > 0)
-            curl_multi_poll(m, NULL, 0, 200, NULL);
+            curl_multi_poll(h->multi, NULL, 0, 200, NULL);
     }
     /* Only reached early if libcurl's multi interface itself failed. */
     for (size_t i = 0; i < n; i++) {
         if (xs[i].c) {
-            curl_multi_remove_handle(m, xs[i].c);
+            curl_multi_remove_handle(h->multi, xs[i].c);
             cf_err_set(&resps[i].err, CF_ENET, "%s: transfer abandoned (multi interface failure)",
                        reqs[i].url);
             xfer_cleanup(&xs[i]);
@@ -548,7 +701,6 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
         cf_http_resp_init(&resps[i]);
         cf_err_set(&resps[i].err, CF_ENET, "%s: not started (multi interface failure)", reqs[i].url);
     }
-    curl_multi_cleanup(m);
     free(xs);
 
     cf_code c = CF_OK;

@@ -6,10 +6,12 @@
 #define CLAMFRESH_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "clamfresh/buf.h"
 #include "clamfresh/err.h"
+#include "clamfresh/sink.h"
 
 #define CF_HTTP_MAX_REDIRS 3
 #define CF_HTTP_UA_MAX 127       /* freshclam's User-Agent bound (§5.1) */
@@ -17,6 +19,17 @@
 #define CF_HTTP_MSG_SIZE 1024    /* one formatted log line */
 #define CF_HTTP_RANGE_HEAD 512   /* the version probe's Range: bytes=0-511 */
 #define CF_HTTP_DEFAULT_STALL 60 /* seconds; used when stall_timeout is 0 */
+
+/* The minimum rate that applies to every transfer, whatever ReceiveTimeout
+ * says: fewer than CF_HTTP_MIN_RATE_BYTES (headers and body) in any window of
+ * CF_HTTP_MIN_RATE_WINDOW seconds, counted from the moment the request is
+ * sent, aborts it. 1 KiB in 30 s is about 34 bytes/s: a link a hundred times
+ * slower than any modem still clears it, and 30 s outlasts a run of TCP
+ * retransmission back-offs (1+2+4+8 s) or a CDN's cold-cache first byte, so
+ * only a server or middlebox that trickles on purpose (or is broken) trips it.
+ * It bounds the trickle, not the total time. */
+#define CF_HTTP_MIN_RATE_BYTES 1024
+#define CF_HTTP_MIN_RATE_WINDOW 30
 
 /* Plain parameters (not the settings struct) so the module stands alone.
  * Strings are copied by cf_http_new. NULL/0 means "not set". */
@@ -40,8 +53,18 @@ typedef struct cf_http_params {
      * none. This is how the program draws freshclam's progress bar (§8.5). */
     void (*progress)(void *arg, double elapsed_s, uint64_t done, uint64_t total);
     void *progress_arg;
+    /* The minimum rate; 0 = CF_HTTP_MIN_RATE_BYTES / CF_HTTP_MIN_RATE_WINDOW.
+     * Not a setting: tests shorten the window to see the rule fire. */
+    size_t min_rate_bytes;
+    long min_rate_window; /* seconds */
 } cf_http_params;
 
+/* A client keeps its connections (one libcurl multi handle and its connection
+ * cache) from request to request until cf_http_free, so the requests of a run
+ * to one mirror share a connection: sequentially over HTTP/1.1 keep-alive, and
+ * concurrently over HTTP/2 (negotiated by ALPN on https:// when libcurl has
+ * nghttp2; plain HTTP/1.1 otherwise). One thread at a time; a progress
+ * callback or sink must not call back into the same client. */
 typedef struct cf_http cf_http;
 
 /* Creates a client. Environment read here: CURL_CA_BUNDLE, FRESHCLAM_CLIENT_CERT,
@@ -78,6 +101,12 @@ typedef struct cf_http_req {
     int stop_at_max;            /* nonzero: reaching max_bytes ends the transfer successfully
                                  * with the first max_bytes bytes (the probe, where a server
                                  * that ignores Range sends the whole file) */
+    /* When set, a 2xx body is not kept in resp->body but handed to sink as it arrives
+     * (max_bytes still bounds it, checked before the sink sees the excess); the body of any
+     * other status stays in resp->body as today. A sink failure aborts the transfer; its code
+     * and message become resp->err. A transfer that fails later (a cut connection, a bound)
+     * may already have fed the sink part of the body: the caller discards what it built. */
+    const cf_sink *sink;
 } cf_http_req;
 
 typedef struct cf_http_resp {
@@ -92,6 +121,10 @@ typedef struct cf_http_resp {
     char curl_msg[256];            /* curl_easy_strerror(curl_code), the text freshclam prints;
                                     * "" when curl_code is 0 (details are in err.msg) */
     char effective_url[1024];      /* URL after redirects (truncated if longer) */
+    uint64_t bytes;                /* body bytes received: kept in body or handed to the sink */
+    int unreachable;               /* 1: the host (or proxy) name did not resolve, or the network
+                                    * or host is unreachable (ENETUNREACH, EHOSTUNREACH): retrying
+                                    * this mirror now is pointless; else 0 */
 } cf_http_resp;
 
 /* Initializes *r to an empty response (also done by the request functions). */
@@ -101,10 +134,14 @@ void cf_http_resp_free(cf_http_resp *r);
 /* Runs one request. If-Modified-Since that libcurl finds unmet (a 304, or a
  * file:// file not newer) is reported as status 304. Returns CF_OK when a complete response arrived, whatever
  * its status (classify it with cf_http_classify). Otherwise: CF_ENET for a libcurl failure (connect, timeout,
- * partial body, ...; curl_code/curl_msg set), CF_ETOOBIG when the body exceeded max_bytes, CF_EINVAL for a
- * setup error. The stall guard reports curl_code 28 (CURLE_OPERATION_TIMEDOUT, "Timeout was reached"), the
- * code libcurl gives for ReceiveTimeout; resp->err says which. resp->err carries the same code and message as
- * *e. *resp must be freed with cf_http_resp_free in every case. */
+ * partial body, ...; curl_code/curl_msg set), CF_ETOOBIG when the announced Content-Length or the body
+ * exceeds max_bytes ("<url>: the server announced N bytes; the bound for this file is M bytes" as soon as the
+ * headers arrive, "<url>: more than M bytes; the bound for this file is M bytes" as soon as the body crosses
+ * it), the sink's code and message when the sink failed (curl_code 0), CF_ENOMEM, CF_EINVAL for a setup
+ * error. The stall guard and the minimum rate ("<url>: fewer than N bytes in M seconds; giving up") report
+ * curl_code 28 (CURLE_OPERATION_TIMEDOUT, "Timeout was reached"), the code libcurl gives for ReceiveTimeout;
+ * resp->err says which. resp->err carries the same code and message as *e. *resp must be freed with
+ * cf_http_resp_free in every case. */
 cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_err *e);
 
 /* Runs n requests with at most k transfers at once (curl multi), filling
@@ -128,6 +165,10 @@ typedef enum cf_http_outcome {
 } cf_http_outcome;
 
 cf_http_outcome cf_http_classify(const cf_http_resp *r);
+
+/* Connections opened (CURLINFO_NUM_CONNECTS summed) and requests run by h so
+ * far; either pointer may be NULL. For benchmarks and tests of reuse. */
+void cf_http_stats(const cf_http *h, unsigned *connections, unsigned *requests);
 
 /* Which of freshclam's functions a message imitates. */
 typedef enum cf_http_ctx {

@@ -6,7 +6,11 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 
 #include "clamfresh/fileio.h"
 #include "clamfresh/http.h"
+#include "clamfresh/limits.h"
 #include "clamfresh/version.h"
 
 static char *g_dir;
@@ -223,10 +228,12 @@ static void test_200_body(void **state)
     char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
     assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 0);
 
-    /* Request shape (§5.1): Connection: close, the default Accept, no Accept-Encoding. */
+    /* Request shape (§5.1), but without freshclam's "Connection: close" (the
+     * connection is kept for the next request): the default Accept, no
+     * Accept-Encoding. */
     char line[8192];
     last_log_line("/a.bin", line, sizeof line);
-    assert_non_null(strstr(line, "\"Connection\": \"close\""));
+    assert_null(strstr(line, "\"Connection\""));
     assert_non_null(strstr(line, "\"Accept\": \"*/*\""));
     assert_null(strstr(line, "Accept-Encoding"));
     assert_null(strstr(line, "If-Modified-Since"));
@@ -693,6 +700,7 @@ static void test_refused(void **state)
     assert_int_equal(cf_http_get(h, &req, &r, &e), CF_ENET);
     assert_int_equal(r.curl_code, 7);
     assert_string_equal(r.curl_msg, "Couldn't connect to server");
+    assert_int_equal(r.unreachable, 0); /* refused: the host is there */
     assert_int_equal(r.status, 0);
     assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
     assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_PROBE, url, mirror, l1, l2), 2);
@@ -870,6 +878,534 @@ static void test_proxy(void **state)
     cf_http_free(h);
 }
 
+/* ---- a keep-alive server --------------------------------------------------
+ * mirror.py closes every connection, so reuse is tested against this small
+ * HTTP/1.1 server, run in threads of the test itself. It counts the
+ * connections it accepted and the requests it answered, and serves:
+ *   /ka/<name>   200, keep-alive, body = body_of(<name>)
+ *   /missing     404, keep-alive, a small HTML body
+ *   /drip        200 announcing 100000 bytes, then 1 byte a second
+ *   /huge        200 announcing 2147483648 bytes, then nothing
+ *   /endless     200, chunked, chunks until the client goes away */
+typedef struct ka_server {
+    int fd, port;
+    pthread_t thread;
+    atomic_uint accepted, answered;
+    atomic_int stop;
+} ka_server;
+
+static ka_server g_ka;
+
+/* Deterministic content per name, 3000 to 6000 bytes. Its own generator: the
+ * server's threads run side by side. */
+static void body_of(const char *name, cf_buf *b)
+{
+    uint32_t x = 2166136261u;
+    for (const char *p = name; *p; p++)
+        x = (x ^ (uint8_t)*p) * 16777619u;
+    size_t n = 3000 + x % 3001;
+    b->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        uint8_t c = (uint8_t)(x >> 24);
+        cf_buf_append(b, &c, 1);
+    }
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Answers one request; -1 when the connection is to be closed. */
+static int ka_answer(int fd, const char *path)
+{
+    char head[512];
+    if (strncmp(path, "/ka/", 4) == 0) {
+        cf_buf b = CF_BUF_INIT;
+        body_of(path + 4, &b);
+        int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", b.n);
+        int rc = send_all(fd, head, (size_t)n) == 0 && send_all(fd, b.p, b.n) == 0 ? 0 : -1;
+        cf_buf_free(&b);
+        return rc;
+    }
+    if (strcmp(path, "/drip") == 0) {
+        static const char h[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+        if (send_all(fd, h, sizeof h - 1) != 0)
+            return -1;
+        for (int i = 0; i < 100000 && !g_ka.stop; i++) {
+            if (send_all(fd, "x", 1) != 0)
+                break;
+            sleep(1);
+        }
+        return -1;
+    }
+    if (strcmp(path, "/huge") == 0) {
+        static const char h[] = "HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\n";
+        (void)send_all(fd, h, sizeof h - 1);
+        return -1;
+    }
+    if (strcmp(path, "/endless") == 0) {
+        static const char h[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        char chunk[4096 + 16];
+        int n = snprintf(chunk, sizeof chunk, "1000\r\n");
+        memset(chunk + n, 'e', 4096);
+        memcpy(chunk + n + 4096, "\r\n", 2);
+        if (send_all(fd, h, sizeof h - 1) != 0)
+            return -1;
+        while (!g_ka.stop && send_all(fd, chunk, (size_t)n + 4096 + 2) == 0)
+            ;
+        return -1;
+    }
+    static const char nf[] = "<html><body><h1>404</h1></body></html>\n";
+    int n =
+        snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\n\r\n", sizeof nf - 1);
+    return send_all(fd, head, (size_t)n) == 0 && send_all(fd, nf, sizeof nf - 1) == 0 ? 0 : -1;
+}
+
+static void *ka_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[8192];
+    size_t have = 0;
+    for (;;) {
+        char *end = have ? memmem(buf, have, "\r\n\r\n", 4) : NULL;
+        if (end == NULL) {
+            if (have == sizeof buf)
+                break;
+            ssize_t r = recv(fd, buf + have, sizeof buf - have, 0);
+            if (r <= 0)
+                break;
+            have += (size_t)r;
+            continue;
+        }
+        char path[256] = "";
+        if (sscanf(buf, "GET %255s HTTP/1.1", path) != 1)
+            break;
+        g_ka.answered++;
+        size_t used = (size_t)(end - buf) + 4;
+        memmove(buf, buf + used, have - used);
+        have -= used;
+        if (ka_answer(fd, path) != 0)
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *ka_accept(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(g_ka.fd, NULL, NULL);
+        if (c < 0) {
+            if (g_ka.stop)
+                return NULL;
+            continue;
+        }
+        g_ka.accepted++;
+        pthread_t t;
+        if (pthread_create(&t, NULL, ka_conn, (void *)(intptr_t)c) == 0)
+            pthread_detach(t);
+        else
+            close(c);
+    }
+}
+
+static void ka_start(void)
+{
+    g_ka.stop = 0;
+    g_ka.accepted = 0;
+    g_ka.answered = 0;
+    g_ka.fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(g_ka.fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(g_ka.fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(g_ka.fd, 64), 0);
+    socklen_t len = sizeof a;
+    getsockname(g_ka.fd, (struct sockaddr *)&a, &len);
+    g_ka.port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&g_ka.thread, NULL, ka_accept, NULL), 0);
+}
+
+/* Stops accepting; connection threads end when their clients close. */
+static void ka_stop(void)
+{
+    g_ka.stop = 1;
+    shutdown(g_ka.fd, SHUT_RDWR);
+    pthread_join(g_ka.thread, NULL);
+    close(g_ka.fd);
+}
+
+static void ka_url(char *out, size_t n, const char *path)
+{
+    snprintf(out, n, "http://127.0.0.1:%d%s", g_ka.port, path);
+}
+
+static void test_keepalive(void **state)
+{
+    (void)state;
+    ka_start();
+    cf_http *h = client(60, 10);
+    char url[256], name[32];
+    cf_http_resp r;
+    cf_err e = {0};
+    unsigned conns = 99, reqs = 99;
+    cf_http_stats(h, &conns, &reqs);
+    assert_int_equal(conns, 0);
+    assert_int_equal(reqs, 0);
+
+    /* Ten requests in a row, a 404 among them: one connection. */
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "/ka/seq-%d", i);
+        ka_url(url, sizeof url, i == 4 ? "/missing" : name);
+        cf_http_req req = {.url = url};
+        assert_int_equal(cf_http_get(h, &req, &r, &e), CF_OK);
+        if (i == 4) {
+            assert_int_equal(r.status, 404);
+        } else {
+            cf_buf want = CF_BUF_INIT;
+            body_of(name + 4, &want);
+            assert_int_equal(r.status, 200);
+            assert_int_equal(r.body.n, want.n);
+            assert_int_equal(r.bytes, want.n);
+            assert_memory_equal(r.body.p, want.p, want.n);
+            cf_buf_free(&want);
+        }
+        cf_http_resp_free(&r);
+    }
+    cf_http_stats(h, &conns, &reqs);
+    assert_int_equal(conns, 1);
+    assert_int_equal(reqs, 10);
+    assert_int_equal(g_ka.accepted, 1);
+    assert_int_equal(g_ka.answered, 10);
+
+    /* 30 at once, 4 at a time, over HTTP/1.1: at most 4 connections, and the
+     * one left from above is among them. */
+    enum { N = 30 };
+    static char urls[N][256];
+    cf_http_req rq[N];
+    cf_http_resp rs[N];
+    memset(rq, 0, sizeof rq);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "/ka/many-%d", i);
+        ka_url(urls[i], sizeof urls[i], name);
+        rq[i].url = urls[i];
+    }
+    assert_int_equal(cf_http_get_many(h, rq, rs, N, 4, &e), CF_OK);
+    for (int i = 0; i < N; i++) {
+        cf_buf want = CF_BUF_INIT;
+        snprintf(name, sizeof name, "many-%d", i);
+        body_of(name, &want);
+        assert_int_equal(rs[i].status, 200);
+        assert_int_equal(rs[i].body.n, want.n);
+        assert_memory_equal(rs[i].body.p, want.p, want.n);
+        cf_buf_free(&want);
+        cf_http_resp_free(&rs[i]);
+    }
+    cf_http_stats(h, &conns, &reqs);
+    assert_int_equal(reqs, 10 + N);
+    assert_true(conns <= 4);
+    assert_int_equal(g_ka.accepted, conns);
+    assert_int_equal(g_ka.answered, 10 + N);
+
+    /* A later call still finds them open. */
+    unsigned before = conns;
+    ka_url(url, sizeof url, "/ka/later");
+    cf_http_req later = {.url = url};
+    assert_int_equal(cf_http_get(h, &later, &r, &e), CF_OK);
+    cf_http_resp_free(&r);
+    cf_http_stats(h, &conns, NULL);
+    assert_int_equal(conns, before);
+    assert_int_equal(g_ka.accepted, before);
+    cf_http_free(h);
+    ka_stop();
+}
+
+/* A sink that collects what it is given and can be told to fail. */
+typedef struct collect {
+    cf_buf got;
+    unsigned calls;
+    size_t fail_after; /* 0 = never; else fail once this many bytes have come */
+} collect;
+
+static cf_code collect_write(void *arg, const uint8_t *p, size_t n, cf_err *e)
+{
+    collect *c = arg;
+    c->calls++;
+    if (c->fail_after && c->got.n + n >= c->fail_after)
+        return cf_err_set(e, CF_EIO, "daily.cld.tmp: No space left on device");
+    return cf_buf_append(&c->got, p, n) == CF_OK ? CF_OK : cf_err_set(e, CF_ENOMEM, "collect: out of memory");
+}
+
+static void test_sink(void **state)
+{
+    (void)state;
+    cf_buf data = CF_BUF_INIT;
+    fill(&data, 300000, 11);
+    write_file("sink.bin", data.p, data.n);
+    cf_http *h = client(60, 10);
+    char url[4500];
+    cf_http_resp r;
+    cf_err e = {0};
+    collect c = {CF_BUF_INIT, 0, 0};
+    cf_sink s = {collect_write, &c};
+
+    /* A 2xx body goes to the sink, whole and in order, however it was cut. */
+    url_of(url, sizeof url, "/sink.bin");
+    cf_http_req req = {.url = url, .sink = &s};
+    assert_int_equal(cf_http_get(h, &req, &r, &e), CF_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.n, 0);
+    assert_int_equal(r.bytes, data.n);
+    assert_int_equal(c.got.n, data.n);
+    assert_memory_equal(c.got.p, data.p, data.n);
+    assert_true(c.calls > 1);
+    cf_http_resp_free(&r);
+
+    /* The probe's prefix too. */
+    c.got.n = 0;
+    cf_http_req probe = {.url = url, .sink = &s, .max_bytes = 512, .stop_at_max = 1};
+    assert_int_equal(cf_http_get(h, &probe, &r, &e), CF_OK);
+    assert_int_equal(r.bytes, 512);
+    assert_int_equal(c.got.n, 512);
+    assert_memory_equal(c.got.p, data.p, 512);
+    cf_http_resp_free(&r);
+
+    /* A 404's body stays in the response. */
+    c.got.n = 0;
+    url_of(url, sizeof url, "/no-such-file.bin");
+    cf_http_req nf = {.url = url, .sink = &s};
+    assert_int_equal(cf_http_get(h, &nf, &r, &e), CF_OK);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(c.got.n, 0);
+    assert_true(r.body.n > 0);
+    assert_int_equal(r.bytes, r.body.n);
+    assert_non_null(memmem(r.body.p, r.body.n, "404", 3));
+    cf_http_resp_free(&r);
+
+    /* A failing sink ends the transfer with its own code and words. */
+    c.got.n = 0;
+    c.fail_after = 100000;
+    url_of(url, sizeof url, "/sink.bin");
+    assert_int_equal(cf_http_get(h, &req, &r, &e), CF_EIO);
+    assert_string_equal(e.msg, "daily.cld.tmp: No space left on device");
+    assert_int_equal(r.err.code, CF_EIO);
+    assert_string_equal(r.err.msg, e.msg);
+    assert_int_equal(r.curl_code, 0);
+    assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
+    assert_true(c.got.n < data.n);
+    char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
+    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 1);
+    assert_string_equal(l1, e.msg);
+    cf_http_resp_free(&r);
+
+    /* The same in a get_many, where the other transfers go on. */
+    c.got.n = 0;
+    collect ok = {CF_BUF_INIT, 0, 0};
+    cf_sink s2 = {collect_write, &ok};
+    cf_http_req two[2] = {{.url = url, .sink = &s}, {.url = url, .sink = &s2}};
+    cf_http_resp rs[2];
+    assert_int_equal(cf_http_get_many(h, two, rs, 2, 2, &e), CF_EIO);
+    assert_int_equal(rs[0].err.code, CF_EIO);
+    assert_int_equal(rs[1].err.code, CF_OK);
+    assert_int_equal(ok.got.n, data.n);
+    assert_memory_equal(ok.got.p, data.p, data.n);
+    cf_http_resp_free(&rs[0]);
+    cf_http_resp_free(&rs[1]);
+
+    /* file:// streams as well. */
+    c.got.n = 0;
+    c.fail_after = 0;
+    snprintf(url, sizeof url, "file://%s/sink.bin", g_www);
+    cf_http_req f = {.url = url, .sink = &s};
+    assert_int_equal(cf_http_get(h, &f, &r, &e), CF_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.n, 0);
+    assert_int_equal(r.bytes, data.n);
+    assert_int_equal(c.got.n, data.n);
+    assert_memory_equal(c.got.p, data.p, data.n);
+    cf_http_resp_free(&r);
+
+    cf_buf_free(&c.got);
+    cf_buf_free(&ok.got);
+    cf_buf_free(&data);
+    cf_http_free(h);
+}
+
+/* 1 byte a second with ReceiveTimeout 0 and a stall guard that never fires:
+ * only the minimum rate ends it (the window shortened to 2 s here). */
+static void test_min_rate(void **state)
+{
+    (void)state;
+    ka_start();
+    cf_http_params p;
+    memset(&p, 0, sizeof p);
+    p.connect_timeout = 5;
+    p.stall_timeout = 600;
+    p.min_rate_bytes = 16;
+    p.min_rate_window = 2;
+    cf_http *h = NULL;
+    cf_err e = {0};
+    assert_int_equal(cf_http_new(&p, &h, &e), CF_OK);
+    char url[256], want[512];
+    ka_url(url, sizeof url, "/drip");
+    cf_http_req req = {.url = url};
+    cf_http_resp r;
+    assert_int_equal(cf_http_get(h, &req, &r, &e), CF_ENET);
+    snprintf(want, sizeof want, "%s: fewer than 16 bytes in 2 seconds; giving up", url);
+    assert_string_equal(e.msg, want);
+    assert_int_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
+    assert_true(r.bytes >= 1);
+    assert_true(r.bytes < 100000);
+    assert_int_equal(r.unreachable, 0);
+    cf_http_resp_free(&r);
+
+    /* The same client, a normal file: the rule does not fire on a healthy transfer. */
+    ka_url(url, sizeof url, "/ka/healthy");
+    cf_http_req ok = {.url = url};
+    assert_int_equal(cf_http_get(h, &ok, &r, &e), CF_OK);
+    assert_int_equal(r.status, 200);
+    cf_http_resp_free(&r);
+    cf_http_free(h);
+    ka_stop();
+}
+
+static void test_bounds(void **state)
+{
+    (void)state;
+    ka_start();
+    cf_http *h = client(60, 10);
+    char url[256], want[512];
+    cf_http_resp r;
+    cf_err e = {0};
+
+    /* Refused on the headers, against the default bound (CF_MAX_DB_BYTES). */
+    ka_url(url, sizeof url, "/huge");
+    cf_http_req big = {.url = url};
+    assert_int_equal(cf_http_get(h, &big, &r, &e), CF_ETOOBIG);
+    snprintf(want, sizeof want,
+             "%s: the server announced 2147483648 bytes; the bound for this file is %lu bytes", url,
+             (unsigned long)CF_MAX_DB_BYTES);
+    assert_string_equal(e.msg, want);
+    assert_int_equal(r.bytes, 0);
+    assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
+    cf_http_resp_free(&r);
+
+    /* No length, no end: cut at the bound, and the sink never sees the excess. */
+    ka_url(url, sizeof url, "/endless");
+    collect c = {CF_BUF_INIT, 0, 0};
+    cf_sink s = {collect_write, &c};
+    cf_http_req endless = {.url = url, .max_bytes = 100000, .sink = &s};
+    assert_int_equal(cf_http_get(h, &endless, &r, &e), CF_ETOOBIG);
+    snprintf(want, sizeof want, "%s: more than 100000 bytes; the bound for this file is 100000 bytes", url);
+    assert_string_equal(e.msg, want);
+    assert_true(c.got.n <= 100000);
+    assert_int_equal(r.bytes, c.got.n);
+    char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
+    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, url, l1, l2), 1);
+    assert_string_equal(l1, want);
+    cf_http_resp_free(&r);
+
+    /* Without a sink, into memory. */
+    cf_http_req mem = {.url = url, .max_bytes = 50000};
+    assert_int_equal(cf_http_get(h, &mem, &r, &e), CF_ETOOBIG);
+    snprintf(want, sizeof want, "%s: more than 50000 bytes; the bound for this file is 50000 bytes", url);
+    assert_string_equal(e.msg, want);
+    assert_true(r.body.n <= 50000);
+    cf_http_resp_free(&r);
+    cf_buf_free(&c.got);
+    cf_http_free(h);
+    ka_stop();
+}
+
+/* Connects to a routed-nowhere address inside a fresh network namespace (no
+ * routes at all: ENETUNREACH). Run in a child so the test keeps its network. */
+static int unreachable_in_netns(void)
+{
+    if (unshare(CLONE_NEWNET) != 0)
+        return 2;
+    cf_http_params p;
+    memset(&p, 0, sizeof p);
+    p.connect_timeout = 5;
+    cf_http *h = NULL;
+    cf_err e = {0};
+    if (cf_http_new(&p, &h, &e) != CF_OK)
+        return 3;
+    cf_http_req req = {.url = "http://192.0.2.1/daily.cvd"};
+    cf_http_resp r;
+    cf_code c = cf_http_get(h, &req, &r, &e);
+    int rc = c == CF_ENET && r.curl_code == CURLE_COULDNT_CONNECT && r.unreachable == 1 ? 0 : 4;
+    if (rc != 0)
+        fprintf(stderr, "netns case: code %d curl %d unreachable %d: %s\n", (int)c, r.curl_code,
+                r.unreachable, e.msg);
+    cf_http_resp_free(&r);
+    cf_http_free(h);
+    return rc;
+}
+
+static void test_unreachable(void **state)
+{
+    (void)state;
+    cf_http *h = client(60, 10);
+    cf_http_req req = {.url = "http://nonexistent.invalid/daily.cvd"};
+    cf_http_resp r;
+    cf_err e = {0};
+    assert_int_equal(cf_http_get(h, &req, &r, &e), CF_ENET);
+    assert_int_equal(r.curl_code, CURLE_COULDNT_RESOLVE_HOST);
+    assert_int_equal(r.unreachable, 1);
+    assert_non_null(strstr(e.msg, "nonexistent.invalid"));
+    cf_http_resp_free(&r);
+
+    /* The same through a proxy whose name does not resolve. */
+    cf_http_params p;
+    memset(&p, 0, sizeof p);
+    p.connect_timeout = 5;
+    p.proxy_host = "proxy.nonexistent.invalid";
+    p.proxy_port = 3128;
+    cf_http *hp = NULL;
+    assert_int_equal(cf_http_new(&p, &hp, &e), CF_OK);
+    char url[256];
+    url_of(url, sizeof url, "/daily.cvd");
+    cf_http_req viap = {.url = url};
+    assert_int_equal(cf_http_get(hp, &viap, &r, &e), CF_ENET);
+    assert_int_equal(r.curl_code, CURLE_COULDNT_RESOLVE_PROXY);
+    assert_int_equal(r.unreachable, 1);
+    cf_http_resp_free(&r);
+    cf_http_free(hp);
+    cf_http_free(h);
+
+    if (geteuid() != 0) {
+        printf("note: the ENETUNREACH case needs root (a network namespace); not run\n");
+        return;
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(unreachable_in_netns());
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 2) {
+        printf("note: unshare(CLONE_NEWNET) failed; the ENETUNREACH case was not run\n");
+        return;
+    }
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -880,7 +1416,9 @@ int main(void)
         cmocka_unit_test(test_user_agent),    cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_refused),       cmocka_unit_test(test_setup_errors),
         cmocka_unit_test(test_proxy),         cmocka_unit_test(test_progress),
-        cmocka_unit_test(test_url_join),
+        cmocka_unit_test(test_url_join),      cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_sink),          cmocka_unit_test(test_min_rate),
+        cmocka_unit_test(test_bounds),        cmocka_unit_test(test_unreachable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
