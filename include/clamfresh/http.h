@@ -23,11 +23,12 @@
 /* The minimum rate that applies to every transfer, whatever ReceiveTimeout
  * says: fewer than CF_HTTP_MIN_RATE_BYTES (headers and body) in any window of
  * CF_HTTP_MIN_RATE_WINDOW seconds, counted from the moment the request is
- * sent, aborts it. 1 KiB in 30 s is about 34 bytes/s: a link a hundred times
- * slower than any modem still clears it, and 30 s outlasts a run of TCP
- * retransmission back-offs (1+2+4+8 s) or a CDN's cold-cache first byte, so
- * only a server or middlebox that trickles on purpose (or is broken) trips it.
- * It bounds the trickle, not the total time. */
+ * sent, aborts it. 1 KiB in 30 s is about 34 bytes/s: a 2400 bit/s modem
+ * clears it nine times over, GPRS a hundred times; 30 s outlasts four TCP
+ * retransmission back-offs in a row (1+2+4+8 s) or a CDN's cold-cache first
+ * byte. So only a server or middlebox that trickles on purpose (or is broken)
+ * trips it. It bounds the trickle, not the total time (man clamfresh.conf(5),
+ * StallTimeout). */
 #define CF_HTTP_MIN_RATE_BYTES 1024
 #define CF_HTTP_MIN_RATE_WINDOW 30
 
