@@ -26,6 +26,12 @@
 
 #define CF_COOLDOWN_403 (24 * 3600) /* seconds */
 #define CF_COOLDOWN_429 (4 * 3600)  /* when the 429 has no usable Retry-After */
+/* The longest cool-down clamfresh honours, whatever a Retry-After header or a
+ * freshclam.dat (possibly written by freshclam, which has no cap, or under a
+ * clock that was wrong) asks for. A server, proxy or stray file must not be able
+ * to silence every later run: 24 h is freshclam's own longest cool-down (403),
+ * so a real CDN block is still fully respected. */
+#define CF_COOLDOWN_MAX (24 * 3600)
 
 typedef struct cf_state {
     char uuid[CF_STATE_UUID_SIZE];  /* 36 chars + NUL */
@@ -44,21 +50,45 @@ cf_code cf_state_decode(const uint8_t *p, size_t n, cf_state *s, cf_err *e);
 /* A new state with a random version-4 UUID (OpenSSL RAND_bytes), no cool-down. */
 cf_code cf_state_init_new(cf_state *s, cf_err *e);
 
-/* Loads <dbdir>/freshclam.dat. When it is missing or unreadable as above, a new
- * state is created and saved; *created (may be NULL) is set to 1 then, so the
- * caller can log "Failed to load freshclam.dat; will create a new freshclam.dat"
- * (DEBUG). Fails only when the new file cannot be written (freshclam: exit 2). */
+/* Loads <dbdir>/freshclam.dat (read with cf_file_read_db's rules, at most
+ * 4096 bytes). When it is missing or does not decode, a new state is created and
+ * saved; *created (may be NULL) is set to 1 then, so the caller can log "Failed
+ * to load freshclam.dat; will create a new freshclam.dat" (DEBUG). A stored
+ * cool-down ending more than CF_COOLDOWN_MAX after the current time is shortened
+ * to end then and saved (best effort), so it expires within a day. Temporaries
+ * of an earlier save that was killed are removed. Fails (exit 2, freshclam's
+ * init error) when freshclam.dat is a symbolic link, FIFO, directory or other
+ * non-regular file (CF_EUNSUPP, "<dbdir>/freshclam.dat is a FIFO, not a regular
+ * file") or when the new file cannot be written (CF_EIO, "Can't create
+ * freshclam.dat in <dbdir>: <reason>"); e->msg is the whole sentence to log. */
 cf_code cf_state_load(const char *dbdir, cf_state *s, int *created, cf_err *e);
 
-/* Writes <dbdir>/freshclam.dat atomically (temporary file in dbdir, fsync,
- * rename), mode 0644 minus umask. */
+/* Writes <dbdir>/freshclam.dat atomically with cf_file_replace_db (temporary
+ * ".freshclam.dat.<random>.tmp", fsync, rename, fsync of dbdir), mode 0644 minus
+ * umask. On failure: "Can't create freshclam.dat in <dbdir>: <reason>". */
 cf_code cf_state_save(const char *dbdir, const cf_state *s, cf_err *e);
 
-/* Cool-down transitions (§5.3). The caller saves the state afterwards. */
+/* Cool-down transitions (§5.3). The caller saves the state afterwards. Every
+ * end time is computed without overflow (it saturates at INT64_MAX for a now
+ * at the end of time) and lies at most CF_COOLDOWN_MAX after now. */
 void cf_state_block_403(cf_state *s, time_t now);
-/* retry_after_secs <= 0 means absent: now + 4 h. */
+/* retry_after_secs <= 0 means absent (or "retry now", which a rate-limited
+ * client should not take literally): now + 4 h. More than CF_COOLDOWN_MAX
+ * counts as CF_COOLDOWN_MAX. */
 void cf_state_block_429(cf_state *s, time_t now, long retry_after_secs);
 void cf_state_set_ray(cf_state *s, const char *ray);
+
+/* Shortens a cool-down that ends more than CF_COOLDOWN_MAX after now to end
+ * exactly then. Returns 1 when it changed s (save it), else 0. */
+int cf_state_cooldown_clamp(cf_state *s, time_t now);
+
+/* Pure: the value of a Retry-After header (RFC 9110 §10.2.3): delay-seconds
+ * (digits) or an HTTP-date (IMF-fixdate, obsolete RFC 850 or asctime form, GMT),
+ * surrounding blanks allowed. *seconds receives the wait from now, 0 for a date
+ * not after now, at most CF_COOLDOWN_MAX (longer waits, however many digits,
+ * saturate there). CF_EFORMAT when value is neither form (*seconds untouched);
+ * the caller then uses the 4 h default. */
+cf_code cf_retry_after_parse(const char *value, time_t now, long *seconds);
 
 typedef enum cf_cooldown {
     CF_COOLDOWN_NONE,    /* retry_after == 0 */
@@ -66,6 +96,8 @@ typedef enum cf_cooldown {
     CF_COOLDOWN_EXPIRED, /* was set and has passed: now cleared to 0; save it */
 } cf_cooldown;
 
+/* Applies cf_state_cooldown_clamp first, so an active cool-down never reaches
+ * further than CF_COOLDOWN_MAX past now. */
 cf_cooldown cf_state_cooldown_check(cf_state *s, time_t now);
 
 /* Local time "YYYY-MM-DD HH:MM:SS". */

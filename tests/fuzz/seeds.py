@@ -120,6 +120,25 @@ state = (b"FreshClamData" + struct.pack("<I", 1) + b"0123e4567-e89b-42d3-a456-42
 put("fuzz_state", "full", state)
 put("fuzz_state", "short", state[:69])
 
+now = struct.pack("<q", 784111777)
+put("fuzz_retry_after", "delay", now + b"120")
+put("fuzz_retry_after", "huge", now + b"9223372036854775807")
+put("fuzz_retry_after", "imf", now + b"Sun, 06 Nov 1994 08:49:37 GMT")
+put("fuzz_retry_after", "rfc850", now + b"Sunday, 06-Nov-94 08:49:37 GMT")
+put("fuzz_retry_after", "asctime", now + b"Sun Nov  6 08:49:37 1994")
+put("fuzz_retry_after", "year9999", struct.pack("<q", -(2 ** 63)) + b"Fri, 31 Dec 9999 23:59:59 GMT")
+put("fuzz_retry_after", "end-of-time", struct.pack("<q", 2 ** 63 - 1) + b"Thursday, 01-Jan-70 00:00:00 GMT")
+
+put("fuzz_vrecord", "two",
+    "clamfresh-verified 1\n"
+    "daily.cvd 10 1700000000.000000005 1700000001.000000006 7 2049 1780000000 27000\n"
+    "main.cvd 1 -1.999999999 1.000000000 1 1 0 62\n")
+put("fuzz_vrecord", "garbage",
+    "clamfresh-verified 1\n"
+    "daily.cvd 10 1700000000.000000005 1700000001.000000006 7 2049 1780000000 27000\n"
+    "daily.cvd 010 1.5 x\n../x 1 1.000000000 1.000000000 1 1 1 1\n"
+    "main.cvd 1 1.000000000 1.000000000 1 1 1 1")
+
 put("fuzz_keys", "cv64-sig", b"TFd9RBeu6wZwfMrWGsGH9WOSs1j+3s+PD2fVTLwR8Qgv2QVF25EXnIfH4cKmKRDoqDCLE0P6Kk3K")
 put("fuzz_keys", "cv64-zero", b"a")
 put("fuzz_keys", "pem-garbage",
