@@ -87,6 +87,13 @@ script = (b"OPEN test.hdb\nDEL 2 0123456789abcdef\nXCHG 3 fedcba9876543210 new:1
           b"UNLINK test.cfg\n# comment\n")
 put("fuzz_cdiff", "script", script)
 put("fuzz_cdiff", "script-open-only", b"OPEN test.ndb\nADD x\n")
+# fuzz_patch: a chain of scripts separated by NUL bytes.
+put("fuzz_patch", "script", script)
+put("fuzz_patch", "chain",
+    b"OPEN test.hdb\nXCHG 1 44d8 first\nADD a\nCLOSE\nUNLINK test.cfg\n\0"
+    b"OPEN test.hdb\nDEL 2 0123\nXCHG 1 first again\nCLOSE\nOPEN test.cfg\nADD back\nCLOSE\n\0"
+    b"MOVE test.hdb test.ndb 1 again 2 a\nOPEN test.ndb\nXCHG 3 again last\nCLOSE\n")
+put("fuzz_patch", "cycle", b"MOVE test.hdb test.ndb 1 4 1 4\n\0MOVE test.ndb test.hdb 1 S 1 S\n")
 gz_script = gzip.compress(script, mtime=0)
 put("fuzz_cdiff", "container",
     b"ClamAV-Diff:2:%d:" % len(script) + gz_script + b":" + b"b" * 342)
@@ -145,6 +152,7 @@ put("fuzz_keys", "pem-garbage",
     b"-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAK\n-----END PUBLIC KEY-----\n")
 
 # --- from the vectors ----------------------------------------------------------
+patch_chain = []
 if vectors:
     for fn in sorted(os.listdir(vectors)):
         p = os.path.join(vectors, fn)
@@ -172,10 +180,14 @@ if vectors:
             put("fuzz_cdiff", fn, data)
             try:
                 start = data.index(b":", data.index(b":", data.index(b":") + 1) + 1) + 1
-                put("fuzz_cdiff", fn + ".script", zlib.decompressobj(16 + 15).decompress(data[start:]))
+                script_text = zlib.decompressobj(16 + 15).decompress(data[start:])
+                put("fuzz_cdiff", fn + ".script", script_text)
+                patch_chain.append(script_text)
             except (ValueError, zlib.error):
                 pass
         elif fn.endswith(".sign"):
             put("fuzz_signfile", fn, data)
         elif fn.endswith(".crt"):
             put("fuzz_keys", fn, data)
+if patch_chain:
+    put("fuzz_patch", "vectors-chain", b"\0".join(patch_chain))
