@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 
 #include "clamfresh/limits.h"
+#include "tar_priv.h"
 
 #define TB 512 /* tar block */
 
@@ -144,8 +145,9 @@ static cf_code mem_tar_open(TAR **t, const uint8_t *src, size_t n, cf_buf *dst, 
 
 /* ---- raw header checks (ClamAV's rules, §2.4–§2.6) ---- */
 
-/* A printable rendering of a header's name field for messages. */
-static void show_name(const uint8_t *hdr, char out[T_NAMELEN + 1])
+_Static_assert(T_NAMELEN == CF_TAR_NAMELEN, "libtar's name field is the header's");
+
+void cf_tar_header_name(const uint8_t *hdr, char out[T_NAMELEN + 1])
 {
     size_t i;
     for (i = 0; i < T_NAMELEN && hdr[i] != 0; i++)
@@ -222,11 +224,10 @@ static const char *type_desc(uint8_t t)
     }
 }
 
-/* Checks the header block at off; fills the member name and data size. */
-static cf_code check_header(const uint8_t *hdr, size_t off, char name[T_NAMELEN + 1], size_t *size, cf_err *e)
+cf_code cf_tar_header_check(const uint8_t *hdr, size_t off, char name[T_NAMELEN + 1], size_t *size, cf_err *e)
 {
     char shown[T_NAMELEN + 1];
-    show_name(hdr, shown);
+    cf_tar_header_name(hdr, shown);
 
     unsigned long stored = 0;
     int ok = parse_octal(hdr + 148, 8, 07777777, &stored);
@@ -311,7 +312,7 @@ static cf_code read_members(TAR *t, const uint8_t *p, size_t n, cf_image *img, c
             return cf_err_set(e, CF_EFORMAT, "tar: header at offset %zu has an empty name", off);
 
         size_t size = 0;
-        cf_code rc = check_header(hdr, off, name, &size, e);
+        cf_code rc = cf_tar_header_check(hdr, off, name, &size, e);
         if (rc != CF_OK)
             return rc;
         if (count >= CF_MAX_MEMBERS)
@@ -385,7 +386,8 @@ cf_code cf_tar_read(const uint8_t *p, size_t n, cf_image *img, cf_err *e)
 
 /* ---- writing ---- */
 
-static cf_code write_member(TAR *t, const cf_dbfile *f, cf_err *e)
+/* Writes the header block of one member through libtar. */
+static cf_code write_header(TAR *t, const char *name, size_t size, cf_err *e)
 {
     memset(&t->th_buf, 0, sizeof(t->th_buf));
     /* Type and mode before the path: th_set_path() appends '/' when TH_ISDIR(), which
@@ -393,15 +395,23 @@ static cf_code write_member(TAR *t, const cf_dbfile *f, cf_err *e)
      * for an empty field. */
     th_set_type(t, S_IFREG | 0644);
     th_set_mode(t, 0644);
-    th_set_path(t, f->name);
-    if (strncmp(t->th_buf.name, f->name, T_NAMELEN) != 0)
-        return cf_err_set(e, CF_EINVAL, "tar: libtar stores '%s' as '%.100s'", f->name, t->th_buf.name);
+    th_set_path(t, name);
+    if (strncmp(t->th_buf.name, name, T_NAMELEN) != 0)
+        return cf_err_set(e, CF_EINVAL, "tar: libtar stores '%s' as '%.100s'", name, t->th_buf.name);
     int_to_oct(0, t->th_buf.uid, 8);
     int_to_oct(0, t->th_buf.gid, 8);
     th_set_mtime(t, 0);
-    th_set_size(t, (int)f->data.n);
+    th_set_size(t, (int)size);
     if (th_write(t) != 0)
-        return cf_err_set(e, CF_ENOMEM, "tar: cannot write the header of '%s'", f->name);
+        return cf_err_set(e, CF_ENOMEM, "tar: cannot write the header of '%s'", name);
+    return CF_OK;
+}
+
+static cf_code write_member(TAR *t, const cf_dbfile *f, cf_err *e)
+{
+    cf_code rc = write_header(t, f->name, f->data.n, e);
+    if (rc != CF_OK)
+        return rc;
     size_t full = f->data.n / TB * TB;
     for (size_t off = 0; off < full; off += TB)
         if (tar_block_write(t, f->data.p + off) != TB)
@@ -469,4 +479,31 @@ cf_code cf_tar_write(const cf_image *img, const char *const *order_first, cf_buf
     free(order);
     free(used);
     return rc;
+}
+
+cf_code cf_tar_header_make(const char *name, uint64_t size, uint8_t hdr[512], cf_err *e)
+{
+    if (name == NULL || !cf_name_ok(name))
+        return cf_err_set(e, CF_EINVAL, "tar: member name '%.120s' cannot be stored", name ? name : "");
+    if (size > CF_MAX_DB_BYTES)
+        return cf_err_set(e, CF_ETOOBIG, "tar: member '%s': %llu bytes exceeds %lu", name,
+                          (unsigned long long)size, CF_MAX_DB_BYTES);
+    cf_buf out = CF_BUF_INIT;
+    TAR *t = NULL;
+    cf_code rc = mem_tar_open(&t, NULL, 0, &out, e);
+    if (rc == CF_OK)
+        rc = write_header(t, name, (size_t)size, e);
+    if (t != NULL)
+        tar_close(t);
+    if (rc == CF_OK && out.n != TB)
+        rc = cf_err_set(e, CF_EINVAL, "tar: libtar wrote %zu header bytes for '%s'", out.n, name);
+    if (rc == CF_OK)
+        memcpy(hdr, out.p, TB);
+    cf_buf_free(&out);
+    return rc;
+}
+
+size_t cf_tar_pad(uint64_t size)
+{
+    return (size_t)((TB - size % TB) % TB);
 }

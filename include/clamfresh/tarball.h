@@ -25,4 +25,11 @@ cf_code cf_tar_read(const uint8_t *p, size_t n, cf_image *img, cf_err *e);
  * end-of-archive blocks are written. */
 cf_code cf_tar_write(const cf_image *img, const char *const *order_first, cf_buf *out, cf_err *e);
 
+/* The 512-byte header block cf_tar_write writes for a member called name
+ * holding size bytes, byte for byte (for writers that stream the data). */
+cf_code cf_tar_header_make(const char *name, uint64_t size, uint8_t hdr[512], cf_err *e);
+
+/* Zero bytes that follow size bytes of member data to fill the last block. */
+size_t cf_tar_pad(uint64_t size);
+
 #endif
