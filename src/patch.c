@@ -276,13 +276,15 @@ static cf_code parse_close(parser *ps, size_t sline, cf_err *e)
     ps->open = 0;
     if (ned == 0 && alen == 0)
         return CF_OK; /* OPEN/CLOSE alone changes nothing, even for a missing file */
-    pedit *ed = p->ed + ps->ed0;
-    qsort(ed, ned, sizeof(*ed), edit_cmp);
     size_t kept = 0;
-    for (size_t i = 0; i < ned; i++) {
-        if (i + 1 < ned && ed[i + 1].line == ed[i].line)
-            continue; /* the last edit of a line wins */
-        ed[kept++] = ed[i];
+    if (ned > 0) {
+        pedit *ed = p->ed + ps->ed0;
+        qsort(ed, ned, sizeof(*ed), edit_cmp);
+        for (size_t i = 0; i < ned; i++) {
+            if (i + 1 < ned && ed[i + 1].line == ed[i].line)
+                continue; /* the last edit of a line wins */
+            ed[kept++] = ed[i];
+        }
     }
     p->ned = ps->ed0 + kept;
     size_t m;
@@ -504,7 +506,9 @@ static cf_code parse_script(cf_patchplan *p, size_t k, const uint8_t *script, si
             rc = cf_err_set(e, CF_EFORMAT, "NUL byte");
         else if (line[0] != '#')
             rc = parse_command(&ps, sline, line, len, e);
-        if (rc != CF_OK)
+        if (rc != CF_OK && ps.open && e != NULL && strstr(e->msg, ps.name) == NULL)
+            cf_err_prefix(e, "%s: script line %zu: in OPEN %s: ", label, sline, ps.name);
+        else if (rc != CF_OK)
             cf_err_prefix(e, "%s: script line %zu: ", label, sline);
     }
     if (rc == CF_OK && ps.open)
@@ -602,7 +606,10 @@ cf_code cf_patchplan_new(const cf_buf *scripts, const char *const *labels, size_
         return cf_err_set(e, CF_ENOMEM, "out of memory");
     }
     p->nscripts = n;
-    cf_code rc = CF_OK;
+    /* Storage from the start: empty prefixes then still point somewhere. */
+    cf_code rc = cf_buf_reserve(&p->text, 1) == CF_OK && cf_buf_reserve(&p->adds, 1) == CF_OK
+                     ? CF_OK
+                     : cf_err_set(e, CF_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == CF_OK; i++) {
         char fallback[32];
         const char *l = labels != NULL ? labels[i] : NULL;
@@ -736,7 +743,6 @@ static cf_code step_block(cf_memberpatch *mp, run *r, const uint8_t **op, size_t
 {
     const cf_patchplan *p = mp->p;
     const pstage *st = r->st;
-    const pedit *ed = p->ed + st->ed0;
     while (r->in > 0) {
         if (r->k >= st->ned) {
             *op = r->ip;
@@ -744,7 +750,7 @@ static cf_code step_block(cf_memberpatch *mp, run *r, const uint8_t **op, size_t
             consume(r, r->in);
             return CF_OK;
         }
-        const pedit *x = &ed[r->k];
+        const pedit *x = &p->ed[st->ed0 + r->k];
         if (r->line < x->line) {
             size_t len = skip_lines(r, x->line);
             *op = r->ip;

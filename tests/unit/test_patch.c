@@ -500,14 +500,14 @@ static void test_stricter_rules(void **state)
 {
     (void)state;
     static const rule_case cases[] = {
-        {"OPEN a.ndb\nADD x\nCLOSE", NULL, "script line 3", 0},          /* no final newline */
-        {"OPEN a.ndb\r\nADD x\nCLOSE\n", NULL, "script line 1", 0},      /* CR */
-        {"OPEN a.ndb\nADD x\0y\nCLOSE\n", NULL, "script line 2", 25},    /* NUL */
-        {"OPEN a.ndb\n\nCLOSE\n", NULL, "script line 2", 0},             /* empty line */
-        {"OPEN a.ndb\nFOO 1\nCLOSE\n", NULL, "script line 2", 0},        /* unknown command */
-        {"OPEN a.ndb\nADD\nCLOSE\n", "a.ndb", "script line 2", 0},       /* ADD without space */
-        {"OPEN a.ndb\nADD x\nCLOSE a.ndb\n", NULL, "script line 3", 0},  /* CLOSE takes nothing */
-        {"OPEN a-b.ndb\nADD x\nCLOSE\n", "a-b.ndb", "script line 1", 0}, /* name rule */
+        {"OPEN a.ndb\nADD x\nCLOSE", NULL, "script line 3", 0},                    /* no final newline */
+        {"OPEN a.ndb\r\nADD x\nCLOSE\n", NULL, "script line 1", 0},                /* CR */
+        {"OPEN a.ndb\nADD x\0y\nCLOSE\n", "a.ndb", "script line 2", 25},           /* NUL */
+        {"OPEN a.ndb\n\nCLOSE\n", "in OPEN a.ndb", "script line 2", 0},            /* empty line */
+        {"OPEN a.ndb\nFOO 1\nCLOSE\n", "in OPEN a.ndb", "script line 2", 0},       /* unknown command */
+        {"OPEN a.ndb\nADD\nCLOSE\n", "a.ndb", "script line 2", 0},                 /* ADD without space */
+        {"OPEN a.ndb\nADD x\nCLOSE a.ndb\n", "in OPEN a.ndb", "script line 3", 0}, /* CLOSE takes nothing */
+        {"OPEN a-b.ndb\nADD x\nCLOSE\n", "a-b.ndb", "script line 1", 0},           /* name rule */
         {"OPEN ../a.ndb\nADD x\nCLOSE\n", "../a.ndb", "script line 1", 0},
         {"UNLINK ..\n", "..", "script line 1", 0},
         {"MOVE a.ndb b/c 1 A 1 A\n", "b/c", "script line 1", 0},                 /* MOVE names too */
