@@ -5,9 +5,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -540,9 +542,19 @@ enum check { CHECK_OK, CHECK_FAIL, CHECK_SKIP };
 
 /* One PKCS7_verify (§7.4). CHECK_SKIP mirrors ClamAV moving on to the next
  * line when the object is not signed data or its signer cannot be found. */
-static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t *data, size_t data_len,
-                                 time_t now, char *names, size_t names_sz, char *why, size_t why_sz)
+/* The signed bytes: in memory, or a file read through fd from offset 0. */
+typedef struct datasrc {
+    const uint8_t *p;
+    size_t n;
+    int fd; /* -1: p[0..n) */
+} datasrc;
+
+static BIO *src_bio(const datasrc *d);
+
+static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const datasrc *src, time_t now,
+                                 char *names, size_t names_sz, char *why, size_t why_sz)
 {
+    size_t data_len = src->n;
     const int flags = PKCS7_DETACHED | PKCS7_BINARY | PKCS7_NOCRL;
     if (p7 == NULL || !PKCS7_type_is_signed(p7)) {
         snprintf(why, why_sz, "the PKCS#7 object is not signed data");
@@ -552,11 +564,11 @@ static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t
      * immutable. Only the store's certificates are trusted, none from the system. */
     X509_STORE *store = X509_STORE_new();
     STACK_OF(X509) *none = sk_X509_new_null();
-    BIO *in = mem_bio(data, data_len);
+    BIO *in = src_bio(src);
     if (store == NULL || none == NULL || in == NULL) {
         X509_STORE_free(store);
         sk_X509_free(none);
-        BIO_free(in);
+        BIO_free_all(in);
         snprintf(why, why_sz, "%s", data_len > INT_MAX ? "signed data too large" : "out of memory");
         return CHECK_SKIP;
     }
@@ -567,7 +579,7 @@ static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t
         ERR_clear_error();
         X509_STORE_free(store);
         sk_X509_free(none);
-        BIO_free(in);
+        BIO_free_all(in);
         snprintf(why, why_sz, "cannot build the trust store");
         return CHECK_SKIP;
     }
@@ -596,7 +608,7 @@ static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const uint8_t
         r = CHECK_OK;
     }
     sk_X509_free(signers);
-    BIO_free(in);
+    BIO_free_all(in);
     sk_X509_free(none);
     X509_STORE_free(store);
     return r;
@@ -619,6 +631,10 @@ static cf_code header_check(span first, cf_err *e)
     return CF_OK;
 }
 
+static cf_signverdict signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
+                                      const datasrc *src, unsigned flevel, time_t now, char *signer,
+                                      size_t signer_sz, cf_err *e);
+
 cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
                                   const uint8_t *data, size_t data_len, unsigned flevel, time_t now,
                                   char *signer, size_t signer_sz, cf_err *e)
@@ -629,6 +645,123 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
         cf_err_set(e, CF_EINVAL, ".sign: no certificate store or no bytes");
         return CF_SIGN_UNUSABLE;
     }
+    datasrc src = {data, data_len, -1};
+    return signfile_verify(s, sign, sign_len, &src, flevel, now, signer, signer_sz, e);
+}
+
+/* ---- the signed bytes read from a file ---- */
+
+#define FD_READ_BUF (1024 * 1024)
+
+typedef struct fdsrc {
+    int fd;
+    off_t off;
+} fdsrc;
+
+static int fdbio_create(BIO *b)
+{
+    BIO_set_data(b, NULL);
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int fdbio_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+/* pread from the source's own offset: the descriptor's file position is not
+ * used, so the caller's stays where it was. */
+static int fdbio_read(BIO *b, char *out, int len)
+{
+    fdsrc *f = BIO_get_data(b);
+    if (f == NULL || len <= 0)
+        return 0;
+    for (;;) {
+        ssize_t k = pread(f->fd, out, (size_t)len, f->off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        f->off += k;
+        return (int)k;
+    }
+}
+
+static long fdbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *g_fdbio_method;
+static pthread_once_t g_fdbio_once = PTHREAD_ONCE_INIT;
+
+static void fdbio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "clamfresh pread");
+    if (m != NULL &&
+        (BIO_meth_set_create(m, fdbio_create) != 1 || BIO_meth_set_destroy(m, fdbio_destroy) != 1 ||
+         BIO_meth_set_read(m, fdbio_read) != 1 || BIO_meth_set_ctrl(m, fdbio_ctrl) != 1)) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    g_fdbio_method = m;
+}
+
+/* A source BIO over the file behind a 1 MiB read buffer (PKCS7_verify reads
+ * in 4 KiB steps). NULL when out of memory or, as for memory, too large. */
+static BIO *src_bio(const datasrc *d)
+{
+    if (d->fd < 0)
+        return mem_bio(d->p, d->n);
+    if (d->n > INT_MAX || pthread_once(&g_fdbio_once, fdbio_method_init) != 0 || g_fdbio_method == NULL)
+        return NULL;
+    fdsrc *f = malloc(sizeof(*f));
+    BIO *raw = BIO_new(g_fdbio_method);
+    BIO *buf = BIO_new(BIO_f_buffer());
+    if (f == NULL || raw == NULL || buf == NULL || BIO_set_read_buffer_size(buf, FD_READ_BUF) != 1) {
+        free(f);
+        BIO_free(raw);
+        BIO_free(buf);
+        return NULL;
+    }
+    f->fd = d->fd;
+    f->off = 0;
+    BIO_set_data(raw, f);
+    return BIO_push(buf, raw);
+}
+
+cf_signverdict cf_signfile_verify_fd(const cf_certstore *s, const uint8_t *sign, size_t sign_len, int fd,
+                                     unsigned flevel, time_t now, char *signer, size_t signer_sz, cf_err *e)
+{
+    if (signer != NULL && signer_sz > 0)
+        signer[0] = '\0';
+    struct stat st;
+    if (s == NULL || (sign == NULL && sign_len > 0) || fd < 0) {
+        cf_err_set(e, CF_EINVAL, ".sign: no certificate store or no bytes");
+        return CF_SIGN_UNUSABLE;
+    }
+    if (fstat(fd, &st) != 0) {
+        cf_err_set(e, CF_EIO, ".sign: the signed file cannot be examined: %s", strerror(errno));
+        return CF_SIGN_UNUSABLE;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cf_err_set(e, CF_EIO, ".sign: the signed data is not a regular file");
+        return CF_SIGN_UNUSABLE;
+    }
+    datasrc src = {NULL, (size_t)st.st_size, fd};
+    return signfile_verify(s, sign, sign_len, &src, flevel, now, signer, signer_sz, e);
+}
+
+static cf_signverdict signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
+                                      const datasrc *src, unsigned flevel, time_t now, char *signer,
+                                      size_t signer_sz, cf_err *e)
+{
     if (sign_len > CF_MAX_SIGN_BYTES) {
         cf_err_set(e, CF_ETOOBIG, ".sign: %zu bytes exceeds the limit of %lu", sign_len,
                    (unsigned long)CF_MAX_SIGN_BYTES);
@@ -666,7 +799,7 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
         }
         char names[CF_SIGN_SIGNER_MAX];
         char why[600];
-        enum check r = signline_check(s, sl.p7, data, data_len, now, names, sizeof(names), why, sizeof(why));
+        enum check r = signline_check(s, sl.p7, src, now, names, sizeof(names), why, sizeof(why));
         PKCS7_free(sl.p7);
         if (r == CHECK_OK) {
             if (signer != NULL && signer_sz > 0)

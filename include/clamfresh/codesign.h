@@ -78,6 +78,14 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
                                   const uint8_t *data, size_t data_len, unsigned flevel, time_t now,
                                   char *signer, size_t signer_sz, cf_err *e);
 
+/* cf_signfile_verify over the bytes of the regular file open on fd, read in
+ * chunks from offset 0 with pread (the descriptor's position is not used or
+ * moved): the same verdicts and messages as for the same bytes in memory.
+ * A file that cannot be examined (fstat fails, not a regular file) is
+ * UNUSABLE with CF_EIO; a read error during the check makes it INVALID. */
+cf_signverdict cf_signfile_verify_fd(const cf_certstore *s, const uint8_t *sign, size_t sign_len, int fd,
+                                     unsigned flevel, time_t now, char *signer, size_t signer_sz, cf_err *e);
+
 /* Makes a `.sign` text for data: the header line and one
  * "<min_flevel>::pkcs7-pem:<base64 DER>" line, each ending in "\n". The
  * PKCS#7 is detached, binary, SHA-256, signed by the first certificate of

@@ -41,6 +41,17 @@ cf_code cf_verify_cvd(const cf_verifyctx *ctx, const uint8_t *p, size_t n, const
  * the manifest check above. This is the only proof a CLD carries. */
 cf_code cf_verify_cld(const cf_verifyctx *ctx, const uint8_t *p, size_t n, cf_image *img, cf_err *e);
 
+/* A CVD (is_cvd) or CLD on disk, open on fd (read with pread from offset 0;
+ * the descriptor's position is not used), verified without holding it in
+ * memory: cf_verify_cvd's or cf_verify_cld's verdict, code and message for the
+ * same bytes, through cf_dbscan. A CVD's usable .sign (sign may be NULL) is
+ * checked first in a pass of its own; a failing one is fatal. *hdr (may be
+ * NULL) receives the header on success and is zeroed otherwise; *how (may be
+ * NULL) says what established trust (CF_SIGSRC_MANIFEST for a CLD). Reading
+ * faults are CF_EIO. */
+cf_code cf_verify_file(const cf_verifyctx *ctx, int fd, int is_cvd, const uint8_t *sign, size_t sign_len,
+                       cf_cvdhdr *hdr, cf_sigsource *how, cf_err *e);
+
 /* A cdiff: the .sign file when usable (a failing one is fatal), else the PSS trailer.
  * On success the decompressed script is stored in script (appended). */
 cf_code cf_verify_cdiff(const cf_verifyctx *ctx, const uint8_t *p, size_t n, const uint8_t *sign,

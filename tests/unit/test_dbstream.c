@@ -4,14 +4,18 @@
  * before the memory is spent. */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "clamfresh/codesign.h"
 #include "clamfresh/cvd.h"
+#include "clamfresh/fileio.h"
 #include "clamfresh/dbstream.h"
 #include "clamfresh/dsig.h"
 #include "clamfresh/gz.h"
@@ -885,6 +889,199 @@ static void test_mcheck_matches_image(void **state)
     cf_image_free(&img);
 }
 
+/* ---- files on disk: cf_verify_file and cf_signfile_verify_fd ---- */
+
+#define T_2026_01_01 ((time_t)1767225600)
+
+static char *g_dir;
+
+static int file_of(const uint8_t *p, size_t n)
+{
+    if (g_dir == NULL)
+        g_dir = cf_test_mkdtemp();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/db", g_dir);
+    unlink(path);
+    cf_err e = {0};
+    if (cf_file_write_new(path, p, n, 0644, &e) != CF_OK)
+        fail_msg("%s: %s", path, e.msg);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    /* the checks read from offset 0 whatever the descriptor's position */
+    assert_int_equal(lseek(fd, 3, SEEK_SET), 3);
+    return fd;
+}
+
+static void same_file_verdict(const cf_verifyctx *c, int is_cvd, const uint8_t *p, size_t n,
+                              const cf_buf *sign, const char *what)
+{
+    cf_err re = {0}, fe = {0};
+    cf_image img;
+    cf_sigsource rhow = CF_SIGSRC_NONE, fhow = CF_SIGSRC_NONE;
+    cf_code want = is_cvd
+                       ? cf_verify_cvd(c, p, n, sign ? sign->p : NULL, sign ? sign->n : 0, &img, &rhow, &re)
+                       : cf_verify_cld(c, p, n, &img, &re);
+    if (!is_cvd && want == CF_OK)
+        rhow = CF_SIGSRC_MANIFEST;
+    int fd = file_of(p, n);
+    cf_cvdhdr h;
+    cf_code got = cf_verify_file(c, fd, is_cvd, sign ? sign->p : NULL, sign ? sign->n : 0, &h, &fhow, &fe);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 3);
+    close(fd);
+    if (got != want || (want != CF_OK && strcmp(re.msg, fe.msg) != 0))
+        fail_msg("%s: in memory %d '%s', from the file %d '%s'", what, (int)want, re.msg, (int)got, fe.msg);
+    assert_int_equal(fhow, rhow);
+    if (want == CF_OK)
+        assert_memory_equal(&h, &img.hdr, sizeof h);
+    cf_image_free(&img);
+}
+
+static void test_verify_file_fixtures(void **state)
+{
+    (void)state;
+    cf_verifyctx c = ctx_of(&trust);
+    cf_image img;
+    image_make(&img, key);
+    cf_buf f = CF_BUF_INIT;
+    char what[64];
+    for (int form = 0; form < 4; form++) {
+        int is_cvd = form < 2, gzip = form % 2;
+        if (is_cvd)
+            cvd_make(&img, gzip, key, &f);
+        else
+            cld_make(&img, gzip, &f);
+        same_file_verdict(&c, is_cvd, f.p, f.n, NULL, "intact");
+        for (size_t i = 0; i < f.n; i += 29) {
+            f.p[i] ^= 0x04;
+            snprintf(what, sizeof what, "form %d, byte %zu flipped", form, i);
+            same_file_verdict(&c, is_cvd, f.p, f.n, NULL, what);
+            f.p[i] ^= 0x04;
+        }
+        for (size_t cut = 0; cut < f.n; cut += 53) {
+            snprintf(what, sizeof what, "form %d, cut to %zu", form, cut);
+            same_file_verdict(&c, is_cvd, f.p, cut, NULL, what);
+        }
+    }
+    /* not a regular file */
+    cf_err e = {0};
+    int fd = open(g_dir, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(cf_verify_file(&c, fd, 1, NULL, 0, NULL, NULL, &e), CF_EIO);
+    close(fd);
+    cf_buf_free(&f);
+    cf_image_free(&img);
+}
+
+static cf_certstore *vector_store(const char *certname)
+{
+    cf_buf pem = CF_BUF_INIT;
+    cf_test_read_vector(certname, &pem);
+    cf_certstore *s = NULL;
+    cf_err e = {0};
+    assert_int_equal(cf_certstore_new(&s, &e), CF_OK);
+    assert_int_equal(cf_certstore_add_pem(s, pem.p, pem.n, certname, &e), CF_OK);
+    cf_buf_free(&pem);
+    return s;
+}
+
+static void same_sign_verdict(const cf_certstore *s, const cf_buf *sign, const uint8_t *p, size_t n,
+                              unsigned flevel, const char *what)
+{
+    char rsig[CF_SIGN_SIGNER_MAX], fsig[CF_SIGN_SIGNER_MAX];
+    cf_err re = {0}, fe = {0};
+    cf_signverdict want =
+        cf_signfile_verify(s, sign->p, sign->n, p, n, flevel, T_2026_01_01, rsig, sizeof rsig, &re);
+    int fd = file_of(p, n);
+    cf_signverdict got =
+        cf_signfile_verify_fd(s, sign->p, sign->n, fd, flevel, T_2026_01_01, fsig, sizeof fsig, &fe);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 3);
+    close(fd);
+    if (got != want || re.code != fe.code || strcmp(re.msg, fe.msg) != 0)
+        fail_msg("%s: in memory %s '%s', from the file %s '%s'", what, cf_signverdict_str(want), re.msg,
+                 cf_signverdict_str(got), fe.msg);
+    assert_string_equal(rsig, fsig);
+}
+
+static void test_signfile_fd_vectors(void **state)
+{
+    (void)state;
+    if (cf_test_vectors_dir() == NULL) {
+        print_message("vectors absent (CF_VECTORS): skipped\n");
+        skip();
+    }
+    cf_certstore *test = vector_store("clamav-test.crt"), *prod = vector_store("clamav.crt");
+    static const char *const names[] = {"test-1.cvd", "test-2.cvd", "test-2.cdiff", "test-3.cdiff"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        cf_buf data = CF_BUF_INIT, sign = CF_BUF_INIT;
+        char sname[64];
+        snprintf(sname, sizeof sname, "%s.sign", names[i]);
+        cf_test_read_vector(names[i], &data);
+        cf_test_read_vector(sname, &sign);
+        same_sign_verdict(test, &sign, data.p, data.n, 230, "valid");
+        same_sign_verdict(prod, &sign, data.p, data.n, 230, "untrusted root");
+        same_sign_verdict(test, &sign, data.p, data.n, 229, "f-level below");
+        data.p[data.n / 2] ^= 0x01;
+        same_sign_verdict(test, &sign, data.p, data.n, 230, "changed byte");
+        data.p[data.n / 2] ^= 0x01;
+        same_sign_verdict(test, &sign, data.p, data.n - 1, 230, "shorter");
+        same_sign_verdict(test, &sign, data.p, 0, 230, "empty");
+        sign.n /= 2;
+        same_sign_verdict(test, &sign, data.p, data.n, 230, "damaged .sign");
+        cf_buf_free(&data);
+        cf_buf_free(&sign);
+    }
+    cf_certstore_free(test);
+    cf_certstore_free(prod);
+}
+
+static void test_verify_file_vectors(void **state)
+{
+    (void)state;
+    if (cf_test_vectors_dir() == NULL) {
+        print_message("vectors absent (CF_VECTORS): skipped\n");
+        skip();
+    }
+    cf_trust real;
+    cf_err e = {0};
+    assert_int_equal(cf_trust_init_builtin(&real, &e), CF_OK);
+    cf_verifyctx c = ctx_of(&real);
+    c.now = T_2026_01_01;
+    c.certs = vector_store("clamav-test.crt");
+    static const char *const names[] = {"test-1.cvd", "test-2.cvd"};
+    char what[64];
+    for (size_t i = 0; i < 2; i++) {
+        cf_buf f = CF_BUF_INIT, sign = CF_BUF_INIT, bad = CF_BUF_INIT;
+        char sname[64];
+        snprintf(sname, sizeof sname, "%s.sign", names[i]);
+        cf_test_read_vector(names[i], &f);
+        cf_test_read_vector(sname, &sign);
+        assert_int_equal(cf_buf_set(&bad, "#clamsign-1.0\n", 14), CF_OK);
+        same_file_verdict(&c, 1, f.p, f.n, &sign, ".sign");
+        same_file_verdict(&c, 1, f.p, f.n, NULL, "no .sign");
+        same_file_verdict(&c, 1, f.p, f.n, &bad, "unusable .sign");
+        same_file_verdict(&c, 0, f.p, f.n, &sign, "as a CLD");
+        c.fips = 1;
+        same_file_verdict(&c, 1, f.p, f.n, &sign, ".sign under FIPS");
+        same_file_verdict(&c, 1, f.p, f.n, &bad, "unusable .sign under FIPS");
+        c.fips = 0;
+        for (size_t k = 0; k < f.n; k += 101) {
+            f.p[k] ^= 0x02;
+            snprintf(what, sizeof what, "%s byte %zu flipped", names[i], k);
+            same_file_verdict(&c, 1, f.p, f.n, &sign, what);
+            f.p[k] ^= 0x02;
+        }
+        for (size_t cut = 0; cut < f.n; cut += 211) {
+            snprintf(what, sizeof what, "%s cut to %zu", names[i], cut);
+            same_file_verdict(&c, 1, f.p, cut, &sign, what);
+        }
+        cf_buf_free(&f);
+        cf_buf_free(&sign);
+        cf_buf_free(&bad);
+    }
+    cf_certstore_free((cf_certstore *)c.certs);
+    cf_trust_free(&real);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +1097,14 @@ int main(void)
         cmocka_unit_test(test_scan_fixtures_damaged),
         cmocka_unit_test(test_scan_bomb),
         cmocka_unit_test(test_scan_vectors),
+        cmocka_unit_test(test_verify_file_fixtures),
+        cmocka_unit_test(test_signfile_fd_vectors),
+        cmocka_unit_test(test_verify_file_vectors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    if (g_dir != NULL) {
+        cf_test_rmtree(g_dir);
+        free(g_dir);
+    }
+    return rc;
 }
