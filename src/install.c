@@ -200,30 +200,34 @@ static int is_db_sign(const char *name, const char *db)
            strcmp(name + n - 5, ".sign") == 0;
 }
 
-cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const void *data, size_t n,
-                      const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e)
+/* The name checks shared by both ways of installing a database. */
+static cf_code db_names(const char *db, const char *ext, char name[256], char other[256], cf_err *e)
 {
-    if (stale_err)
-        *stale_err = 0;
     int cvd = strcmp(ext, "cvd") == 0;
     if ((!cvd && strcmp(ext, "cld") != 0) || !cf_name_ok(db) || strchr(db, '.') || strchr(db, '-'))
         return cf_err_set(e, CF_EINVAL, "refusing to install database '%s' as .%s", db, ext);
-    char name[256], other[256], keep[256] = "";
-    snprintf(name, sizeof name, "%s.%s", db, ext);
-    snprintf(other, sizeof other, "%s.%s", db, cvd ? "cld" : "cvd");
-    cf_code rc;
-    if (sign && cvd) {
-        /* The signature goes first: beside the old CVD it names another version
-         * and is ignored, so a crash here leaves a consistent directory. */
-        snprintf(keep, sizeof keep, "%s-%u.cvd.sign", db, (unsigned)version);
-        rc = cf_install_file(dbdir, keep, sign, sign_len, e);
-        if (rc != CF_OK)
-            return rc;
-    }
-    rc = cf_install_file(dbdir, name, data, n, e);
-    if (rc != CF_OK)
-        return rc;
+    snprintf(name, 256, "%s.%s", db, ext);
+    snprintf(other, 256, "%s.%s", db, cvd ? "cld" : "cvd");
+    return CF_OK;
+}
 
+/* The signature goes first: beside the old CVD it names another version and is
+ * ignored, so a crash right after leaves a consistent directory. */
+static cf_code put_sign(const char *dbdir, const char *db, const char *ext, const void *sign, size_t sign_len,
+                        uint32_t version, char keep[256], cf_err *e)
+{
+    keep[0] = '\0';
+    if (!sign || strcmp(ext, "cvd") != 0)
+        return CF_OK;
+    snprintf(keep, 256, "%s-%u.cvd.sign", db, (unsigned)version);
+    return cf_install_file(dbdir, keep, sign, sign_len, e);
+}
+
+/* After the new file is in place: the other container and every other
+ * <db>-*.sign are stale. Failing to remove one does not undo the install. */
+static cf_code drop_stale(const char *dbdir, const char *db, const char *other, const char *keep,
+                          int *stale_err, cf_err *e)
+{
     int failed = 0;
     char path[4096];
     if (join(path, sizeof path, dbdir, other) == 0 && unlink(path) != 0 && errno != ENOENT) {
@@ -253,6 +257,58 @@ cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const 
     if (!failed)
         cf_err_clear(e);
     return CF_OK;
+}
+
+cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const void *data, size_t n,
+                      const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e)
+{
+    if (stale_err)
+        *stale_err = 0;
+    char name[256], other[256], keep[256];
+    cf_code rc = db_names(db, ext, name, other, e);
+    if (rc == CF_OK)
+        rc = put_sign(dbdir, db, ext, sign, sign_len, version, keep, e);
+    if (rc == CF_OK)
+        rc = cf_install_file(dbdir, name, data, n, e);
+    if (rc != CF_OK)
+        return rc;
+    return drop_stale(dbdir, db, other, keep, stale_err, e);
+}
+
+cf_code cf_install_file_commit(const char *dbdir, const char *name, const char *staged, cf_err *e)
+{
+    char target[4096];
+    if (!cf_name_ok(name))
+        return cf_err_set(e, CF_EINVAL, "refusing to install a file named '%s'", name);
+    if (join(target, sizeof target, dbdir, name) != 0)
+        return cf_err_set(e, CF_EINVAL, "%s: path too long", dbdir);
+    if (rename(staged, target) != 0)
+        return cf_err_set(e, CF_EIO, "Can't rename %s to %s: %s", staged, target, strerror(errno));
+    return fsync_dir(dbdir, e);
+}
+
+cf_code cf_install_db_commit(const char *dbdir, const char *db, const char *ext, const char *staged,
+                             const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e)
+{
+    if (stale_err)
+        *stale_err = 0;
+    char name[256], other[256], keep[256], target[4096];
+    cf_code rc = db_names(db, ext, name, other, e);
+    if (rc != CF_OK)
+        return rc;
+    if (join(target, sizeof target, dbdir, name) != 0)
+        return cf_err_set(e, CF_EINVAL, "%s: path too long", dbdir);
+    /* The staged file is already fsynced by whoever wrote it; a rename makes it
+     * the database in one step, and only the directory entry needs syncing. */
+    rc = put_sign(dbdir, db, ext, sign, sign_len, version, keep, e);
+    if (rc != CF_OK)
+        return rc;
+    if (rename(staged, target) != 0)
+        return cf_err_set(e, CF_EIO, "Can't rename %s to %s: %s", staged, target, strerror(errno));
+    rc = fsync_dir(dbdir, e);
+    if (rc != CF_OK)
+        return rc;
+    return drop_stale(dbdir, db, other, keep, stale_err, e);
 }
 
 static int is_freshclam_tmpdir(const char *name)

@@ -51,6 +51,18 @@ cf_code cf_install_file(const char *dbdir, const char *name, const void *data, s
 cf_code cf_install_db(const char *dbdir, const char *db, const char *ext, const void *data, size_t n,
                       const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e);
 
+/* The commit step of a staged install: staged is a complete, fsynced, verified
+ * (and, when wanted, load-tested) file on the same file system as dbdir; it is
+ * renamed over <dbdir>/<db>.<ext>, the directory is fsynced, and the stale files
+ * are removed as by cf_install_db (sign, when non-NULL, is installed first as
+ * <db>-<version>.cvd.sign). No second copy of the database is written. */
+/* Renames a staged, fsynced file over <dbdir>/<name> and fsyncs the directory
+ * (name must be a bare file name, cf_name_ok). */
+cf_code cf_install_file_commit(const char *dbdir, const char *name, const char *staged, cf_err *e);
+
+cf_code cf_install_db_commit(const char *dbdir, const char *db, const char *ext, const char *staged,
+                             const void *sign, size_t sign_len, uint32_t version, int *stale_err, cf_err *e);
+
 /* Removes what a killed run left in dbdir: our temporaries (".*.tmp" with the
  * shape cf_install_file uses, files or directories such as a run's private
  * ".clamfresh.<random>.tmp" directory) always - call it while holding the lock - and
