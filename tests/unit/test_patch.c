@@ -786,6 +786,7 @@ static void test_three_scripts(void **state)
         assert_memory_equal(b->data.p, "new\nC3\nD4x\n", 11);
         cf_image_free(&got);
     }
+    cf_image_free(&ref);
     cf_patchplan *plan = NULL;
     assert_int_equal(cf_patchplan_new(chain, labels, 3, &plan, &e), CF_OK);
     assert_int_equal(cf_patchplan_count(plan), 2);
@@ -800,7 +801,6 @@ static void test_three_scripts(void **state)
     assert_int_equal(stream_chain(&img, chain, labels, 3, 1, &got, &e), CF_EFORMAT);
     assert_non_null(strstr(e.msg, "d-3.cdiff: script line 3: CLOSE a.ndb: XCHG of line 1"));
     cf_image_free(&img);
-    cf_image_free(&ref);
 }
 
 int main(void)
