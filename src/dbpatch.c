@@ -187,7 +187,8 @@ typedef struct run {
     cf_mcheck *oldm, *newm;
     EVP_MD_CTX *insha, *outsha;
     cf_dbpatch_fault fault;
-    unsigned members; /* input members begun */
+    unsigned members;     /* input members begun */
+    unsigned out_members; /* members written */
 
     /* the input member streaming now */
     char name[CF_MAX_NAME + 1];
@@ -266,6 +267,10 @@ static cf_code out_end(run *r, const uint8_t digest[32], cf_err *e)
 {
     static const uint8_t zero[512];
     uint8_t hdr[512];
+    if (++r->out_members > CF_MAX_MEMBERS)
+        return fail(
+            r, CF_DBPATCH_PATCH,
+            cf_err_set(e, CF_ETOOBIG, "the patched database has more than %d members", CF_MAX_MEMBERS));
     cf_code rc = cf_tar_header_make(r->name, r->out_size, hdr, e);
     if (rc != CF_OK)
         return fail(r, CF_DBPATCH_PATCH, rc);

@@ -11,6 +11,7 @@
 #include "clamfresh/updater.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,12 @@
 #include "clamfresh/cdiff.h"
 #include "clamfresh/codesign.h"
 #include "clamfresh/cvd.h"
+#include "clamfresh/dbpatch.h"
+#include "clamfresh/dbstream.h"
 #include "clamfresh/fileio.h"
 #include "clamfresh/install.h"
 #include "clamfresh/limits.h"
+#include "clamfresh/vrecord.h"
 
 #define MSG_MAX 2048
 #define URL_MAX 1200
@@ -34,6 +38,7 @@ enum {
     R_RETRY_NOW = 1000, /* installed an older CVD than advertised: re-run at once (§4.4) */
     R_NOTSYNC,          /* nothing newer than local was served: re-run at once, then accept */
     R_REFUSED,          /* NAME-V.cvd answered 403: a block only if no other name delivers */
+    R_DAMAGED,          /* the local database fails verification: fetch it as if absent */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -69,6 +74,12 @@ static void fetch(cf_updater *u, const cf_http_req *reqs, cf_http_resp *resps, s
     for (size_t i = 0; i < n; i++)
         cf_http_resp_init(&resps[i]);
     u->env.fetch(u->env.arg, reqs, resps, n, k ? k : 1);
+    for (size_t i = 0; i < n; i++)
+        if (resps[i].unreachable && !u->saw_unreachable) {
+            u->saw_unreachable = 1;
+            snprintf(u->unreachable_why, sizeof u->unreachable_why, "%.200s",
+                     resps[i].curl_msg[0] ? resps[i].curl_msg : resps[i].err.msg);
+        }
 }
 
 typedef enum rkind { K_OK, K_304, K_403, K_404, K_429, K_522, K_OTHER, K_TRANSPORT } rkind;
@@ -148,14 +159,15 @@ int cf_updater_local(const char *dbdir, const char *db, cf_cvdhdr *hdr, char *fi
     for (int i = 0; i < 2; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.%s", dbdir, db, ext[i]);
-        FILE *f = fopen(path, "rb");
-        if (!f)
+        cf_err e = {0};
+        /* Never through a link, never blocking on a FIFO (Hardening: local files). */
+        int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
+        if (fd < 0)
             continue;
         uint8_t raw[CF_HDR_SIZE];
-        size_t got = fread(raw, 1, sizeof raw, f);
-        fclose(f);
-        cf_err e = {0};
-        if (got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, got, hdr, &e) == CF_OK) {
+        ssize_t got = pread(fd, raw, sizeof raw, 0);
+        close(fd);
+        if (got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)got, hdr, &e) == CF_OK) {
             snprintf(file, 64, "%s.%s", db, ext[i]);
             return 1;
         }
@@ -262,7 +274,7 @@ static time_t noversioned_since(cf_updater *u, const char *mirror)
     cf_buf b = CF_BUF_INIT;
     cf_err e = {0};
     time_t found = 0;
-    if (cf_file_read(path, MIRROR_STATE_MAX, &b, &e) == CF_OK && cf_buf_append(&b, "", 1) == CF_OK) {
+    if (cf_file_read_db(path, MIRROR_STATE_MAX, &b, &e) == CF_OK && cf_buf_append(&b, "", 1) == CF_OK) {
         char *save = NULL;
         for (char *line = strtok_r((char *)b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             char *sp = strchr(line, ' ');
@@ -280,7 +292,7 @@ static void noversioned_mark(cf_updater *u, const char *mirror, time_t when)
     snprintf(path, sizeof path, "%s/%s", u->o.dbdir, CF_MIRROR_STATE_FILE);
     cf_buf old = CF_BUF_INIT, out = CF_BUF_INIT;
     cf_err e = {0};
-    if (cf_file_read(path, MIRROR_STATE_MAX, &old, &e) == CF_OK && cf_buf_append(&old, "", 1) == CF_OK) {
+    if (cf_file_read_db(path, MIRROR_STATE_MAX, &old, &e) == CF_OK && cf_buf_append(&old, "", 1) == CF_OK) {
         char *save = NULL;
         for (char *line = strtok_r((char *)old.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             char *sp = strchr(line, ' ');
@@ -307,57 +319,71 @@ typedef struct dbctx {
     int have_local;
     cf_cvdhdr lhdr;
     char lfile[64];
+    unsigned parts; /* staged candidate files made so far */
 } dbctx;
 
-/* The load test of §4.7 on bytes written as <tmpdir>/name: 0 when it passed,
- * CF_FC_ETESTFAIL or CF_FC_EDBDIRACCESS otherwise (messages logged). */
-static int load_test(cf_updater *u, const char *name, const cf_buf *bytes)
+/* Records that dbdir/name, just installed or checked, passed a full
+ * verification at version (vrecord.h). A failure only costs a later check. */
+static void record_verified(cf_updater *u, const char *name, uint32_t version)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", u->o.tmpdir, name);
+    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, name);
+    struct stat st;
+    cf_vrecord rec;
     cf_err e = {0};
-    unlink(path);
-    if (cf_file_write_new(path, bytes->p ? (const void *)bytes->p : "", bytes->n, 0644, &e) != CF_OK) {
-        say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", path, e.msg);
-        return CF_FC_EDBDIRACCESS;
-    }
-    say(u, CF_MSG_INFO, "Testing database: '%s' ...", path);
-    int rc = 0;
+    if (lstat(path, &st) != 0)
+        return;
+    if (cf_vrecord_load(u->o.dbdir, &rec, &e) != CF_OK)
+        say(u, CF_MSG_DEBUG, "%s", e.msg);
+    if (cf_vrecord_put(&rec, name, &st, version, now_of(u)) != CF_OK ||
+        cf_vrecord_save(u->o.dbdir, &rec, &e) != CF_OK)
+        say(u, CF_MSG_DEBUG, "Can't record the verification of %s: %s", name, e.msg);
+    cf_vrecord_free(&rec);
+}
+
+/* The load test of §4.7 on the staged file itself: 0 when it passed,
+ * CF_FC_ETESTFAIL otherwise (messages logged). */
+static int load_test(cf_updater *u, const char *staged)
+{
+    say(u, CF_MSG_INFO, "Testing database: '%s' ...", staged);
     if (u->env.testdb) {
         cf_err te = {0};
-        if (u->env.testdb(u->env.arg, path, &te) != CF_OK) {
+        if (u->env.testdb(u->env.arg, staged, &te) != CF_OK) {
             if (te.msg[0])
                 say(u, CF_MSG_WARN, "%s", te.msg);
             say(u, CF_MSG_ERROR, "Database test FAILED.");
-            rc = CF_FC_ETESTFAIL;
+            return CF_FC_ETESTFAIL;
         }
     }
-    if (rc == 0)
-        say(u, CF_MSG_INFO, "Database test passed.");
-    unlink(path);
-    return rc;
+    say(u, CF_MSG_INFO, "Database test passed.");
+    return 0;
 }
 
-/* Tests, installs and reports a database (§4.6, §4.7). */
-static int test_and_install(cf_updater *u, const char *db, const char *ext, const cf_buf *bytes,
+/* Two-phase install (§4.6, §4.7): the staged file <tmpdir>/<db>.<ext>, complete
+ * and fsynced, is load-tested where it lies and then renamed into place; no
+ * second copy is written. The staged file is gone afterwards either way. */
+static int test_and_install(cf_updater *u, const char *db, const char *ext, const char *staged,
                             const cf_buf *sign, const cf_cvdhdr *h)
 {
     char name[128];
     snprintf(name, sizeof name, "%s.%s", db, ext);
-    int rc = load_test(u, name, bytes);
-    if (rc != 0)
+    int rc = load_test(u, staged);
+    if (rc != 0) {
+        unlink(staged);
         return rc;
-
+    }
     cf_err e = {0};
     int stale = 0;
-    if (cf_install_db(u->o.dbdir, db, ext, bytes->p, bytes->n, sign && sign->n ? sign->p : NULL,
-                      sign ? sign->n : 0, h->version, &stale, &e) != CF_OK) {
+    if (cf_install_db_commit(u->o.dbdir, db, ext, staged, sign && sign->n ? sign->p : NULL,
+                             sign ? sign->n : 0, h->version, &stale, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "updatedb: Can't install %s in %s: %s", name, u->o.dbdir, e.msg);
+        unlink(staged);
         return CF_FC_EDBDIRACCESS;
     }
     if (stale)
         say(u, CF_MSG_WARN, "%s", e.msg);
     u->replaced++;
+    record_verified(u, name, h->version);
     char sum[256];
     hdr_summary(sum, sizeof sum, h);
     say(u, CF_MSG_INFO, "%s updated (%s)", name, sum);
@@ -369,6 +395,21 @@ static int test_and_install(cf_updater *u, const char *db, const char *ext, cons
         say(u, CF_MSG_INFO, "DON'T PANIC! Read https://docs.clamav.net/manual/Installing.html");
     }
     return CF_FC_SUCCESS;
+}
+
+/* .sign files carry lines only engines from f-level 230 on read (§7.2): an
+ * older engine never asks for them. */
+static int sign_wanted(const cf_updater *u)
+{
+    const cf_verifyctx *v = u->o.verify;
+    return v != NULL && v->certs != NULL && v->flevel >= CF_SIGN_MIN_FLEVEL;
+}
+
+/* A file in the run's private directory (same file system as dbdir). */
+static int stage_path(const cf_updater *u, char out[4096], const char *name)
+{
+    int w = snprintf(out, 4096, "%s/%s", u->o.tmpdir, name);
+    return w < 0 || w >= 4096 ? -1 : 0;
 }
 
 static void say_uptodate(dbctx *c)
@@ -457,37 +498,124 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
 
 /* ----------------------------------------------------------------- full file */
 
-typedef struct fullfile {
-    cf_buf bytes, sign;
+/* A whole database staged in the private directory. */
+typedef struct stagedfile {
+    char path[4096]; /* "" when none */
+    cf_buf sign;     /* the .sign to keep beside a CVD, when one was used */
     cf_cvdhdr hdr;
     char url[URL_MAX];
     int have;
-} fullfile;
+} stagedfile;
 
-static void fullfile_free(fullfile *f)
+static void staged_free(stagedfile *f)
 {
-    cf_buf_free(&f->bytes);
+    if (f->path[0])
+        unlink(f->path);
     cf_buf_free(&f->sign);
     memset(f, 0, sizeof *f);
 }
 
-/* Fetches, checks and verifies one candidate URL for the whole database.
- * Returns 0 and fills *out, or a cf_fc code (0 never with out->have unset). */
-/* last_attempt: this is the last attempt on the last mirror; last: and the last
- * of the three names too, so any failure here ends the database. A transport
- * failure ends the chain of names at once, so it is an ERROR on the last attempt
- * whichever name it hit. */
+/* A download written to its staged file as it arrives, checked on the same
+ * stream (dbstream.h) when no .sign is in play. */
+typedef struct dl {
+    int fd;
+    cf_dbscan *scan; /* NULL: the file is verified after it arrived */
+    uint64_t n;
+    uint8_t head[CF_HDR_SIZE];
+    int scan_failed, io_failed;
+    cf_err scan_err, io_err;
+} dl;
+
+static cf_code dl_sink(void *arg, const uint8_t *p, size_t n, cf_err *e)
+{
+    dl *d = arg;
+    if (d->n < CF_HDR_SIZE) {
+        size_t k = CF_HDR_SIZE - d->n < n ? CF_HDR_SIZE - d->n : n;
+        memcpy(d->head + d->n, p, k);
+    }
+    if (cf_fd_write_all(d->fd, p, n, &d->io_err) != CF_OK) {
+        d->io_failed = 1;
+        return cf_err_set(e, d->io_err.code, "%s", d->io_err.msg);
+    }
+    d->n += n;
+    if (d->scan != NULL && cf_dbscan_feed(d->scan, p, n, &d->scan_err) != CF_OK) {
+        /* No later byte can make it verify: stop the transfer now. */
+        d->scan_failed = 1;
+        return cf_err_set(e, d->scan_err.code, "%s", d->scan_err.msg);
+    }
+    return CF_OK;
+}
+
+/* The .sign of a downloaded CVD, fetched after it when its name was not known
+ * before (the version is the one the header names). */
+static void fetch_sign_after(dbctx *c, const char *mirror, uint32_t version, cf_buf *sign)
+{
+    char sname[128], surl[URL_MAX];
+    if (cf_signfile_name_cvd(c->db, version, sname, sizeof sname) != 0 || url_join(surl, mirror, sname) != 0)
+        return;
+    cf_http_req sreq = {.url = surl, .max_bytes = CF_MAX_SIGN_BYTES};
+    cf_http_resp sr;
+    fetch(c->u, &sreq, &sr, 1, 1);
+    if (classify(&sr) == K_OK && sr.body.n > 0)
+        cf_buf_set(sign, sr.body.p, sr.body.n);
+    cf_http_resp_free(&sr);
+}
+
+/* Fetches, checks and verifies one candidate URL for the whole database into a
+ * staged file. signver: the version whose .sign is fetched alongside (the
+ * name asked for carries it), or 0. Returns 0 and fills *out, or a cf_fc code (0 never with
+ * out->have unset). last_attempt: this is the last attempt on the last mirror;
+ * last: and the last of the three names too, so any failure here ends the
+ * database. A transport failure ends the chain of names at once, so it is an
+ * ERROR on the last attempt whichever name it hit. */
 static int full_candidate(dbctx *c, const char *mirror, const char *file, const char *url,
-                          const char *const *headers, int last_attempt, int last, int quiet404, fullfile *out)
+                          const char *const *headers, int last_attempt, int last, int quiet404,
+                          uint32_t signver, stagedfile *out)
 {
     cf_updater *u = c->u;
-    cf_http_req req = {
-        .url = url, .headers = headers, .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
-    cf_http_resp r;
-    fetch(u, &req, &r, 1, 1);
+    char path[4096], pname[160];
+    snprintf(pname, sizeof pname, "%s.part%u", file, ++c->parts);
+    if (stage_path(u, path, pname) != 0)
+        return CF_FC_EDBDIRACCESS;
+    unlink(path);
+    dl d = {.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644)};
+    if (d.fd < 0) {
+        say(u, CF_MSG_ERROR, "Can't create %s: %s", path, strerror(errno));
+        return CF_FC_EDBDIRACCESS;
+    }
+    int is_cvd = strstr(file, ".cvd") != NULL;
+    int with_sign = is_cvd && sign_wanted(u);
+    cf_err e = {0};
+    if (!with_sign && cf_dbscan_new(u->o.verify, is_cvd, 0, &d.scan, &e) != CF_OK) {
+        close(d.fd);
+        unlink(path);
+        say(u, CF_MSG_ERROR, "%s", e.msg);
+        return CF_FC_EMEM;
+    }
+    cf_sink sink = {dl_sink, &d};
+    char surl[URL_MAX], signame[160];
+    cf_http_req reqs[2] = {
+        {.url = url,
+         .headers = headers,
+         .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0,
+         .sink = &sink},
+        {.url = surl, .max_bytes = CF_MAX_SIGN_BYTES},
+    };
+    size_t nreq = with_sign && signver != 0 &&
+                          cf_signfile_name_cvd(c->db, signver, signame, sizeof signame) == 0 &&
+                          url_join(surl, mirror, signame) == 0
+                      ? 2
+                      : 1;
+    cf_http_resp resps[2];
+    fetch(u, reqs, resps, nreq, (unsigned)nreq);
+    cf_http_resp *r = &resps[0];
+
     int rc = 0;
-    rkind k = classify(&r);
-    if (k == K_OK && r.body.n == 0) {
+    rkind k = d.scan_failed || d.io_failed ? K_OK : classify(r);
+    if (d.io_failed) {
+        say(u, CF_MSG_ERROR, "Can't write %s: %s", path, d.io_err.msg);
+        rc = CF_FC_EDBDIRACCESS;
+    } else if (k == K_OK && d.n == 0) {
         say(u, warn_or_error(last), "Can't download %s from %s: the server sent an empty file", file, url);
         rc = CF_FC_EEMPTYFILE;
     } else if (k == K_304) {
@@ -500,75 +628,72 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
         say(u, CF_MSG_DEBUG, "%s is not published at %s", file, url);
         rc = k == K_403 ? R_REFUSED : CF_FC_EFAILEDGET;
     } else if (k == K_403) {
-        rc = on_forbidden(u, file, url, &r);
+        rc = on_forbidden(u, file, url, r);
     } else if (k == K_429) {
-        rc = on_rate_limited(u, &r);
+        rc = on_rate_limited(u, r);
     } else if (k != K_OK) {
         cf_msglevel lvl = warn_or_error(k == K_TRANSPORT ? last_attempt : last);
-        say_failure(u, lvl, &r, "downloadFile", url, mirror);
+        say_failure(u, lvl, r, "downloadFile", url, mirror);
         say(u, lvl, "Can't download %s from %s", file, url);
         rc = k == K_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
     }
-    if (rc != 0 || k != K_OK) {
-        cf_http_resp_free(&r);
-        return rc;
-    }
 
-    cf_err e = {0};
     cf_cvdhdr h;
-    if (r.body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
+    if (rc == 0 && (d.n < CF_HDR_SIZE || cf_cvdhdr_parse(d.head, CF_HDR_SIZE, &h, &e) != CF_OK)) {
         /* freshclam verifies before it reads the header, so a file that is no
          * CVD at all fails as "Verification: ..." there; scripts match that. */
         say(u, warn_or_error(last), "Verification: Can't read CVD header of new %s database from %s: %s",
-            file, url, r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
-        cf_http_resp_free(&r);
-        return CF_FC_EBADCVD;
+            file, url, d.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
+        rc = CF_FC_EBADCVD;
     }
-    int is_cvd = strstr(file, ".cvd") != NULL;
     cf_buf sign = CF_BUF_INIT;
-    if (is_cvd) {
-        char sname[128], surl[URL_MAX];
-        snprintf(sname, sizeof sname, "%s-%u.cvd.sign", c->db, h.version);
-        if (url_join(surl, mirror, sname) == 0) {
-            cf_http_req sreq = {.url = surl, .max_bytes = CF_MAX_SIGN_BYTES};
-            cf_http_resp sr;
-            fetch(u, &sreq, &sr, 1, 1);
-            if (classify(&sr) == K_OK && sr.body.n > 0)
-                cf_buf_set(&sign, sr.body.p, sr.body.n);
+    if (rc == 0) {
+        cf_code vrc;
+        if (d.scan_failed) {
+            e = d.scan_err;
+            vrc = e.code;
+        } else if (d.scan != NULL) {
+            vrc = cf_dbscan_finish(d.scan, &h, &e);
+        } else {
+            if (nreq == 2 && h.version == signver && classify(&resps[1]) == K_OK && resps[1].body.n > 0)
+                cf_buf_set(&sign, resps[1].body.p, resps[1].body.n);
             else
+                fetch_sign_after(c, mirror, h.version, &sign);
+            if (sign.n == 0)
                 say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s-%u", c->db, h.version);
-            cf_http_resp_free(&sr);
+            vrc = cf_verify_file(u->o.verify, d.fd, is_cvd, sign.n ? sign.p : NULL, sign.n, &h, NULL, &e);
+        }
+        if (vrc != CF_OK) {
+            say(u, warn_or_error(last), "Verification: %s (%s)", e.msg, url);
+            rc = CF_FC_EBADCVD;
         }
     }
-    cf_image img = CF_IMAGE_INIT;
-    cf_image_init(&img);
-    cf_code vrc;
-    if (is_cvd)
-        vrc = cf_verify_cvd(u->o.verify, r.body.p, r.body.n, sign.n ? sign.p : NULL, sign.n, &img, NULL, &e);
-    else
-        vrc = cf_verify_cld(u->o.verify, r.body.p, r.body.n, &img, &e);
-    cf_image_free(&img);
-    if (vrc != CF_OK) {
-        say(u, warn_or_error(last), "Verification: %s (%s)", e.msg, url);
-        cf_buf_free(&sign);
-        cf_http_resp_free(&r);
-        return CF_FC_EBADCVD;
+    if (rc == 0 && fsync(d.fd) != 0) {
+        say(u, CF_MSG_ERROR, "Can't write %s: fsync failed: %s", path, strerror(errno));
+        rc = CF_FC_EDBDIRACCESS;
     }
-    fullfile_free(out);
-    out->bytes = r.body;
-    memset(&r.body, 0, sizeof r.body);
+    cf_dbscan_free(d.scan);
+    close(d.fd);
+    for (size_t i = 0; i < nreq; i++)
+        cf_http_resp_free(&resps[i]);
+    if (rc != 0 || k != K_OK) {
+        unlink(path);
+        cf_buf_free(&sign);
+        return rc;
+    }
+    staged_free(out);
+    snprintf(out->path, sizeof out->path, "%s", path);
     out->sign = sign;
     out->hdr = h;
     snprintf(out->url, sizeof out->url, "%s", url);
     out->have = 1;
-    cf_http_resp_free(&r);
     return 0;
 }
 
 /* Whole database under cache-proof names (ARCHITECTURE "The one idea"):
  * NAME-V.cvd, NAME.cvd?version=V, NAME.cvd with no-cache headers. Keeps the
  * first verified copy of version >= V, else the newest verified one seen. */
-static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, fullfile *best)
+static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, stagedfile *best)
 {
     cf_updater *u = c->u;
     static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
@@ -580,6 +705,7 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
 
     for (int step = 0; step < 3; step++) {
         const char *const *headers = NULL;
+        uint32_t signver = 0;
         if (step == 0) {
             if (strcmp(ext, "cvd") != 0)
                 continue;
@@ -590,6 +716,7 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
                 continue;
             }
             snprintf(tmp, sizeof tmp, "%s-%u.cvd", c->db, V);
+            signver = V;
         } else if (step == 1) {
             snprintf(tmp, sizeof tmp, "%s?version=%u", file, V);
         } else {
@@ -601,18 +728,20 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
 
         /* A mirror that does not publish versioned names answers 404 to the
          * first step: expected, so only remembered, not reported as a failure. */
-        fullfile cand = {0};
-        int r = full_candidate(c, mirror, file, url, headers, last, last && step == 2, step == 0, &cand);
+        stagedfile cand = {0};
+        int r =
+            full_candidate(c, mirror, file, url, headers, last, last && step == 2, step == 0, signver, &cand);
         if (r == R_REFUSED) {
             snprintf(refused, sizeof refused, "%s", url);
             r = CF_FC_EFAILEDGET;
         }
-        if (r == CF_FC_EFORBIDDEN || r == CF_FC_ERETRYLATER || r == CF_FC_UPTODATE) {
-            fullfile_free(&cand);
+        if (r == CF_FC_EFORBIDDEN || r == CF_FC_ERETRYLATER || r == CF_FC_UPTODATE ||
+            r == CF_FC_EDBDIRACCESS) {
+            staged_free(&cand);
             return r;
         }
         if (r == CF_FC_ECONNECTION) {
-            fullfile_free(&cand);
+            staged_free(&cand);
             return best->have ? 0 : r;
         }
         if (step == 0) {
@@ -631,16 +760,16 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
             continue;
         }
         if (cand.hdr.version >= V) {
-            fullfile_free(best);
+            staged_free(best);
             *best = cand;
             return 0;
         }
         say(u, CF_MSG_WARN, "%s served version %u, advertised %u", url, cand.hdr.version, V);
         if (!best->have || cand.hdr.version > best->hdr.version) {
-            fullfile_free(best);
+            staged_free(best);
             *best = cand;
         } else {
-            fullfile_free(&cand);
+            staged_free(&cand);
         }
     }
     if (best->have)
@@ -651,24 +780,48 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
     return rc;
 }
 
+/* The identity of a whole file (Hardening: the database asked for): a validly
+ * signed database of another name never replaces this one. */
+static int full_identity(dbctx *c, const stagedfile *f, const char *ext)
+{
+    char want[CF_MAX_NAME + 8];
+    snprintf(want, sizeof want, "%s.info", c->db);
+    cf_err e = {0};
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    char got[CF_MAX_NAME + 1] = "";
+    cf_code rc = cf_dbfile_info_name(fd, got, sizeof got, &e);
+    close(fd);
+    if (rc == CF_OK && strcmp(got, want) == 0)
+        return 0;
+    say(c->u, CF_MSG_ERROR, "Verification: %s.%s from %s is not the %s database: its manifest is %s", c->db,
+        ext, f->url, c->db, rc == CF_OK ? got : e.msg);
+    return -1;
+}
+
 /* Full download route (§4.4). from_fallback: reached because the incremental
  * update failed, so an older-than-advertised copy is settled for. */
 static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, int from_fallback)
 {
     cf_updater *u = c->u;
-    fullfile f = {0};
+    stagedfile f = {0};
     int rc = full_fetch(c, mirror, ext, V, last, &f);
     if (rc == CF_FC_UPTODATE) {
         say(u, CF_MSG_WARN,
             "Expected newer version of %s database but the server's copy is not newer than our local file "
             "(version %u).",
             c->db, c->have_local ? c->lhdr.version : 0);
-        fullfile_free(&f);
+        staged_free(&f);
         return CF_FC_SUCCESS;
     }
     if (rc != 0) {
-        fullfile_free(&f);
+        staged_free(&f);
         return rc;
+    }
+    if (full_identity(c, &f, ext) != 0) {
+        staged_free(&f);
+        return CF_FC_EBADCVD;
     }
     uint32_t H = f.hdr.version;
     if (c->have_local && H <= c->lhdr.version) {
@@ -679,14 +832,23 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
             c->db, c->lhdr.version);
         say(u, CF_MSG_WARN, "%s served version %u, advertised %u; keeping %s (version %u)", f.url, H, V,
             c->lfile, c->lhdr.version);
-        fullfile_free(&f);
+        staged_free(&f);
         return R_NOTSYNC;
     }
     if (H < V)
         say(u, CF_MSG_DEBUG, "The %s.%s database downloaded from %s is older than the version advertised.",
             c->db, ext, mirror);
-    rc = test_and_install(u, c->db, ext, &f.bytes, &f.sign, &f.hdr);
-    fullfile_free(&f);
+    /* The load test needs the database's own name. */
+    char final[4096], name[128];
+    snprintf(name, sizeof name, "%s.%s", c->db, ext);
+    if (stage_path(u, final, name) != 0 || rename(f.path, final) != 0) {
+        say(u, CF_MSG_ERROR, "Can't rename %s to %s: %s", f.path, final, strerror(errno));
+        staged_free(&f);
+        return CF_FC_EDBDIRACCESS;
+    }
+    snprintf(f.path, sizeof f.path, "%s", final);
+    rc = test_and_install(u, c->db, ext, f.path, &f.sign, &f.hdr);
+    staged_free(&f);
     if (rc != 0)
         return rc;
     if (H < V) {
@@ -711,29 +873,214 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
 
 enum { P_NONE, P_EMPTY, P_DOWNLOAD, P_APPLY };
 
-/* Loads and verifies the local database as the starting image (§4.5 step 1). */
-static int load_local_image(dbctx *c, cf_image *img, cf_err *e)
+/* The patches of one chain, downloaded and verified, in order. */
+typedef struct chain {
+    cf_buf *scripts;
+    char (*labels)[128];
+    const char **labelp;
+    size_t n;     /* verified scripts */
+    size_t bytes; /* their total size, bounded by CF_CHAIN_MAX_BYTES */
+} chain;
+
+static void chain_free(chain *ch)
+{
+    for (size_t i = 0; i < ch->n; i++)
+        cf_buf_free(&ch->scripts[i]);
+    free(ch->scripts);
+    free(ch->labels);
+    free(ch->labelp);
+    memset(ch, 0, sizeof *ch);
+}
+
+/* Downloads and verifies patches L+1..V in batches, strictly in order, stopping
+ * at the first that cannot be had (as freshclam does). Returns P_NONE when all
+ * arrived, else why the chain stopped; ch->n patches are usable either way. */
+static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int last, chain *ch)
 {
     cf_updater *u = c->u;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, c->lfile);
-    cf_buf b = CF_BUF_INIT, sign = CF_BUF_INIT;
-    cf_code rc = cf_file_read(path, CF_MAX_DB_BYTES, &b, e);
-    if (rc == CF_OK) {
-        if (strstr(c->lfile, ".cvd")) {
-            char sp[4096];
-            snprintf(sp, sizeof sp, "%s/%s-%u.cvd.sign", u->o.dbdir, c->db, c->lhdr.version);
-            cf_err se = {0};
-            if (cf_file_read(sp, CF_MAX_SIGN_BYTES, &sign, &se) != CF_OK)
-                sign.n = 0;
-            rc = cf_verify_cvd(u->o.verify, b.p, b.n, sign.n ? sign.p : NULL, sign.n, img, NULL, e);
+    size_t n = V - L;
+    int with_sign = sign_wanted(u);
+    size_t per = with_sign ? 2 : 1;
+    ch->scripts = calloc(n, sizeof *ch->scripts);
+    ch->labels = calloc(n, sizeof *ch->labels);
+    ch->labelp = calloc(n, sizeof *ch->labelp);
+    cf_http_req *reqs = calloc(per * CF_PATCH_BATCH, sizeof *reqs);
+    cf_http_resp *resps = calloc(per * CF_PATCH_BATCH, sizeof *resps);
+    char(*urls)[URL_MAX] = calloc(per * CF_PATCH_BATCH, URL_MAX);
+    if (!ch->scripts || !ch->labels || !ch->labelp || !reqs || !resps || !urls) {
+        free(reqs);
+        free(resps);
+        free(urls);
+        return P_APPLY;
+    }
+    int err = P_NONE;
+    cf_err e = {0};
+    for (size_t base = 0; base < n && err == P_NONE; base += CF_PATCH_BATCH) {
+        size_t m = n - base < CF_PATCH_BATCH ? n - base : CF_PATCH_BATCH;
+        /* Every patch of the batch and its .sign at once; used strictly in order. */
+        for (size_t i = 0; i < m; i++) {
+            uint32_t ver = L + 1 + (uint32_t)(base + i);
+            char name[128];
+            snprintf(name, sizeof name, "%s-%u.cdiff", c->db, ver);
+            url_join(urls[per * i], mirror, name);
+            reqs[per * i] = (cf_http_req){.url = urls[per * i], .max_bytes = CF_PATCH_MAX_BYTES};
+            if (with_sign) {
+                snprintf(name, sizeof name, "%s-%u.cdiff.sign", c->db, ver);
+                url_join(urls[per * i + 1], mirror, name);
+                reqs[per * i + 1] = (cf_http_req){.url = urls[per * i + 1], .max_bytes = CF_MAX_SIGN_BYTES};
+            }
+        }
+        fetch(u, reqs, resps, per * m, u->o.concurrency);
+        for (size_t i = 0; i < m && err == P_NONE; i++) {
+            uint32_t ver = L + 1 + (uint32_t)(base + i);
+            char *patch = ch->labels[ch->n];
+            snprintf(patch, sizeof ch->labels[0], "%s-%u.cdiff", c->db, ver);
+            say(u, CF_MSG_PROGRESS, "Downloading database patch # %u...", ver);
+            cf_http_resp *r = &resps[per * i];
+            /* Each patch gets MaxAttempts tries, without delay (§4.5 step 3).
+             * freshclam 1.4.6 treats a 403 or 429 on a patch like any failed
+             * patch: no cool-down, and the fallback rules decide (observed). */
+            for (unsigned tries = 1;; tries++) {
+                rkind k = classify(r);
+                if (k == K_OK)
+                    break;
+                if ((k == K_404 || k == K_403) && u->o.private_mirror) {
+                    /* A private mirror need not carry cdiffs (the whole-file
+                     * fallback): neither a warning nor worth a retry. */
+                    say(u, CF_MSG_DEBUG, "%s does not carry %s", mirror, patch);
+                    err = P_DOWNLOAD;
+                    break;
+                }
+                say_failure(u, CF_MSG_WARN, r, "downloadFile", urls[per * i], mirror);
+                /* An ERROR on the database's last attempt, as freshclam words it. */
+                say(u, warn_or_error(last), "downloadPatchAndApply: Can't download %s from %s", patch,
+                    urls[per * i]);
+                if (tries >= u->o.max_attempts || r->unreachable) {
+                    err = P_DOWNLOAD;
+                    break;
+                }
+                cf_http_resp_free(r);
+                fetch(u, &reqs[per * i], r, 1, 1);
+            }
+            if (err != P_NONE)
+                break;
+            if (r->body.n == 0) {
+                say(u, CF_MSG_INFO, "Empty script %s, need to download entire database", patch);
+                err = P_EMPTY;
+                break;
+            }
+            const uint8_t *sp = NULL;
+            size_t sn = 0;
+            if (with_sign && classify(&resps[per * i + 1]) == K_OK && resps[per * i + 1].body.n > 0) {
+                sp = resps[per * i + 1].body.p;
+                sn = resps[per * i + 1].body.n;
+            } else {
+                say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s", patch);
+            }
+            cf_buf *script = &ch->scripts[ch->n];
+            uint32_t got = 0;
+            if (cf_verify_cdiff(u->o.verify, r->body.p, r->body.n, sp, sn, script, &got, NULL, &e) != CF_OK) {
+                say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
+                err = P_APPLY;
+            } else if (got != ver) {
+                say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': it is the patch to version %u",
+                    patch, got);
+                err = P_APPLY;
+            } else if (script->n > CF_CHAIN_MAX_BYTES - ch->bytes) {
+                /* Patches this large cost more than the whole database. */
+                say(u, CF_MSG_INFO,
+                    "%s: the patches up to version %u exceed %lu bytes; downloading the whole database",
+                    c->db, ver, (unsigned long)CF_CHAIN_MAX_BYTES);
+                err = P_EMPTY;
+            } else {
+                ch->bytes += script->n;
+                ch->labelp[ch->n] = patch;
+                ch->n++;
+            }
+            if (err != P_NONE)
+                cf_buf_free(script);
+        }
+        for (size_t i = 0; i < per * m; i++)
+            cf_http_resp_free(&resps[i]);
+    }
+    free(reqs);
+    free(resps);
+    free(urls);
+    return err;
+}
+
+/* The chain applied to the local database in one streaming pass into the
+ * staged <tmpdir>/<db>.cld (dbpatch.h). Returns 0 and fills *h, or P_APPLY
+ * (the patches do not make the signed result) or -1 (the local database is no
+ * usable base), or a cf_fc code for a file-system failure. */
+static int chain_apply(dbctx *c, chain *ch, const char *staged, cf_cvdhdr *h)
+{
+    cf_updater *u = c->u;
+    cf_err e = {0};
+    cf_patchplan *plan = NULL;
+    if (cf_patchplan_new(ch->scripts, ch->labelp, ch->n, &plan, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply %s: %s", ch->labelp[0], e.msg);
+        return P_APPLY;
+    }
+    char local[4096];
+    snprintf(local, sizeof local, "%s/%s", u->o.dbdir, c->lfile);
+    int in = cf_file_open_db(local, O_RDONLY, 0, &e);
+    if (in < 0) {
+        say(u, CF_MSG_WARN, "Can't use %s as the base of an incremental update: %s", c->lfile, e.msg);
+        cf_patchplan_free(plan);
+        return -1;
+    }
+    unlink(staged);
+    int out = open(staged, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (out < 0) {
+        say(u, CF_MSG_ERROR, "Can't create %s: %s", staged, strerror(errno));
+        close(in);
+        cf_patchplan_free(plan);
+        return CF_FC_EDBDIRACCESS;
+    }
+    uint32_t want = c->lhdr.version + (uint32_t)ch->n;
+    cf_dbpatch_opts o = {.verify = u->o.verify, .db = c->db, .want_version = want, .spooldir = u->o.tmpdir};
+    cf_dbpatch_fault fault = CF_DBPATCH_NONE;
+    cf_code rc = cf_dbpatch_run(&o, in, plan, out, h, &fault, &e);
+    close(in);
+    cf_patchplan_free(plan);
+    int ret = 0;
+    if (rc != CF_OK) {
+        if (fault == CF_DBPATCH_BASE) {
+            say(u, CF_MSG_WARN, "Can't use %s as the base of an incremental update: %s", c->lfile, e.msg);
+            ret = -1;
+        } else if (fault == CF_DBPATCH_IO) {
+            say(u, CF_MSG_ERROR, "updatedb: Incremental update failed. Failed to build CLD. (%s: %s)", staged,
+                e.msg);
+            ret = CF_FC_EDBDIRACCESS;
         } else {
-            rc = cf_verify_cld(u->o.verify, b.p, b.n, img, e);
+            say(u, CF_MSG_ERROR, "downloadPatchAndApply: the database patched to version %u fails: %s", want,
+                e.msg);
+            ret = P_APPLY;
         }
     }
-    cf_buf_free(&b);
-    cf_buf_free(&sign);
-    return rc == CF_OK ? 0 : -1;
+    if (ret == 0 && u->o.compress_cld) {
+        char gz[4100];
+        snprintf(gz, sizeof gz, "%s.gz", staged);
+        unlink(gz);
+        int zfd = open(gz, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (zfd < 0 || cf_dbpatch_compress(out, zfd, &e) != CF_OK || fsync(zfd) != 0 ||
+            rename(gz, staged) != 0) {
+            say(u, CF_MSG_ERROR, "updatedb: Incremental update failed. Failed to build CLD. (%s: %s)", gz,
+                zfd < 0 ? strerror(errno) : e.msg);
+            unlink(gz);
+            ret = CF_FC_EDBDIRACCESS;
+        }
+        if (zfd >= 0)
+            close(zfd);
+    } else if (ret == 0 && fsync(out) != 0) {
+        say(u, CF_MSG_ERROR, "Can't write %s: fsync failed: %s", staged, strerror(errno));
+        ret = CF_FC_EDBDIRACCESS;
+    }
+    close(out);
+    if (ret != 0)
+        unlink(staged);
+    return ret;
 }
 
 /* §4.5. Returns a cf_fc code, or sets *fallback to ask for the full database. */
@@ -743,143 +1090,40 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     uint32_t L = c->lhdr.version;
     size_t n = V - L;
     *fallback = 0;
-
-    cf_image img = CF_IMAGE_INIT;
-    cf_image_init(&img);
-    cf_err e = {0};
-    if (load_local_image(c, &img, &e) != 0) {
-        say(u, CF_MSG_WARN, "Can't use %s as the base of an incremental update: %s", c->lfile, e.msg);
-        say(u, CF_MSG_WARN, "Incremental update failed, trying to download %s.cvd", c->db);
-        cf_image_free(&img);
+    if (n > CF_PATCH_WINDOW) {
+        /* Mirrors keep only recent patches, and so many cost more than the
+         * whole file: the full database, without asking for any of them. */
+        say(u, CF_MSG_INFO,
+            "%s is %zu versions behind, beyond the %u patches a mirror keeps; downloading the whole database",
+            c->lfile, n, (unsigned)CF_PATCH_WINDOW);
         *fallback = 1;
         return 0;
     }
 
     say(u, CF_MSG_PROGRESS, "Current database is %zu version%s behind.", n, n == 1 ? "" : "s");
-
-    /* Every patch and its .sign at once; applied strictly in order below. */
-    cf_http_req *reqs = calloc(2 * n, sizeof *reqs);
-    cf_http_resp *resps = calloc(2 * n, sizeof *resps);
-    char(*urls)[URL_MAX] = calloc(2 * n, URL_MAX);
-    if (!reqs || !resps || !urls) {
-        free(reqs);
-        free(resps);
-        free(urls);
-        cf_image_free(&img);
-        return CF_FC_EMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char name[128];
-        snprintf(name, sizeof name, "%s-%u.cdiff", c->db, L + 1 + (uint32_t)i);
-        url_join(urls[2 * i], mirror, name);
-        snprintf(name, sizeof name, "%s-%u.cdiff.sign", c->db, L + 1 + (uint32_t)i);
-        url_join(urls[2 * i + 1], mirror, name);
-        reqs[2 * i] = (cf_http_req){.url = urls[2 * i], .max_bytes = CF_MAX_CDIFF_BYTES};
-        reqs[2 * i + 1] = (cf_http_req){.url = urls[2 * i + 1], .max_bytes = CF_MAX_SIGN_BYTES};
-    }
-    fetch(u, reqs, resps, 2 * n, u->o.concurrency);
-
-    int err = P_NONE;
-    size_t applied = 0;
-    for (size_t i = 0; i < n && err == P_NONE; i++) {
-        uint32_t ver = L + 1 + (uint32_t)i;
-        char patch[128];
-        snprintf(patch, sizeof patch, "%s-%u.cdiff", c->db, ver);
-        say(u, CF_MSG_PROGRESS, "Downloading database patch # %u...", ver);
-        cf_http_resp *r = &resps[2 * i];
-        /* Each patch gets MaxAttempts tries, without delay (§4.5 step 3).
-         * freshclam 1.4.6 treats a 403 or 429 on a patch like any failed
-         * patch: no cool-down, and the fallback rules decide (observed). */
-        for (unsigned tries = 1;; tries++) {
-            rkind k = classify(r);
-            if (k == K_OK)
-                break;
-            if ((k == K_404 || k == K_403) && u->o.private_mirror) {
-                /* A private mirror need not carry cdiffs (the whole-file
-                 * fallback below): neither a warning nor worth a retry. */
-                say(u, CF_MSG_DEBUG, "%s does not carry %s", mirror, patch);
-                err = P_DOWNLOAD;
-                break;
-            }
-            say_failure(u, CF_MSG_WARN, r, "downloadFile", urls[2 * i], mirror);
-            /* An ERROR on the database's last attempt, as freshclam words it. */
-            say(u, warn_or_error(last), "downloadPatchAndApply: Can't download %s from %s", patch,
-                urls[2 * i]);
-            if (tries >= u->o.max_attempts) {
-                err = P_DOWNLOAD;
-                break;
-            }
-            cf_http_resp_free(r);
-            fetch(u, &reqs[2 * i], r, 1, 1);
-        }
-        if (err != P_NONE)
-            break;
-        if (r->body.n == 0) {
-            say(u, CF_MSG_INFO, "Empty script %s, need to download entire database", patch);
-            err = P_EMPTY;
-            break;
-        }
-        cf_http_resp *sr = &resps[2 * i + 1];
-        const uint8_t *sp = NULL;
-        size_t sn = 0;
-        if (classify(sr) == K_OK && sr->body.n > 0) {
-            sp = sr->body.p;
-            sn = sr->body.n;
-        } else {
-            say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s", patch);
-        }
-        cf_buf script = CF_BUF_INIT;
-        uint32_t got = 0;
-        if (cf_verify_cdiff(u->o.verify, r->body.p, r->body.n, sp, sn, &script, &got, NULL, &e) != CF_OK) {
-            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
-            err = P_APPLY;
-        } else if (got != ver) {
-            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': it is the patch to version %u",
-                patch, got);
-            err = P_APPLY;
-        } else if (cf_cdiff_apply(&img, script.p, script.n, &e) != CF_OK) {
-            /* Each script applies atomically, so img stays the last good state. */
-            say(u, CF_MSG_ERROR, "downloadPatchAndApply: Can't apply '%s': %s", patch, e.msg);
-            err = P_APPLY;
-        } else {
-            applied++;
-        }
-        cf_buf_free(&script);
-    }
-    /* One manifest check for the whole chain instead of one per patch: a
-     * daily-sized image is then hashed once, not once per cdiff. Nothing is
-     * installed unless the patched image satisfies its signed manifest. */
-    if (applied > 0 && err != P_APPLY && cf_verify_patched(u->o.verify, &img, &e) != CF_OK) {
-        say(u, CF_MSG_ERROR,
-            "downloadPatchAndApply: the database patched to version %u fails its manifest: %s",
-            L + (uint32_t)applied, e.msg);
-        err = P_APPLY;
-    }
-    for (size_t i = 0; i < 2 * n; i++)
-        cf_http_resp_free(&resps[i]);
-    free(reqs);
-    free(resps);
-    free(urls);
+    chain ch = {0};
+    int err = chain_fetch(c, mirror, L, V, last, &ch);
+    size_t applied = ch.n;
 
     if (err != P_NONE && u->o.private_mirror) {
         /* A private mirror need not carry cdiffs: quietly take the whole file. */
         say(u, CF_MSG_DEBUG,
             "Incremental update from %s stopped after %zu patches; downloading the whole database", mirror,
             applied);
-        cf_image_free(&img);
+        chain_free(&ch);
         *fallback = 1;
         return 0;
     }
     if (err == P_EMPTY) {
         say(u, CF_MSG_DEBUG,
             "Empty CDIFF found. Skip incremental updates for this version and download %s.cvd", c->db);
-        cf_image_free(&img);
+        chain_free(&ch);
         *fallback = 1;
         return 0;
     }
     if (err == P_APPLY || (err != P_NONE && applied == 0 && L + 1 < V)) {
         say(u, CF_MSG_WARN, "Incremental update failed, trying to download %s.cvd", c->db);
-        cf_image_free(&img);
+        chain_free(&ch);
         *fallback = 1;
         return 0;
     }
@@ -889,38 +1133,43 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
             "will "
             "likely have updated if you check again in a few hours.",
             c->db, V);
-        cf_image_free(&img);
+        chain_free(&ch);
         return CF_FC_SUCCESS;
     }
+
+    char staged[4096], name[128];
+    snprintf(name, sizeof name, "%s.cld", c->db);
+    if (stage_path(u, staged, name) != 0) {
+        chain_free(&ch);
+        return CF_FC_EDBDIRACCESS;
+    }
+    cf_cvdhdr h;
+    int rc = chain_apply(c, &ch, staged, &h);
+    chain_free(&ch);
+    if (rc == -1 || rc == P_APPLY) {
+        say(u, CF_MSG_WARN, "Incremental update failed, trying to download %s.cvd", c->db);
+        *fallback = 1;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
     if (applied < n) {
         say(u, CF_MSG_INFO, "Downloaded %zu patches for %s, which is fewer than the %zu expected patches.",
             applied, c->db, n);
         say(u, CF_MSG_INFO, "We'll settle for this partial-update, at least for now.");
     }
-
-    cf_buf cld = CF_BUF_INIT;
-    cf_cvdhdr h;
-    if (cf_cld_write(&img, u->o.compress_cld, &cld, &e) != CF_OK ||
-        cf_cvdhdr_parse(cld.p, cld.n, &h, &e) != CF_OK) {
-        say(u, CF_MSG_ERROR, "updatedb: Incremental update failed. Failed to build CLD. (%s)", e.msg);
-        cf_buf_free(&cld);
-        cf_image_free(&img);
-        return CF_FC_EBADCVD;
-    }
-    cf_image_free(&img);
-    int rc = test_and_install(u, c->db, "cld", &cld, NULL, &h);
-    cf_buf_free(&cld);
-    return rc;
+    return test_and_install(u, c->db, "cld", staged, NULL, &h);
 }
 
 /* §4.6 item 6: a current local CVD without its detached signature gets it from
- * the mirror (ClamAV 1.5 checks CVDs against it). Unlike freshclam, which keeps
+ * the mirror when the engine reads .sign files (ClamAV 1.5 checks CVDs against
+ * it; 1.4 does not, and neither asks for it). Unlike freshclam, which keeps
  * whatever arrives, a .sign that fails against our certificates is not kept:
  * ClamAV would then refuse the CVD with no fallback. */
 static void fetch_missing_sign(dbctx *c, const char *mirror)
 {
     cf_updater *u = c->u;
-    if (strcmp(c->lfile + strlen(c->lfile) - 4, ".cvd") != 0)
+    if (strcmp(c->lfile + strlen(c->lfile) - 4, ".cvd") != 0 || !sign_wanted(u))
         return;
     char name[128], path[4096], url[URL_MAX];
     if (cf_signfile_name_cvd(c->db, c->lhdr.version, name, sizeof name) != 0)
@@ -939,17 +1188,18 @@ static void fetch_missing_sign(dbctx *c, const char *mirror)
     cf_err e = {0};
     const cf_verifyctx *v = u->o.verify;
     if (v != NULL && v->certs != NULL) {
-        cf_buf cvd = CF_BUF_INIT;
         char local[4096];
         snprintf(local, sizeof local, "%s/%s", u->o.dbdir, c->lfile);
         int invalid = 0;
         /* Judge it as the engines that read .sign files would, even when the
          * local engine is older and ignores them. */
         unsigned fl = v->flevel < CF_SIGN_MIN_FLEVEL ? CF_SIGN_MIN_FLEVEL : v->flevel;
-        if (cf_file_read(local, CF_MAX_DB_BYTES, &cvd, &e) == CF_OK)
-            invalid = cf_signfile_verify(v->certs, r.body.p, r.body.n, cvd.p, cvd.n, fl, v->now, NULL, 0,
-                                         &e) == CF_SIGN_INVALID;
-        cf_buf_free(&cvd);
+        int fd = cf_file_open_db(local, O_RDONLY, 0, &e);
+        if (fd >= 0) {
+            invalid = cf_signfile_verify_fd(v->certs, r.body.p, r.body.n, fd, fl, v->now, NULL, 0, &e) ==
+                      CF_SIGN_INVALID;
+            close(fd);
+        }
         if (invalid) {
             say(u, CF_MSG_WARN, "Not keeping %s from %s: %s", name, url, e.msg);
             cf_http_resp_free(&r);
@@ -961,6 +1211,76 @@ static void fetch_missing_sign(dbctx *c, const char *mirror)
     else
         say(u, CF_MSG_WARN, "Can't store %s: %s", name, e.msg);
     cf_http_resp_free(&r);
+}
+
+/* -------------------------------------------------- the local database's health */
+
+/* A damaged local database at the advertised version must not be reported
+ * up to date forever: the file is trusted when it is the very file verified in
+ * full within a day, else it is verified in full now (one streaming pass).
+ * Returns 1 when the local database may stand. */
+static int local_intact(dbctx *c)
+{
+    cf_updater *u = c->u;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, c->lfile);
+    cf_err e = {0};
+    int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
+    if (fd < 0) {
+        say(u, CF_MSG_WARN, "%s; downloading %s again", e.msg, c->lfile);
+        return 0;
+    }
+    struct stat st;
+    cf_vrecord rec;
+    cf_err le = {0};
+    if (cf_vrecord_load(u->o.dbdir, &rec, &le) != CF_OK)
+        say(u, CF_MSG_DEBUG, "%s", le.msg);
+    time_t now = now_of(u);
+    int ok = fstat(fd, &st) == 0 && cf_vrecord_fresh(&rec, c->lfile, &st, c->lhdr.version, now);
+    if (!ok) {
+        int is_cvd = strcmp(c->lfile + strlen(c->lfile) - 4, ".cvd") == 0;
+        cf_buf sign = CF_BUF_INIT;
+        char sname[128], sp[4096];
+        if (is_cvd && sign_wanted(u) &&
+            cf_signfile_name_cvd(c->db, c->lhdr.version, sname, sizeof sname) == 0) {
+            cf_err se = {0};
+            snprintf(sp, sizeof sp, "%s/%s", u->o.dbdir, sname);
+            if (cf_file_read_db(sp, CF_MAX_SIGN_BYTES, &sign, &se) != CF_OK)
+                sign.n = 0;
+        }
+        cf_cvdhdr h;
+        if (cf_verify_file(u->o.verify, fd, is_cvd, sign.n ? sign.p : NULL, sign.n, &h, NULL, &e) == CF_OK &&
+            h.version == c->lhdr.version) {
+            ok = 1;
+            say(u, CF_MSG_DEBUG, "%s verified in full", c->lfile);
+            if (cf_vrecord_put(&rec, c->lfile, &st, h.version, now) != CF_OK ||
+                cf_vrecord_save(u->o.dbdir, &rec, &le) != CF_OK)
+                say(u, CF_MSG_DEBUG, "Can't record the verification of %s: %s", c->lfile, le.msg);
+        } else {
+            say(u, CF_MSG_WARN, "%s is damaged (%s); downloading it again", c->lfile,
+                e.code != CF_OK ? e.msg : "its header and manifest disagree");
+            cf_vrecord_forget(&rec, c->lfile);
+            if (cf_vrecord_save(u->o.dbdir, &rec, &le) != CF_OK)
+                say(u, CF_MSG_DEBUG, "%s", le.msg);
+        }
+        cf_buf_free(&sign);
+    }
+    cf_vrecord_free(&rec);
+    close(fd);
+    return ok;
+}
+
+/* Up to date, unless the local file turns out damaged: then R_DAMAGED, and
+ * the database is fetched as if there were none. */
+static int up_to_date(dbctx *c, const char *mirror)
+{
+    if (!local_intact(c)) {
+        c->have_local = 0;
+        return R_DAMAGED;
+    }
+    say_uptodate(c);
+    fetch_missing_sign(c, mirror);
+    return CF_FC_SUCCESS;
 }
 
 /* ------------------------------------------------------------- one attempt */
@@ -986,28 +1306,21 @@ static int try_once(dbctx *c, const char *mirror, int last)
         }
         if (rc != 0 && rc != CF_FC_UPTODATE)
             return rc;
-        if (rc == CF_FC_UPTODATE) {
-            say_uptodate(c);
-            fetch_missing_sign(c, mirror);
-            return CF_FC_SUCCESS;
-        }
+        if (rc == CF_FC_UPTODATE && (rc = up_to_date(c, mirror)) != R_DAMAGED)
+            return rc;
     } else if (V == 0) {
         char f[128];
         snprintf(f, sizeof f, "%s.cvd", c->db);
         rc = probe(c, mirror, f, last, 0, &V);
-        if (rc == CF_FC_UPTODATE) {
-            say_uptodate(c);
-            fetch_missing_sign(c, mirror);
-            return CF_FC_SUCCESS;
-        }
-        if (rc != 0)
+        if (rc == CF_FC_UPTODATE && (rc = up_to_date(c, mirror)) != R_DAMAGED)
+            return rc;
+        if (rc != 0 && rc != R_DAMAGED)
             return rc;
     }
-    if (c->have_local && c->lhdr.version >= V) {
-        say_uptodate(c);
-        fetch_missing_sign(c, mirror);
-        return CF_FC_SUCCESS;
-    }
+    if (c->have_local && c->lhdr.version >= V && (rc = up_to_date(c, mirror)) != R_DAMAGED)
+        return rc;
+    if (V < c->lhdr.version)
+        V = c->lhdr.version; /* a damaged copy is fetched again at its own version */
     if (c->have_local)
         say(u, CF_MSG_INFO, "%s database available for update (local version: %u, remote version: %u)", c->db,
             c->lhdr.version, V);
@@ -1031,9 +1344,27 @@ int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
         return CF_FC_SUCCESS;
     for (size_t m = 0; m < u->o.nmirrors; m++) {
         const char *mirror = u->o.mirrors[m];
+        if (m < CF_UPDATER_MAX_MIRRORS && u->unreachable[m]) {
+            say(u, CF_MSG_INFO, "Not trying %s again in this run: it could not be reached", mirror);
+            rc = CF_FC_ECONNECTION;
+            continue;
+        }
+        unsigned unreachable = 0;
         for (unsigned attempt = 1; attempt <= u->o.max_attempts; attempt++) {
             int last = attempt == u->o.max_attempts;
+            u->saw_unreachable = 0;
             rc = try_once(&c, mirror, last);
+            /* No network or no such host is not transient like a timeout:
+             * one retry, then on to the next mirror (Hardening: offline). */
+            if (rc != CF_FC_SUCCESS && u->saw_unreachable && ++unreachable >= 2) {
+                say(u, CF_MSG_WARN,
+                    "%s cannot be reached (%s): the host cannot be resolved or the network is "
+                    "unreachable; not retrying it in this run",
+                    mirror, u->unreachable_why);
+                if (m < CF_UPDATER_MAX_MIRRORS)
+                    u->unreachable[m] = 1;
+                break;
+            }
             switch (rc) {
             case CF_FC_SUCCESS:
             case CF_FC_UPTODATE:
@@ -1212,25 +1543,34 @@ int cf_updater_custom(cf_updater *u, const char *url)
         return CF_FC_SUCCESS;
     }
 
-    rc = load_test(u, name, &bytes);
+    /* Staged under its own name for the load test, then renamed into place. */
+    char staged[4096];
+    cf_err e = {0};
+    if (stage_path(u, staged, name) != 0 || (unlink(staged), 0) ||
+        cf_file_write_new(staged, bytes.p ? (const void *)bytes.p : "", bytes.n, 0644, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", staged, e.msg);
+        cf_buf_free(&bytes);
+        return CF_FC_EDBDIRACCESS;
+    }
+    unsigned sigs = custom_sigs(name, &bytes);
+    cf_buf_free(&bytes);
+    rc = load_test(u, staged);
     if (rc == CF_FC_ETESTFAIL) {
         say(u, CF_MSG_INFO, "Unexpected error when attempting to update from custom database URL: %s", url);
         say(u, CF_MSG_WARN, "fc_download_url_databases: fc_download_url_database failed: %s (%d)",
             cf_fc_str(CF_FC_ETESTFAIL), CF_FC_ETESTFAIL);
     }
     if (rc != 0) {
-        cf_buf_free(&bytes);
+        unlink(staged);
         return rc;
     }
-    cf_err e = {0};
-    if (cf_install_file(u->o.dbdir, name, bytes.p ? (const void *)bytes.p : "", bytes.n, &e) != CF_OK) {
+    if (cf_install_file_commit(u->o.dbdir, name, staged, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "Can't install %s: %s", name, e.msg);
-        cf_buf_free(&bytes);
+        unlink(staged);
         return CF_FC_EDBDIRACCESS;
     }
     u->replaced++;
-    say(u, CF_MSG_INFO, "%s updated (version: custom database, sigs: %u)", name, custom_sigs(name, &bytes));
-    cf_buf_free(&bytes);
+    say(u, CF_MSG_INFO, "%s updated (version: custom database, sigs: %u)", name, sigs);
     return CF_FC_SUCCESS;
 }
 

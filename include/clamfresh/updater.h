@@ -62,12 +62,29 @@ typedef struct cf_update_opts {
 
 #define CF_UPDATER_MAX_MIRRORS 32
 
+/* Bounds of an incremental update. The official mirrors keep about 90 days of
+ * patches and daily gains one to three versions a day, so a gap wider than the
+ * window cannot be patched anyway: the whole database is fetched without
+ * asking for a single patch. A real cdiff is about 10 KiB; one of 4 MiB is
+ * already 400 times that, and a chain whose scripts pass 64 MiB costs more
+ * than the database it patches. Patches are requested a batch at a time and
+ * used in order, so a missing one stops the chain after at most one batch. */
+#define CF_PATCH_WINDOW 300
+#define CF_PATCH_BATCH 32
+#define CF_PATCH_MAX_BYTES (4UL * 1024 * 1024)
+#define CF_CHAIN_MAX_BYTES (64UL * 1024 * 1024)
+
 typedef struct cf_updater {
     cf_update_opts o;
     cf_update_env env;
     unsigned replaced; /* databases replaced on disk in this run (official + custom) */
     int state_dirty;   /* o.state changed (403/429/expired cool-down): save it */
     int forbidden;     /* a 403 was received: the run must end with 17 */
+    /* Mirrors whose host could not be resolved or whose network was
+     * unreachable twice: not tried again in this run. */
+    unsigned char unreachable[CF_UPDATER_MAX_MIRRORS];
+    int saw_unreachable; /* the last attempt met an unreachable host */
+    char unreachable_why[256];
 } cf_updater;
 
 void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env *env);
