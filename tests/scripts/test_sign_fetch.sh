@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A current local CVD without its detached .sign fetches it from the mirror
-# (freshclam 1.5, behavior §4.6 item 6) — but only keeps one that verifies
+# when the engine reads .sign files (freshclam 1.5, behavior §4.6 item 6; an
+# f-level 216 engine, like freshclam 1.4, asks for none) — but only keeps one that verifies
 # against the certificates directory, since ClamAV 1.5 would refuse the CVD
 # outright with a failing .sign beside it.
 . "$(dirname "$0")/../lib/harness.sh"
@@ -10,7 +11,7 @@
 export CLAMFRESH_RETRY_DELAY=0
 unset CVD_CERTS_DIR
 
-case_run() { # SIGN_SOURCE_FILE_OR_EMPTY
+case_run() { # SIGN_SOURCE_FILE_OR_EMPTY [ENGINE_FLEVEL]
     cf_tmpdir CASE
     mkdir "$CASE/db" "$CASE/www"
     cp "$FX/test-3.cvd" "$CASE/db/test.cvd"
@@ -18,6 +19,7 @@ case_run() { # SIGN_SOURCE_FILE_OR_EMPTY
     [ -n "$1" ] && cp "$1" "$CASE/www/test-3.cvd.sign"
     cf_start_mirror "$CASE/www"
     { printf 'DatabaseMirror %s\nDatabaseDirectory %s\nDatabaseOwner %s\n' "$MIRROR_URL" "$CASE/db" "$(id -un)"
+      printf 'EngineFlevel %s\n' "${2:-230}"
       cf_fixtures_conf_loadtest; } >"$CASE/c.conf"
     cf_expect_exit 0 "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" "${FX_ARGS[@]}" --update-db=test
     cf_expect_out 'test\.cvd database is up-to-date \(version: 3'
@@ -39,4 +41,11 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     case_run ""
     cf_expect_no 'Downloaded missing'
     cf_check "no .sign appears" test ! -e "$CASE/db/test-3.cvd.sign"
+
+    # An engine that reads no .sign files (f-level below 230, ClamAV 1.4)
+    # never asks for one.
+    case_run "$FX/test-3.cvd.sign" 216
+    cf_expect_no 'Downloaded missing'
+    cf_check "no .sign appears for an f-level 216 engine" test ! -e "$CASE/db/test-3.cvd.sign"
+    cf_check "no .sign was requested for an f-level 216 engine" bash -c "! grep -q '\.sign' '$MIRROR_LOG'"
 done

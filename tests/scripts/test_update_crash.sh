@@ -59,7 +59,7 @@ crash_and_lock() {
     good=$MIRROR_URL
     good_pid=$MIRROR_PID
 
-    for inj in rename:1 fsync:1 fsync:2 fsync:3 fsync:4 write:1 write:2; do
+    for inj in rename:1 fsync:1 fsync:2 fsync:3 fsync:4 write:1 pwrite64:1; do
         call=${inj%%:*}
         n=${inj##*:}
         new_case
