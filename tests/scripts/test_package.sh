@@ -32,6 +32,8 @@ else
         tar -xf - -C "$SRC" || cf_abort "cannot copy the source tree"
 fi
 before=$(cd "$CF_SOURCE_DIR" && ls -A)
+(cd "$SRC" && dpkg-checkbuilddeps) >"$T/builddeps" 2>&1 ||
+    cf_skip "build dependencies missing: $(sed -n 's/.*Unmet build dependencies: //p' "$T/builddeps") (scripts/deps.sh installs them)"
 
 start=$SECONDS
 # nocheck: the suite runs on its own; debian/rules builds without the tests.

@@ -2,10 +2,12 @@
 # The integration files that `cmake --install` adds (dist/): the systemd units
 # pass `systemd-analyze verify` offline, name the installed program and carry
 # their hardening; the bash completions offer exactly the options the programs
-# accept; the example config is one clamfresh reads; CF_FRESHCLAM_ALIAS adds
+# accept; the unit's capability bounding set suffices for an update that
+# drops to DatabaseOwner; the example config is one clamfresh reads; CF_FRESHCLAM_ALIAS adds
 # the freshclam link and man page. When systemd runs this machine (PID 1), the
 # hardened service is also started once for real.
 . "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/fixtures.sh"
 
 [ -x "${CLAMFRESH:-}" ] || cf_skip "clamfresh not built"
 [ -x "${CVDTOOL:-}" ] || cf_skip "cvdtool not built"
@@ -101,6 +103,46 @@ if systemd-analyze security --offline=yes "$U/clamfresh.service" >"$T/security" 
     cf_check "exposure level $score is at most 4.0 (OK)" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 4.0) }'
 else
     echo "SKIP part: systemd-analyze security --offline not supported here"
+fi
+
+# ------------------------------------------------ the capability bounding set is enough
+# An update as the service runs it: started as root with the unit's
+# CapabilityBoundingSet and NoNewPrivileges (setpriv), dropping to the user
+# clamav. Without CAP_SETUID the same run must fail, so the check can fail.
+if ! cf_is_root; then
+    echo "SKIP part: the bounding set is not tried: needs root"
+elif ! cf_have_cmd setpriv || ! getent passwd clamav >/dev/null; then
+    echo "SKIP part: the bounding set is not tried: needs setpriv and the user clamav (package clamav-base)"
+else
+    setpriv_caps=$(unit_value "$U/clamfresh.service" CapabilityBoundingSet | tr ' ' '\n' |
+        sed -n 's/^CAP_\(.*\)/+\L\1/p' | paste -sd, -)
+    cf_fixtures_use own
+    cf_tmpdir WWW
+    cf_start_mirror "$WWW" --advertised-served
+    cp "$FX/test-3.cvd" "$WWW/test.cvd.advertised"
+    cp "$FX/test-3.cvd" "$WWW/test.cvd.served"
+    cp "$FX/test-3.cvd.sign" "$WWW/"
+    export CLAMFRESH_RETRY_DELAY=0
+    caps_run() { # DB CAPS: one update into DB with bounding set CAPS
+        local db=$1
+        mkdir "$db"
+        chown clamav: "$db"
+        {
+            echo "DatabaseMirror $MIRROR_URL"
+            echo "DatabaseDirectory $db"
+            echo "DatabaseOwner clamav"
+            cf_fixtures_conf
+        } >"$db.conf"
+        cf_expect_exit "$3" setpriv --no-new-privs --bounding-set="-all,$2" \
+            "$CLAMFRESH" --no-dns --config-file="$db.conf" --update-db=test
+    }
+    cf_tmpdir CAPS
+    caps_run "$CAPS/db" "$setpriv_caps" 0
+    cf_expect_out 'test.cvd updated \(version: 3'
+    cf_check "the database belongs to clamav" test "$(stat -c %U "$CAPS/db/test.cvd" 2>/dev/null)" = clamav
+    caps_run "$CAPS/nosetuid" "$(tr , '\n' <<<"$setpriv_caps" | grep -vx '+setuid' | paste -sd, -)" 2
+    cf_expect_err 'Failed to switch to clamav user'
+    unset CF_LABEL
 fi
 
 # ------------------------------------------------ the options: CF_FRESHCLAM_ALIAS, CF_SYSTEMD_DENY_WX
