@@ -157,6 +157,15 @@ cf_check "freshclam -> clamfresh symlink" test "$(readlink "$P2/bin/freshclam")"
 cf_check "freshclam.1 is a man page alias of clamfresh.1" grep -qx '.so man1/clamfresh.1' "$P2/share/man/man1/freshclam.1"
 cf_check "freshclam completion -> clamfresh's" \
     test "$(readlink "$P2/share/bash-completion/completions/freshclam")" = clamfresh
+cp "$CLAMFRESH" "$P2/bin/clamfresh"
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+    cf_check "freshclam completes like clamfresh when it is the alias" env PATH="$P2/bin:$PATH" bash --norc -c \
+        ". /usr/share/bash-completion/bash_completion; . '$P2/share/bash-completion/completions/freshclam'
+         complete -p freshclam | grep -q _clamfresh"
+    cf_check "ClamAV's freshclam is left alone" env PATH="$P/bin:$PATH" bash --norc -c \
+        ". /usr/share/bash-completion/bash_completion; . '$P/share/bash-completion/completions/clamfresh'
+         ! complete -p freshclam 2>/dev/null | grep -q _clamfresh"
+fi
 cf_check "CF_SYSTEMD_UNITDIR places the units" test -f "$T/units/clamfresh.service" -a -f "$T/units/clamfresh.timer"
 cf_check "CF_SYSTEMD_DENY_WX sets MemoryDenyWriteExecute" grep -qx 'MemoryDenyWriteExecute=yes' "$T/units/clamfresh.service"
 
