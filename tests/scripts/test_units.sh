@@ -65,7 +65,7 @@ for svc in clamfresh.service clamfresh-daemon.service; do
     done
     rw=$(unit_value "$f" ReadWritePaths)
     cf_check "$svc: /var/lib/clamav and /var/log/clamav writable" \
-        bash -c "[[ ' $rw ' == *' /var/lib/clamav '* && ' $rw ' == *' /var/log/clamav '* ]]"
+        bash -c "[[ ' $rw ' == *' /var/lib/clamav '* && ' $rw ' =~ \ -?/var/log/clamav\  ]]"
     caps=$(unit_value "$f" CapabilityBoundingSet)
     for cap in CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE; do
         cf_check "$svc: bounding set keeps $cap (privilege drop to DatabaseOwner)" \
