@@ -9,6 +9,9 @@ build_pkgs=(gcc make cmake pkg-config libssl-dev libcurl4-openssl-dev libc-ares-
 # network namespace), a caching proxy (nginx), clamd and ClamAV's own tools for interop.
 test_pkgs=(python3 iproute2 dnsmasq-base nginx-light clamav clamav-daemon dnsutils curl openssl
            strace procps clang-format cppcheck shellcheck)
+# Packaging and integration (test_units, test_package): offline unit checks,
+# the completion framework, and building and linting the .deb.
+test_pkgs+=(systemd bash-completion debhelper dpkg-dev fakeroot lintian)
 
 missing=()
 for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
