@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "clamfresh/limits.h"
+#include "clamfresh/state.h"
 #include "clamfresh/version.h"
 
 struct cf_http {
@@ -63,6 +64,7 @@ typedef struct xfer {
     uint64_t rate_ring[RATE_STEPS]; /* rx at the last RATE_STEPS samples */
     unsigned rate_n;                /* samples taken */
     int file_url;
+    long retry_after;        /* the last Retry-After, parsed and capped (state.h) */
     long long last_activity; /* monotonic ms of the last header or body byte */
     int show_progress;       /* report to h->progress (a lone, non-probe download) */
     long long started, last_drawn;
@@ -301,8 +303,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     x->rx += n;
     /* A new status line starts a new response (redirect, 100-continue): forget
      * the previous response's cf-ray. */
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         x->resp->cf_ray[0] = '\0';
+        x->retry_after = 0;
+    }
     /* Header names are case-insensitive (HTTP/2 sends them in lower case). */
     static const char ray[] = "cf-ray: ";
     if (n > sizeof ray - 1 && strncasecmp(data, ray, sizeof ray - 1) == 0) {
@@ -310,6 +314,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         while (i < n && k < CF_HTTP_RAY_SIZE - 1 && data[i] != '\r' && data[i] != '\n')
             x->resp->cf_ray[k++] = data[i++];
         x->resp->cf_ray[k] = '\0';
+    }
+    /* Retry-After read here, bounded, instead of through libcurl, which
+     * neither caps it nor saturates an overlong value. */
+    static const char ra[] = "Retry-After:";
+    if (n > sizeof ra - 1 && strncasecmp(data, ra, sizeof ra - 1) == 0) {
+        char v[128];
+        size_t k = 0;
+        for (size_t i = sizeof ra - 1; i < n && k < sizeof v - 1 && data[i] != '\r' && data[i] != '\n'; i++)
+            v[k++] = data[i];
+        v[k] = '\0';
+        long secs = 0;
+        x->retry_after = cf_retry_after_parse(v, time(NULL), &secs) == CF_OK ? secs : 0;
     }
     /* Refuse an announced body over the bound before any of it arrives. */
     if (!x->req->stop_at_max && n > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
@@ -497,16 +513,15 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
 {
     cf_http_resp *r = x->resp;
     long status = 0, unmet = 0;
-    curl_off_t retry = 0, ftime = -1;
+    curl_off_t ftime = -1;
     char *eff = NULL;
     curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(x->c, CURLINFO_CONDITION_UNMET, &unmet);
-    curl_easy_getinfo(x->c, CURLINFO_RETRY_AFTER, &retry);
     curl_easy_getinfo(x->c, CURLINFO_FILETIME_T, &ftime);
     if (curl_easy_getinfo(x->c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
         snprintf(r->effective_url, sizeof r->effective_url, "%s", eff);
     r->status = status;
-    r->retry_after = retry > 0 ? (long)retry : 0;
+    r->retry_after = x->retry_after;
     r->last_modified = ftime >= 0 ? (time_t)ftime : -1;
     long conns = 0;
     if (curl_easy_getinfo(x->c, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)

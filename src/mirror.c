@@ -240,14 +240,14 @@ static int read_header(const char *dir, const char *name, cf_cvdhdr *h)
     char path[4096];
     if (path_join(path, sizeof path, dir, name) != 0)
         return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    cf_err e = {0};
+    int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
+    if (fd < 0)
         return 0;
     uint8_t raw[CF_HDR_SIZE];
-    size_t got = fread(raw, 1, sizeof raw, f);
-    fclose(f);
-    cf_err e = {0};
-    return got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, got, h, &e) == CF_OK;
+    ssize_t got = pread(fd, raw, sizeof raw, 0);
+    close(fd);
+    return got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)got, h, &e) == CF_OK;
 }
 
 /* NAME.cvd gives the version; NAME-V.cvd must be there too, or the directory
@@ -529,7 +529,7 @@ static int check_chain(const mctx *c, uint32_t P, uint32_t V, staged *s)
     cf_image_init(&img);
     cf_err e = {0};
     int rc = 0;
-    if (cf_file_read(path, CF_MAX_DB_BYTES, &old, &e) != CF_OK) {
+    if (cf_file_read_db(path, CF_MAX_DB_BYTES, &old, &e) != CF_OK) {
         say(c, CF_MSG_WARN, "%s: can't check the patches against %s: %s", c->db, name, e.msg);
         goto out;
     }
@@ -537,7 +537,7 @@ static int check_chain(const mctx *c, uint32_t P, uint32_t V, staged *s)
     snprintf(name, sizeof name, "%s-%u.cvd.sign", c->db, P);
     if (path_join(sp, sizeof sp, c->o->dir, name) == 0) {
         cf_err se = {0};
-        if (cf_file_read(sp, CF_MAX_SIGN_BYTES, &sign, &se) != CF_OK)
+        if (cf_file_read_db(sp, CF_MAX_SIGN_BYTES, &sign, &se) != CF_OK)
             sign.n = 0;
     }
     if (cf_verify_cvd(c->o->verify, old.p, old.n, sign.n ? sign.p : NULL, sign.n, &img, NULL, &e) != CF_OK) {
@@ -914,7 +914,8 @@ static void write_nginx(const mctx *c)
     if (cf_mirror_nginx_text(dir, &b, &e) != CF_OK) {
         say(c, CF_MSG_WARN, "can't write %s: %s", CF_MIRROR_NGINX_CONF, e.msg);
     } else if (path_join(path, sizeof path, c->o->dir, CF_MIRROR_NGINX_CONF) == 0 &&
-               cf_file_read(path, 65536, &old, &e) == CF_OK && old.n == b.n && memcmp(old.p, b.p, b.n) == 0) {
+               cf_file_read_db(path, 65536, &old, &e) == CF_OK && old.n == b.n &&
+               memcmp(old.p, b.p, b.n) == 0) {
         /* unchanged: leave it (and its date) alone */
     } else if (cf_install_file(c->o->dir, CF_MIRROR_NGINX_CONF, b.p, b.n, &e) != CF_OK) {
         say(c, CF_MSG_WARN, "can't write %s: %s", CF_MIRROR_NGINX_CONF, e.msg);

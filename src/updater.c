@@ -130,7 +130,11 @@ static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, c
             strcmp(fn, "remote_cvdhead") == 0 ? mirror : url, via);
         break;
     case K_TRANSPORT:
-        if (r->curl_code)
+        if (r->err.code == CF_ETOOBIG)
+            /* A bound was hit: say which, for which URL, not curl's "Failed
+             * writing received data". */
+            say(u, lvl, "%s: %s", fn, r->err.msg);
+        else if (r->curl_code)
             say(u, lvl, "%sDownload failed (%d)  Message: %s (%s)",
                 strcmp(fn, "remote_cvdhead") == 0 ? "remote_cvdhead: " : "", r->curl_code, r->curl_msg, url);
         else

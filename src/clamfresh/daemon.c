@@ -110,7 +110,7 @@ static void chown_for_owner(const cf_settings *s)
         return;
     char p[4096];
     snprintf(p, sizeof p, "%s/freshclam.dat", s->database_directory);
-    if (chown(p, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
+    if (lchown(p, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
         cf_log_warn("Can't change the owner of %s: %s", p, strerror(errno));
     if (s->log_file && chown(s->log_file, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
         cf_log_warn("Can't change the owner of %s: %s", s->log_file, strerror(errno));

@@ -2,6 +2,7 @@
  * freshclam's order of operations (freshclam-behavior.md §4.0); the policy is in
  * updater.c, the mechanisms in their modules. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "clamfresh/clamd.h"
 #include "clamfresh/dns.h"
 #include "clamfresh/engine.h"
+#include "clamfresh/fileio.h"
 #include "clamfresh/install.h"
 #include "clamfresh/log.h"
 #include "clamfresh/mirror.h"
@@ -374,9 +376,11 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     cf_state st;
     int created = 0;
     if (cf_state_load(dbdir, &st, &created, &e) != CF_OK) {
-        cf_log_error("Can't create freshclam.dat in %s", dbdir);
-        cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
-                    (long)getgid());
+        /* The message names the file and why: not a regular file, no space, ... */
+        cf_log_error("%s", e.msg);
+        if (e.code == CF_EIO)
+            cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld",
+                        (long)getuid(), (long)getgid());
         cf_install_unlock(&lk);
         out->code = CF_FC_EINIT;
         return;
@@ -454,7 +458,7 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
                               s->use_custom_urls ? s->custom_url.n : 0);
         replaced = u.replaced;
         if (u.state_dirty && cf_state_save(dbdir, &st, &e) != CF_OK)
-            cf_log_warn("Can't save %s: %s", CF_STATE_FILE, e.msg);
+            cf_log_warn("%s", e.msg);
         cf_http_free(http);
     }
     free(versions);
@@ -483,7 +487,7 @@ static int run_mirror(cf_app *a)
     cf_state st;
     int created = 0;
     if (cf_state_load(s->database_directory, &st, &created, &e) != CF_OK) {
-        cf_log_error("Can't create freshclam.dat in %s", s->database_directory);
+        cf_log_error("%s", e.msg);
         return CF_FC_EINIT;
     }
     time_t now = time(NULL);
@@ -532,14 +536,14 @@ static int read_hdr(const char *dir, const char *name, cf_cvdhdr *h)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    if (!f)
+    cf_err e = {0};
+    int fd = cf_file_open_db(p, O_RDONLY, 0, &e);
+    if (fd < 0)
         return 0;
     uint8_t raw[CF_HDR_SIZE];
-    size_t n = fread(raw, 1, sizeof raw, f);
-    fclose(f);
-    cf_err e = {0};
-    return n == CF_HDR_SIZE && cf_cvdhdr_parse(raw, n, h, &e) == CF_OK;
+    ssize_t n = pread(fd, raw, sizeof raw, 0);
+    close(fd);
+    return n == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)n, h, &e) == CF_OK;
 }
 
 static int print_version(const cf_app *a)
