@@ -393,7 +393,7 @@ typedef struct ffile {
     cf_buf data;
 } ffile;
 
-typedef enum fmode { F_WWW, F_403, F_429, F_DOWN } fmode;
+typedef enum fmode { F_WWW, F_403, F_429, F_DOWN, F_NOHOST } fmode;
 
 typedef struct fake {
     fmode mode;
@@ -456,6 +456,13 @@ static void serve(const cf_http_req *q, cf_http_resp *r)
         *qm = '\0';
     if (F.nreq < 512)
         snprintf(F.reqs[F.nreq++], sizeof F.reqs[0], "%c %s", q->range_head ? 'R' : 'G', path);
+    if (F.mode == F_NOHOST) {
+        r->err.code = CF_ENET;
+        r->curl_code = 6;
+        r->unreachable = 1;
+        snprintf(r->curl_msg, sizeof r->curl_msg, "Couldn't resolve host name");
+        return;
+    }
     if (F.mode == F_DOWN) {
         r->err.code = CF_ENET;
         r->curl_code = 7;
@@ -1257,6 +1264,139 @@ static void test_fc_texts(void **state)
     assert_string_equal(cf_fc_str(8), "Test failed");
 }
 
+/* ------------------------------------------------- hostile mirrors (classes) */
+
+/* Identity: a validly signed database of another name is not installed in the
+ * place of the one asked for. */
+static void test_other_database_refused(void **state)
+{
+    (void)state;
+    ff_fx("daily.cvd.advertised", "test-3.cvd");
+    ff_fx("daily-3.cvd.served", "test-3.cvd");
+    ff_fx("daily.cvd.served", "test-3.cvd");
+    ff_fx("daily-3.cvd.sign", "test-3.cvd.sign");
+    assert_int_not_equal(run_db("daily", 3), 0);
+    assert_true(find_msg(CF_MSG_ERROR, "is not the daily database: its manifest is test.info") >= 0);
+    assert_false(db_exists("daily.cvd"));
+    assert_false(db_exists("test.cvd"));
+}
+
+/* Identity: a signed chain that ends at another version than its last patch
+ * is named for is not installed; the whole file at the planned version is. */
+static void test_chain_to_other_version_refused(void **state)
+{
+    (void)state;
+    if (FX.trust.cvd == NULL || FX.top < 3 || strcmp(FX.label, "self-made fixtures") != 0)
+        skip(); /* needs the set's own private key to sign the hostile patch */
+    local_test1();
+    cf_buf c2 = CF_BUF_INIT, c3 = CF_BUF_INIT, both = CF_BUF_INIT, forged = CF_BUF_INIT;
+    fx_read("test-2.cdiff", &c2);
+    fx_read("test-3.cdiff", &c3);
+    cf_cdiff d2 = CF_CDIFF_INIT, d3 = CF_CDIFF_INIT;
+    cf_err e = {0};
+    assert_int_equal(cf_cdiff_parse(c2.p, c2.n, &d2, &e), CF_OK);
+    assert_int_equal(cf_cdiff_parse(c3.p, c3.n, &d3, &e), CF_OK);
+    cf_buf_append(&both, d2.script.p, d2.script.n);
+    cf_buf_append(&both, d3.script.p, d3.script.n);
+    /* Patches 2 and 3 in one, signed and named as patch 2. */
+    assert_int_equal(cf_cdiff_build(both.p, both.n, 2, FX.trust.cvd, &forged, &e), CF_OK);
+    ff_put("test-2.cdiff", forged.p, forged.n);
+    ff_fx("test-2.cvd.served", "test-2.cvd");
+    ff_fx("test-2.cvd.sign", "test-2.cvd.sign");
+    assert_int_equal(run_db("test", 2), 0);
+    assert_true(has("the patches lead to version 3, not the version 2 they are named for"));
+    expect_db("test.cvd", 2);
+    cf_cdiff_free(&d2);
+    cf_cdiff_free(&d3);
+    cf_buf_free(&c2);
+    cf_buf_free(&c3);
+    cf_buf_free(&both);
+    cf_buf_free(&forged);
+}
+
+/* An absurd advertised version costs no patch request and no memory: the
+ * whole file, and a copy older than advertised is settled for. */
+static void test_huge_gap_goes_to_whole_file(void **state)
+{
+    (void)state;
+    local_test1();
+    ff_fx("test.cvd.served", "test-3.cvd");
+    ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
+    assert_int_equal(run_db("test", 4294967295u), 0);
+    assert_true(has("beyond the 300 patches a mirror keeps"));
+    for (size_t i = 0; i < F.nreq; i++)
+        assert_null(strstr(F.reqs[i], ".cdiff"));
+    assert_true(F.nreq <= 8);
+    expect_db("test.cvd", 3);
+}
+
+/* A damaged local database at the advertised version is found and fetched
+ * again; the next run trusts the verified file without checking it again. */
+static void test_damaged_local_fetched_again(void **state)
+{
+    (void)state;
+    char name[32];
+    snprintf(name, sizeof name, "test-%u.cvd", FX.top);
+    db_put_fx("test.cvd", name);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/test.cvd", dbdir);
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    fseek(f, -40, SEEK_END);
+    int c = fgetc(f);
+    fseek(f, -40, SEEK_END);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+    char served[32];
+    snprintf(served, sizeof served, "test-%u.cvd.served", FX.top);
+    ff_fx(served, name);
+    snprintf(served, sizeof served, "test-%u.cvd.sign", FX.top);
+    snprintf(name, sizeof name, "test-%u.cvd.sign", FX.top);
+    ff_fx(served, name);
+    assert_int_equal(run_db("test", FX.top), 0);
+    assert_true(find_msg(CF_MSG_WARN, "test.cvd is damaged (") >= 0);
+    assert_false(has("database is up-to-date"));
+    expect_db("test.cvd", FX.top);
+    assert_true(db_exists("clamfresh-verified.state"));
+    /* the repaired file is recorded: the next run neither checks nor asks */
+    assert_int_equal(run_db("test", FX.top), 0);
+    assert_true(has("database is up-to-date"));
+    assert_false(has("verified in full"));
+    assert_int_equal(F.nreq, 0);
+}
+
+/* No DNS for the mirror's name: one retry, then the mirror is given up for
+ * the rest of the run, here and for the next database. */
+static void test_unreachable_mirror_given_up(void **state)
+{
+    (void)state;
+    F.mode = F_NOHOST;
+    cf_updater u;
+    make_updater(&u, mirrors2, 2);
+    assert_int_equal(cf_updater_db(&u, "test", 3), CF_FC_ECONNECTION);
+    assert_true(find_msg(CF_MSG_WARN, MIRROR " cannot be reached (Couldn't resolve host name)") >= 0);
+    assert_true(find_msg(CF_MSG_WARN, MIRROR2 " cannot be reached") >= 0);
+    assert_int_equal(F.slept, 2 * 5); /* one retry per mirror, not MaxAttempts */
+    size_t before = F.nreq;
+    assert_int_equal(cf_updater_db(&u, "test2", 3), CF_FC_ECONNECTION);
+    assert_int_equal(F.nreq, before);
+    assert_true(has("Not trying " MIRROR " again in this run"));
+}
+
+/* A FIFO where the database should be neither hangs the run nor is read. */
+static void test_fifo_database_not_read(void **state)
+{
+    (void)state;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/test.cvd", dbdir);
+    assert_int_equal(mkfifo(p, 0644), 0);
+    ff_fx("test-3.cvd.served", "test-3.cvd");
+    ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
+    assert_int_equal(run_db("test", 3), 0);
+    assert_true(has("test database available for download (remote version: 3)"));
+    expect_db("test.cvd", 3);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1285,6 +1425,12 @@ int main(void)
         T(test_custom_file_url),
         T(test_private_mirror_cld),
         T(test_fc_texts),
+        T(test_other_database_refused),
+        T(test_chain_to_other_version_refused),
+        T(test_huge_gap_goes_to_whole_file),
+        T(test_damaged_local_fetched_again),
+        T(test_unreachable_mirror_given_up),
+        T(test_fifo_database_not_read),
     };
     const size_t n = sizeof tests / sizeof tests[0];
     printf("Scenarios on the self-made fixtures (test-1..6, generated key and PKI):\n");
