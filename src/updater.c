@@ -74,6 +74,11 @@ static void fetch(cf_updater *u, const cf_http_req *reqs, cf_http_resp *resps, s
     for (size_t i = 0; i < n; i++)
         cf_http_resp_init(&resps[i]);
     u->env.fetch(u->env.arg, reqs, resps, n, k ? k : 1);
+    if (u->cur != NULL) {
+        u->cur->requests += (unsigned)n;
+        for (size_t i = 0; i < n; i++)
+            u->cur->bytes += resps[i].bytes ? resps[i].bytes : resps[i].body.n;
+    }
     for (size_t i = 0; i < n; i++)
         if (resps[i].unreachable && !u->saw_unreachable) {
             u->saw_unreachable = 1;
@@ -852,6 +857,17 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
     }
     snprintf(f.path, sizeof f.path, "%s", final);
     rc = test_and_install(u, c->db, ext, f.path, &f.sign, &f.hdr);
+    if (rc == 0 && u->cur != NULL) {
+        /* Which of the cache-proof names delivered it. */
+        const char *q = strrchr(f.url, '/');
+        q = q ? q + 1 : f.url;
+        if (strchr(q, '?'))
+            snprintf(u->cur->how, sizeof u->cur->how, "NAME.%s?version=V", ext);
+        else if (strchr(q, '-'))
+            snprintf(u->cur->how, sizeof u->cur->how, "NAME-V.%s", ext);
+        else
+            snprintf(u->cur->how, sizeof u->cur->how, "NAME.%s", ext);
+    }
     staged_free(&f);
     if (rc != 0)
         return rc;
@@ -1162,7 +1178,10 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
             applied, c->db, n);
         say(u, CF_MSG_INFO, "We'll settle for this partial-update, at least for now.");
     }
-    return test_and_install(u, c->db, "cld", staged, NULL, &h);
+    rc = test_and_install(u, c->db, "cld", staged, NULL, &h);
+    if (rc == 0 && u->cur != NULL)
+        snprintf(u->cur->how, sizeof u->cur->how, "cdiffs");
+    return rc;
 }
 
 /* §4.6 item 6: a current local CVD without its detached signature gets it from
@@ -1284,6 +1303,8 @@ static int up_to_date(dbctx *c, const char *mirror)
     }
     say_uptodate(c);
     fetch_missing_sign(c, mirror);
+    if (c->u->cur != NULL)
+        snprintf(c->u->cur->how, sizeof c->u->cur->how, "up-to-date");
     return CF_FC_SUCCESS;
 }
 
@@ -1321,6 +1342,8 @@ static int try_once(dbctx *c, const char *mirror, int last)
         if (rc != 0 && rc != R_DAMAGED)
             return rc;
     }
+    if (u->cur != NULL)
+        u->cur->advertised = V;
     if (c->have_local && c->lhdr.version >= V && (rc = up_to_date(c, mirror)) != R_DAMAGED)
         return rc;
     if (V < c->lhdr.version)
@@ -1340,7 +1363,41 @@ static int try_once(dbctx *c, const char *mirror, int last)
     return full_route(c, mirror, ext, V, last, fallback);
 }
 
+static int updater_db(cf_updater *u, const char *db, uint32_t remote_version);
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
+{
+    cf_dbreport *r = u->nreports < CF_UPDATER_MAX_REPORTS ? &u->reports[u->nreports++] : NULL;
+    cf_cvdhdr h;
+    char file[64];
+    if (r != NULL) {
+        memset(r, 0, sizeof *r);
+        snprintf(r->db, sizeof r->db, "%s", db);
+        r->advertised = remote_version;
+        if (cf_updater_local(u->o.dbdir, db, &h, file))
+            r->before = h.version;
+    }
+    u->cur = r;
+    double t0 = mono_seconds();
+    int rc = updater_db(u, db, remote_version);
+    u->cur = NULL;
+    if (r != NULL) {
+        r->seconds = mono_seconds() - t0;
+        r->outcome = rc;
+        if (cf_updater_local(u->o.dbdir, db, &h, file))
+            r->after = h.version;
+    }
+    return rc;
+}
+
+static int updater_db(cf_updater *u, const char *db, uint32_t remote_version)
 {
     dbctx c = {.u = u, .db = db, .dnsver = remote_version};
     int rc = CF_FC_EFAILEDGET;

@@ -74,6 +74,22 @@ typedef struct cf_update_opts {
 #define CF_PATCH_MAX_BYTES (4UL * 1024 * 1024)
 #define CF_CHAIN_MAX_BYTES (64UL * 1024 * 1024)
 
+/* What one database's update did, for machine-readable reports (--json,
+ * --metrics). Filled by cf_updater_db; how is one of "cdiffs", "NAME-V.cvd",
+ * "NAME.cvd?version=V", "NAME.cvd", "up-to-date" or "" (nothing installed). */
+#define CF_UPDATER_MAX_REPORTS 64
+typedef struct cf_dbreport {
+    char db[64];
+    uint32_t before;     /* local version at the start; 0 = none */
+    uint32_t after;      /* local version at the end; 0 = none */
+    uint32_t advertised; /* the version the run aimed at (DNS or probe); 0 = unknown */
+    char how[32];
+    uint64_t bytes;    /* body bytes received for this database */
+    unsigned requests; /* HTTP requests made for it */
+    double seconds;    /* wall time spent on it */
+    int outcome;       /* cf_fc code returned for it */
+} cf_dbreport;
+
 typedef struct cf_updater {
     cf_update_opts o;
     cf_update_env env;
@@ -85,6 +101,9 @@ typedef struct cf_updater {
     unsigned char unreachable[CF_UPDATER_MAX_MIRRORS];
     int saw_unreachable; /* the last attempt met an unreachable host */
     char unreachable_why[256];
+    cf_dbreport reports[CF_UPDATER_MAX_REPORTS]; /* one per cf_updater_db call, in order */
+    size_t nreports;
+    cf_dbreport *cur; /* the report being filled, or NULL */
 } cf_updater;
 
 void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env *env);
