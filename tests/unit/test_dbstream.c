@@ -192,13 +192,16 @@ static cf_code scan(const cf_verifyctx *c, enum mode m, const uint8_t *p, size_t
 
 static size_t g_compared;
 
-/* Same code, message and header as the in-memory path, in every chunking. */
+/* Same code, message and header as the in-memory path, in every chunking
+ * (byte by byte for one input in eight above 2 KiB, to keep the run short). */
 static void same_verdict(const cf_verifyctx *c, enum mode m, const uint8_t *p, size_t n, const char *what)
 {
     cf_err re = {0};
     cf_cvdhdr rh;
     cf_code want = ref_verdict(c, m, p, n, &rh, &re);
     for (size_t i = 0; i < NCHUNKS; i++) {
+        if (k_chunks[i] == 1 && n > 2048 && g_compared % 8 != 0)
+            continue;
         cf_err se = {0};
         cf_cvdhdr sh;
         cf_code got = scan(c, m, p, n, k_chunks[i], &sh, &se);
@@ -387,6 +390,33 @@ static void test_scan_gzip_faults(void **state)
     cf_image_free(&img);
 }
 
+/* A gzip member of count zero bytes appended to out (run-length matching:
+ * quick to make, about 1000:1). */
+static void bomb_append(uint64_t count, cf_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_RLE), Z_OK);
+    static uint8_t zeros[1 << 20];
+    uint64_t left = count;
+    int flush;
+    do {
+        size_t k = left < sizeof zeros ? (size_t)left : sizeof zeros;
+        left -= k;
+        flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
+        zs.next_in = zeros;
+        zs.avail_in = (uInt)k;
+        do {
+            assert_int_equal(cf_buf_reserve(out, 65536), CF_OK);
+            zs.next_out = out->p + out->n;
+            zs.avail_out = 65536;
+            deflate(&zs, flush);
+            out->n += 65536 - zs.avail_out;
+        } while (zs.avail_out == 0);
+    } while (flush != Z_FINISH);
+    deflateEnd(&zs);
+}
+
 /* 1 GiB + 1 of zeros behind a valid header: refused by the gzip bound with
  * cf_verify_cld's message, without the stream holding the output. */
 static void test_scan_bomb(void **state)
@@ -398,27 +428,7 @@ static void test_scan_bomb(void **state)
     cf_buf f = CF_BUF_INIT;
     cld_make(&img, 1, &f);
     f.n = CF_HDR_SIZE;
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    static uint8_t zeros[1 << 20];
-    uint64_t left = CF_MAX_DB_BYTES + 1;
-    int flush;
-    do {
-        size_t k = left < sizeof zeros ? (size_t)left : sizeof zeros;
-        left -= k;
-        flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
-        zs.next_in = zeros;
-        zs.avail_in = (uInt)k;
-        do {
-            assert_int_equal(cf_buf_reserve(&f, 65536), CF_OK);
-            zs.next_out = f.p + f.n;
-            zs.avail_out = 65536;
-            deflate(&zs, flush);
-            f.n += 65536 - zs.avail_out;
-        } while (zs.avail_out == 0);
-    } while (flush != Z_FINISH);
-    deflateEnd(&zs);
+    bomb_append(CF_MAX_DB_BYTES + 1, &f);
     cf_err se = {0}, re = {0};
     cf_image got;
     cf_code want = cf_verify_cld(&c, f.p, f.n, &got, &re);
@@ -704,30 +714,21 @@ static void test_gz_round_trip(void **state)
     free(data);
 }
 
-/* The bound is enforced before the output exists: a 4 GiB bomb stops at max_out. */
+/* The bound is enforced before the output exists: a bomb stops at max_out. */
 static void test_gzin_bomb(void **state)
 {
     (void)state;
-    /* 4 GiB of zeros as a gzip member, made in pieces */
+    /* 256 MiB of zeros in about 256 KiB */
     cf_buf bomb = CF_BUF_INIT;
-    bufsink w = {CF_BUF_INIT, 0, 1};
-    cf_sink sink = {bs_write, &w};
-    cf_gzout *g = NULL;
-    cf_err e = {0};
-    assert_int_equal(cf_gzout_new(9, 0, &sink, &g, &e), CF_OK);
-    static uint8_t zeros[1 << 20];
-    for (int i = 0; i < 4096; i++)
-        assert_int_equal(cf_gzout_feed(g, zeros, sizeof zeros, &e), CF_OK);
-    assert_int_equal(cf_gzout_end(g, &e), CF_OK);
-    cf_gzout_free(g);
-    bomb = w.b;
-    assert_true(bomb.n < 8 * 1024 * 1024);
+    bomb_append(256ULL << 20, &bomb);
+    assert_true(bomb.n < 1024 * 1024);
     static const uint64_t bounds[] = {0, 1, 1000000, 64ULL << 20};
     for (size_t i = 0; i < 4; i++) {
         bufsink s = {CF_BUF_INIT, 0, 0};
         cf_err ge = {0};
         assert_int_equal(gzin_run(bomb.p, bomb.n, 4096, bounds[i], &s, &ge), CF_ETOOBIG);
-        assert_true(s.got <= bounds[i]);
+        /* refused right at the bound: the sink got max_out bytes, never more */
+        assert_int_equal(s.got, bounds[i]);
         char want[64];
         snprintf(want, sizeof want, "decompressed data exceeds %zu bytes", (size_t)bounds[i]);
         assert_string_equal(ge.msg, want);
