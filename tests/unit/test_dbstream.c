@@ -261,7 +261,8 @@ static void test_scan_fixtures_damaged(void **state)
     cf_buf f = CF_BUF_INIT;
     for (int gzip = 0; gzip <= 1; gzip++) {
         cvd_make(&img, gzip, key, &f);
-        same_verdict_damaged(&c, M_CVD, &f, 0, 1);
+        /* by its dsig a CVD with any damaged body byte fails on the MD5: a sample suffices */
+        same_verdict_damaged(&c, M_CVD, &f, 0, 7);
         same_verdict_damaged(&c, M_CVD_SIGNED, &f, 0, 1);
         cld_make(&img, gzip, &f);
         same_verdict_damaged(&c, M_CLD, &f, gzip, 1);
