@@ -6,6 +6,9 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,13 +195,16 @@ static cf_code scan(const cf_verifyctx *c, enum mode m, const uint8_t *p, size_t
 
 static size_t g_compared;
 
-/* Same code, message and header as the in-memory path, in every chunking. */
+/* Same code, message and header as the in-memory path, in every chunking
+ * (byte by byte for one input in eight above 2 KiB, to keep the run short). */
 static void same_verdict(const cf_verifyctx *c, enum mode m, const uint8_t *p, size_t n, const char *what)
 {
     cf_err re = {0};
     cf_cvdhdr rh;
     cf_code want = ref_verdict(c, m, p, n, &rh, &re);
     for (size_t i = 0; i < NCHUNKS; i++) {
+        if (k_chunks[i] == 1 && n > 2048 && g_compared % 8 != 0)
+            continue;
         cf_err se = {0};
         cf_cvdhdr sh;
         cf_code got = scan(c, m, p, n, k_chunks[i], &sh, &se);
@@ -255,7 +261,8 @@ static void test_scan_fixtures_damaged(void **state)
     cf_buf f = CF_BUF_INIT;
     for (int gzip = 0; gzip <= 1; gzip++) {
         cvd_make(&img, gzip, key, &f);
-        same_verdict_damaged(&c, M_CVD, &f, 0, 1);
+        /* by its dsig a CVD with any damaged body byte fails on the MD5: a sample suffices */
+        same_verdict_damaged(&c, M_CVD, &f, 0, 7);
         same_verdict_damaged(&c, M_CVD_SIGNED, &f, 0, 1);
         cld_make(&img, gzip, &f);
         same_verdict_damaged(&c, M_CLD, &f, gzip, 1);
@@ -387,6 +394,33 @@ static void test_scan_gzip_faults(void **state)
     cf_image_free(&img);
 }
 
+/* A gzip member of count zero bytes appended to out (run-length matching:
+ * quick to make, about 1000:1). */
+static void bomb_append(uint64_t count, cf_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_RLE), Z_OK);
+    static uint8_t zeros[1 << 20];
+    uint64_t left = count;
+    int flush;
+    do {
+        size_t k = left < sizeof zeros ? (size_t)left : sizeof zeros;
+        left -= k;
+        flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
+        zs.next_in = zeros;
+        zs.avail_in = (uInt)k;
+        do {
+            assert_int_equal(cf_buf_reserve(out, 65536), CF_OK);
+            zs.next_out = out->p + out->n;
+            zs.avail_out = 65536;
+            deflate(&zs, flush);
+            out->n += 65536 - zs.avail_out;
+        } while (zs.avail_out == 0);
+    } while (flush != Z_FINISH);
+    deflateEnd(&zs);
+}
+
 /* 1 GiB + 1 of zeros behind a valid header: refused by the gzip bound with
  * cf_verify_cld's message, without the stream holding the output. */
 static void test_scan_bomb(void **state)
@@ -398,27 +432,7 @@ static void test_scan_bomb(void **state)
     cf_buf f = CF_BUF_INIT;
     cld_make(&img, 1, &f);
     f.n = CF_HDR_SIZE;
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    static uint8_t zeros[1 << 20];
-    uint64_t left = CF_MAX_DB_BYTES + 1;
-    int flush;
-    do {
-        size_t k = left < sizeof zeros ? (size_t)left : sizeof zeros;
-        left -= k;
-        flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
-        zs.next_in = zeros;
-        zs.avail_in = (uInt)k;
-        do {
-            assert_int_equal(cf_buf_reserve(&f, 65536), CF_OK);
-            zs.next_out = f.p + f.n;
-            zs.avail_out = 65536;
-            deflate(&zs, flush);
-            f.n += 65536 - zs.avail_out;
-        } while (zs.avail_out == 0);
-    } while (flush != Z_FINISH);
-    deflateEnd(&zs);
+    bomb_append(CF_MAX_DB_BYTES + 1, &f);
     cf_err se = {0}, re = {0};
     cf_image got;
     cf_code want = cf_verify_cld(&c, f.p, f.n, &got, &re);
@@ -704,30 +718,21 @@ static void test_gz_round_trip(void **state)
     free(data);
 }
 
-/* The bound is enforced before the output exists: a 4 GiB bomb stops at max_out. */
+/* The bound is enforced before the output exists: a bomb stops at max_out. */
 static void test_gzin_bomb(void **state)
 {
     (void)state;
-    /* 4 GiB of zeros as a gzip member, made in pieces */
+    /* 256 MiB of zeros in about 256 KiB */
     cf_buf bomb = CF_BUF_INIT;
-    bufsink w = {CF_BUF_INIT, 0, 1};
-    cf_sink sink = {bs_write, &w};
-    cf_gzout *g = NULL;
-    cf_err e = {0};
-    assert_int_equal(cf_gzout_new(9, 0, &sink, &g, &e), CF_OK);
-    static uint8_t zeros[1 << 20];
-    for (int i = 0; i < 4096; i++)
-        assert_int_equal(cf_gzout_feed(g, zeros, sizeof zeros, &e), CF_OK);
-    assert_int_equal(cf_gzout_end(g, &e), CF_OK);
-    cf_gzout_free(g);
-    bomb = w.b;
-    assert_true(bomb.n < 8 * 1024 * 1024);
+    bomb_append(256ULL << 20, &bomb);
+    assert_true(bomb.n < 1024 * 1024);
     static const uint64_t bounds[] = {0, 1, 1000000, 64ULL << 20};
     for (size_t i = 0; i < 4; i++) {
         bufsink s = {CF_BUF_INIT, 0, 0};
         cf_err ge = {0};
         assert_int_equal(gzin_run(bomb.p, bomb.n, 4096, bounds[i], &s, &ge), CF_ETOOBIG);
-        assert_true(s.got <= bounds[i]);
+        /* refused right at the bound: the sink got max_out bytes, never more */
+        assert_int_equal(s.got, bounds[i]);
         char want[64];
         snprintf(want, sizeof want, "decompressed data exceeds %zu bytes", (size_t)bounds[i]);
         assert_string_equal(ge.msg, want);
@@ -1082,6 +1087,171 @@ static void test_verify_file_vectors(void **state)
     cf_trust_free(&real);
 }
 
+/* A test PKI made here: a root, and a signing certificate it issued. */
+static struct {
+    cf_buf root, leaf, leafkey, other;
+} g_pki;
+
+static void pem_of(int (*write)(BIO *, void *), void *obj, cf_buf *out)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_non_null(b);
+    assert_true(write(b, obj));
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    assert_int_equal(cf_buf_set(out, p, (size_t)n), CF_OK);
+    BIO_free(b);
+}
+
+static int write_cert(BIO *b, void *x)
+{
+    return PEM_write_bio_X509(b, x);
+}
+
+static int write_key(BIO *b, void *k)
+{
+    return PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static X509 *cert_make(const char *cn, EVP_PKEY *k, X509 *issuer, EVP_PKEY *issuer_key, int ca)
+{
+    static long serial = 1;
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
+    X509_set_pubkey(x, k);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+    const char *ext[][2] = {{"basicConstraints", ca ? "critical,CA:TRUE" : "critical,CA:FALSE"},
+                            {"keyUsage", ca ? "critical,keyCertSign" : "critical,digitalSignature"}};
+    for (size_t i = 0; i < 2; i++) {
+        X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, ext[i][0], ext[i][1]);
+        assert_non_null(e);
+        assert_true(X509_add_ext(x, e, -1));
+        X509_EXTENSION_free(e);
+    }
+    assert_true(X509_sign(x, issuer_key ? issuer_key : k, EVP_sha256()) > 0);
+    return x;
+}
+
+static void pki_make(void)
+{
+    if (g_pki.root.n != 0)
+        return;
+    EVP_PKEY *rk = EVP_RSA_gen(2048), *lk = EVP_RSA_gen(2048), *ok = EVP_RSA_gen(2048);
+    assert_true(rk && lk && ok);
+    X509 *root = cert_make("Test Root", rk, NULL, NULL, 1);
+    X509 *leaf = cert_make("Test Signer", lk, root, rk, 0);
+    X509 *oroot = cert_make("Other Root", ok, NULL, NULL, 1);
+    pem_of(write_cert, root, &g_pki.root);
+    pem_of(write_cert, leaf, &g_pki.leaf);
+    pem_of(write_key, lk, &g_pki.leafkey);
+    pem_of(write_cert, oroot, &g_pki.other);
+    X509_free(root);
+    X509_free(leaf);
+    X509_free(oroot);
+    EVP_PKEY_free(rk);
+    EVP_PKEY_free(lk);
+    EVP_PKEY_free(ok);
+}
+
+static cf_certstore *pem_store(const cf_buf *pem)
+{
+    cf_certstore *s = NULL;
+    cf_err e = {0};
+    assert_int_equal(cf_certstore_new(&s, &e), CF_OK);
+    assert_int_equal(cf_certstore_add_pem(s, pem->p, pem->n, "test", &e), CF_OK);
+    return s;
+}
+
+static void sign_of(const uint8_t *p, size_t n, cf_buf *out)
+{
+    cf_err e = {0};
+    out->n = 0;
+    if (cf_signfile_make(p, n, g_pki.leaf.p, g_pki.leaf.n, g_pki.leafkey.p, g_pki.leafkey.n, NULL, 0, 230,
+                         out, &e) != CF_OK)
+        fail_msg("cf_signfile_make: %s", e.msg);
+}
+
+static void test_signfile_fd_fixtures(void **state)
+{
+    (void)state;
+    pki_make();
+    cf_certstore *s = pem_store(&g_pki.root), *wrong = pem_store(&g_pki.other);
+    cf_image img;
+    image_make(&img, key);
+    cf_buf f = CF_BUF_INIT, sign = CF_BUF_INIT;
+    cvd_make(&img, 1, key, &f);
+    sign_of(f.p, f.n, &sign);
+    same_sign_verdict(s, &sign, f.p, f.n, 230, "valid");
+    same_sign_verdict(wrong, &sign, f.p, f.n, 230, "untrusted root");
+    same_sign_verdict(s, &sign, f.p, f.n, 229, "f-level below");
+    same_sign_verdict(s, &sign, f.p, f.n - 1, 230, "shorter");
+    same_sign_verdict(s, &sign, f.p, 0, 230, "empty file");
+    for (size_t i = 0; i < f.n; i += 97) {
+        f.p[i] ^= 0x10;
+        same_sign_verdict(s, &sign, f.p, f.n, 230, "changed byte");
+        f.p[i] ^= 0x10;
+    }
+    sign.n -= 20;
+    same_sign_verdict(s, &sign, f.p, f.n, 230, "damaged .sign");
+    cf_buf_free(&f);
+    cf_buf_free(&sign);
+    cf_image_free(&img);
+    cf_certstore_free(s);
+    cf_certstore_free(wrong);
+}
+
+/* A .sign made for each damaged CVD: cf_verify_cvd takes the .sign route and
+ * cf_verify_file must too, down to the manifest's verdict. */
+static void test_verify_file_signed(void **state)
+{
+    (void)state;
+    pki_make();
+    cf_verifyctx c = ctx_of(&trust);
+    c.certs = pem_store(&g_pki.root);
+    cf_image img;
+    image_make(&img, key);
+    cf_buf f = CF_BUF_INIT, sign = CF_BUF_INIT;
+    char what[64];
+    for (int gzip = 0; gzip <= 1; gzip++) {
+        cvd_make(&img, gzip, other, &f); /* a dsig nobody trusts: only the .sign can vouch */
+        sign_of(f.p, f.n, &sign);
+        same_file_verdict(&c, 1, f.p, f.n, &sign, "signed");
+        int fd = file_of(f.p, f.n);
+        cf_sigsource how = CF_SIGSRC_NONE;
+        cf_err e = {0};
+        assert_int_equal(cf_verify_file(&c, fd, 1, sign.p, sign.n, NULL, &how, &e), CF_OK);
+        assert_int_equal(how, CF_SIGSRC_SIGNFILE);
+        close(fd);
+        c.fips = 1;
+        same_file_verdict(&c, 1, f.p, f.n, &sign, "signed, FIPS");
+        c.fips = 0;
+        for (size_t i = 0; i < f.n; i += 41) {
+            f.p[i] ^= 0x08;
+            sign_of(f.p, f.n, &sign);
+            snprintf(what, sizeof what, "gzip %d, byte %zu flipped, signed", gzip, i);
+            same_file_verdict(&c, 1, f.p, f.n, &sign, what);
+            f.p[i] ^= 0x08;
+        }
+        for (size_t cut = 0; cut < f.n; cut += 301) {
+            sign_of(f.p, cut, &sign);
+            snprintf(what, sizeof what, "gzip %d, cut to %zu, signed", gzip, cut);
+            same_file_verdict(&c, 1, f.p, cut, &sign, what);
+        }
+    }
+    cf_buf_free(&f);
+    cf_buf_free(&sign);
+    cf_image_free(&img);
+    cf_certstore_free((cf_certstore *)c.certs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1100,8 +1270,14 @@ int main(void)
         cmocka_unit_test(test_verify_file_fixtures),
         cmocka_unit_test(test_signfile_fd_vectors),
         cmocka_unit_test(test_verify_file_vectors),
+        cmocka_unit_test(test_signfile_fd_fixtures),
+        cmocka_unit_test(test_verify_file_signed),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
+    cf_buf_free(&g_pki.root);
+    cf_buf_free(&g_pki.leaf);
+    cf_buf_free(&g_pki.leafkey);
+    cf_buf_free(&g_pki.other);
     if (g_dir != NULL) {
         cf_test_rmtree(g_dir);
         free(g_dir);
