@@ -23,7 +23,7 @@ void cf_test_read_vector(const char *name, cf_buf *out);
 /* Reads any file; fails the test if it cannot. */
 void cf_test_read_file(const char *path, cf_buf *out);
 
-/* Creates a fresh private temporary directory and returns its path (static storage per call). */
+/* Creates a fresh private temporary directory and returns its path (malloc'd; the caller frees it). */
 char *cf_test_mkdtemp(void);
 
 /* Removes a directory tree (best effort). */

@@ -167,7 +167,7 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
     (void)state;
-    dir = strdup(cf_test_mkdtemp());
+    dir = cf_test_mkdtemp();
     return 0;
 }
 

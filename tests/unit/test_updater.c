@@ -648,8 +648,8 @@ static int setup(void **state)
         cf_buf_free(&F.files[i].data);
     memset(&F, 0, sizeof F);
     F.now = 1700000000;
-    dbdir = strdup(cf_test_mkdtemp());
-    tmpdir = strdup(cf_test_mkdtemp());
+    dbdir = cf_test_mkdtemp();
+    tmpdir = cf_test_mkdtemp();
     memset(&st, 0, sizeof st);
     snprintf(st.uuid, sizeof st.uuid, "4150b19a-6eda-4e1e-8854-7483e8ea7f28");
     return 0;
