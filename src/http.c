@@ -16,7 +16,7 @@
 #include <curl/curl.h>
 
 #include "clamfresh/limits.h"
-#include "clamfresh/state.h"
+#include "clamfresh/retryafter.h"
 #include "clamfresh/version.h"
 
 struct cf_http {

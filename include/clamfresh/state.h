@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "clamfresh/err.h"
+#include "clamfresh/retryafter.h"
 
 #define CF_STATE_FILE "freshclam.dat"
 #define CF_STATE_MAGIC "FreshClamData" /* 13 bytes, no NUL */
@@ -28,10 +29,7 @@
 #define CF_COOLDOWN_429 (4 * 3600)  /* when the 429 has no usable Retry-After */
 /* The longest cool-down clamfresh honours, whatever a Retry-After header or a
  * freshclam.dat (possibly written by freshclam, which has no cap, or under a
- * clock that was wrong) asks for. A server, proxy or stray file must not be able
- * to silence every later run: 24 h is freshclam's own longest cool-down (403),
- * so a real CDN block is still fully respected. */
-#define CF_COOLDOWN_MAX (24 * 3600)
+ * clock that was wrong) asks for: CF_COOLDOWN_MAX, in retryafter.h. */
 
 typedef struct cf_state {
     char uuid[CF_STATE_UUID_SIZE];  /* 36 chars + NUL */
@@ -81,14 +79,6 @@ void cf_state_set_ray(cf_state *s, const char *ray);
 /* Shortens a cool-down that ends more than CF_COOLDOWN_MAX after now to end
  * exactly then. Returns 1 when it changed s (save it), else 0. */
 int cf_state_cooldown_clamp(cf_state *s, time_t now);
-
-/* Pure: the value of a Retry-After header (RFC 9110 §10.2.3): delay-seconds
- * (digits) or an HTTP-date (IMF-fixdate, obsolete RFC 850 or asctime form, GMT),
- * surrounding blanks allowed. *seconds receives the wait from now, 0 for a date
- * not after now, at most CF_COOLDOWN_MAX (longer waits, however many digits,
- * saturate there). CF_EFORMAT when value is neither form (*seconds untouched);
- * the caller then uses the 4 h default. */
-cf_code cf_retry_after_parse(const char *value, time_t now, long *seconds);
 
 typedef enum cf_cooldown {
     CF_COOLDOWN_NONE,    /* retry_after == 0 */

@@ -91,6 +91,14 @@ cf_require_root() {
 }
 
 # cf_require_cmd CMD...: skip unless every command exists.
+# Compiler flags a test program linked against the core library needs: the
+# sanitizers' when the build under test has them (CF_SANITIZE=ON).
+cf_core_cflags() {
+    if grep -q '^CF_SANITIZE:BOOL=ON' "$CF_BINARY_DIR/CMakeCache.txt" 2>/dev/null; then
+        echo "-fsanitize=address,undefined"
+    fi
+}
+
 cf_require_cmd() {
     local c
     for c in "$@"; do

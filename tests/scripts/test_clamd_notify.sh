@@ -63,7 +63,8 @@ int main(int argc, char **argv)
     return rc == CF_OK ? 0 : 1;
 }
 CEOF
-    if cc -std=c11 -I"$CF_SOURCE_DIR/include" -I"$CF_BINARY_DIR/include" -o "$T/notify" \
+    read -r -a core_cflags <<<"$(cf_core_cflags)"
+    if cc -std=c11 "${core_cflags[@]}" -I"$CF_SOURCE_DIR/include" -I"$CF_BINARY_DIR/include" -o "$T/notify" \
         "$T/notify.c" "$LIB" 2>"$T/cc.err"; then
         NOTIFY="$T/notify"
     else

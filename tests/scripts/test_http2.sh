@@ -98,7 +98,8 @@ int main(int argc, char **argv)
 EOF
 # http.c needs only libcurl from the core library's dependencies.
 read -r -a curl_libs <<<"$(pkg-config --libs libcurl)"
-cc -std=c11 -D_GNU_SOURCE -I"$CF_SOURCE_DIR/include" -I"$CF_BINARY_DIR/include" -o "$DRV/fetch" \
+read -r -a core_cflags <<<"$(cf_core_cflags)"
+cc -std=c11 "${core_cflags[@]}" -D_GNU_SOURCE -I"$CF_SOURCE_DIR/include" -I"$CF_BINARY_DIR/include" -o "$DRV/fetch" \
     "$DRV/fetch.c" "$CF_BINARY_DIR/libclamfresh_core.a" "${curl_libs[@]}" 2>"$DRV/cc.err" || {
     cat "$DRV/cc.err" >&2
     cf_abort "cannot build the driver"
