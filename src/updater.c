@@ -331,6 +331,21 @@ typedef struct dbctx {
     unsigned parts; /* staged candidate files made so far */
 } dbctx;
 
+/* Is the open file fd dbdir/name the very file verified in full at version
+ * less than a day ago (vrecord.h)? */
+static int recently_verified(cf_updater *u, const char *name, int fd, uint32_t version)
+{
+    struct stat st;
+    cf_vrecord rec;
+    cf_err e = {0};
+    if (fstat(fd, &st) != 0)
+        return 0;
+    int fresh = cf_vrecord_load(u->o.dbdir, &rec, &e) == CF_OK &&
+                cf_vrecord_fresh(&rec, name, &st, version, now_of(u));
+    cf_vrecord_free(&rec);
+    return fresh;
+}
+
 /* Records that dbdir/name, just installed or checked, passed a full
  * verification at version (vrecord.h). A failure only costs a later check. */
 static void record_verified(cf_updater *u, const char *name, uint32_t version)
@@ -1059,7 +1074,11 @@ static int chain_apply(dbctx *c, chain *ch, const char *staged, cf_cvdhdr *h)
         return CF_FC_EDBDIRACCESS;
     }
     uint32_t want = c->lhdr.version + (uint32_t)ch->n;
-    cf_dbpatch_opts o = {.verify = u->o.verify, .db = c->db, .want_version = want, .spooldir = u->o.tmpdir};
+    cf_dbpatch_opts o = {.verify = u->o.verify,
+                         .db = c->db,
+                         .want_version = want,
+                         .spooldir = u->o.tmpdir,
+                         .base_trusted = recently_verified(u, c->lfile, in, c->lhdr.version)};
     cf_dbpatch_fault fault = CF_DBPATCH_NONE;
     cf_code rc = cf_dbpatch_run(&o, in, plan, out, h, &fault, &e);
     close(in);

@@ -23,6 +23,10 @@ typedef struct cf_dbpatch_opts {
     const char *db;             /* the database asked for: the result's manifest is <db>.info */
     uint32_t want_version;      /* the version the chain must produce, exactly */
     const char *spooldir;       /* private directory for members a MOVE makes wait */
+    /* The local file is the very file verified in full recently (vrecord.h):
+     * a member no patch touches and whose entry in the new manifest equals the
+     * one in the old is then copied without being hashed again. */
+    int base_trusted;
 } cf_dbpatch_opts;
 
 /* Which side a failure came from, so the caller can word it as freshclam does. */

@@ -27,6 +27,7 @@ static cf_rsakey *key;
 static cf_trust trust;
 static cf_verifyctx vctx;
 static char *dir;
+static int trusted; /* run the stream with base_trusted */
 
 static cf_image img[NVER + 1];
 static cf_buf scripts[NVER + 1]; /* scripts[v]: v-1 -> v */
@@ -228,7 +229,8 @@ static void stream(const cf_buf *local, uint32_t from, uint32_t to, const char *
         return;
     int ifd = open(in, O_RDONLY), ofd = open(out, O_RDWR | O_CREAT | O_EXCL, 0644);
     assert_true(ifd >= 0 && ofd >= 0);
-    cf_dbpatch_opts opts = {.verify = &vctx, .db = db, .want_version = want, .spooldir = dir};
+    cf_dbpatch_opts opts = {
+        .verify = &vctx, .db = db, .want_version = want, .spooldir = dir, .base_trusted = trusted};
     o->rc = cf_dbpatch_run(&opts, ifd, plan, ofd, &o->hdr, &o->fault, &o->e);
     close(ifd);
     close(ofd);
@@ -242,28 +244,31 @@ static void local_cld(uint32_t v, int gz, cf_buf *b)
     assert_int_equal(cf_cld_write(&img[v], gz, b, &e), CF_OK);
 }
 
-/* Every chain from every start, plain and gzip'd local files. */
+/* Every chain from every start, plain and gzip'd local files, with the base
+ * hashed and with a recently verified base whose unchanged members are not. */
 static void test_stream_equals_reference(void **state)
 {
     (void)state;
-    for (uint32_t from = 1; from < NVER; from++)
-        for (uint32_t to = from + 1; to <= NVER; to++)
-            for (int gz = 0; gz < 2; gz++) {
-                cf_buf local = CF_BUF_INIT, want = CF_BUF_INIT;
-                local_cld(from, gz, &local);
-                reference(from, to, &want);
-                outcome o;
-                stream(&local, from, to, "test", to, &o);
-                if (o.rc != CF_OK)
-                    fail_msg("%u -> %u (gz %d): %s", from, to, gz, o.e.msg);
-                assert_int_equal(o.fault, CF_DBPATCH_NONE);
-                assert_int_equal(o.hdr.version, to);
-                assert_int_equal(o.out.n, want.n);
-                assert_memory_equal(o.out.p, want.p, want.n);
-                cf_buf_free(&o.out);
-                cf_buf_free(&local);
-                cf_buf_free(&want);
-            }
+    for (trusted = 0; trusted < 2; trusted++)
+        for (uint32_t from = 1; from < NVER; from++)
+            for (uint32_t to = from + 1; to <= NVER; to++)
+                for (int gz = 0; gz < 2; gz++) {
+                    cf_buf local = CF_BUF_INIT, want = CF_BUF_INIT;
+                    local_cld(from, gz, &local);
+                    reference(from, to, &want);
+                    outcome o;
+                    stream(&local, from, to, "test", to, &o);
+                    if (o.rc != CF_OK)
+                        fail_msg("%u -> %u (gz %d): %s", from, to, gz, o.e.msg);
+                    assert_int_equal(o.fault, CF_DBPATCH_NONE);
+                    assert_int_equal(o.hdr.version, to);
+                    assert_int_equal(o.out.n, want.n);
+                    assert_memory_equal(o.out.p, want.p, want.n);
+                    cf_buf_free(&o.out);
+                    cf_buf_free(&local);
+                    cf_buf_free(&want);
+                }
+    trusted = 0;
 }
 
 /* The result of the stream is a CLD the in-memory verifier accepts, and its
