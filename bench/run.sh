@@ -34,6 +34,7 @@ tools=$cache/tools
 run=$cache/run
 res=$run/res
 T0=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Versions as in ClamAV's numbering; the local database is 1 or 30 behind.
 TOP=27060
@@ -444,6 +445,7 @@ commit_of() {
     echo "memory=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "kernel=$(uname -sr)"
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "load_start=$LOAD_START"
     echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "new_bin=$CLAMFRESH"
     echo "new_commit=$(commit_of "$CLAMFRESH")"
