@@ -79,6 +79,7 @@ BASELINES = [
     ("clamav.loadtest_compile", "cl_load + cl_engine_compile (clamfresh's load test)"),
     ("floor.cp_sync", "floor: cp + sync of the CLD"),
     ("floor.sha256", "floor: openssl dgst -sha256 of the CLD"),
+    ("floor.curl_start", "floor for the up-to-date row: curl --version (loading Debian's libcurl)"),
     ("main.untar", "main: tail -c +513 | gunzip | tar x"),
 ]
 
@@ -205,8 +206,9 @@ def main(argv):
     L = []
     L.append("# clamfresh benchmark results")
     L.append("")
-    L.append("Made by `bench/run.sh` (see bench/README.md) on %s; scale %s, median of %s runs after a warm-up; "
-             "whole run %s s." % (m.get("date"), m.get("scale"), m.get("runs"), m.get("elapsed")))
+    L.append("Made by `bench/run.sh` (see bench/README.md) on %s; scale %s; each figure the median of %s runs "
+             "after %s warm-up run(s) (none for ClamAV's steps and the test loads); whole run %s s." % (
+                 m.get("date"), m.get("scale"), m.get("runs"), m.get("warmup", "1"), m.get("elapsed")))
     L.append("")
     L.append("- machine: %s CPU(s), %s, %s, %s; load average (1, 5, 15 min) at the start %s, at the end %s" % (
         m.get("nproc"), m.get("memory"), m.get("kernel"), m.get("cpu"), m.get("load_start"), m.get("load")))

@@ -17,7 +17,9 @@
 # Environment (all optional):
 #   CLAMFRESH, BASE_CLAMFRESH  binaries to measure (default: build this tree)
 #   BENCH_SCALE=1              data size relative to ClamAV's databases
-#   BENCH_RUNS=3               timed runs per figure (median reported), after one warm-up
+#   BENCH_RUNS=3               timed runs per figure (median reported)
+#   BENCH_WARMUP=1             untimed warm-up runs before them (the slowest
+#                              baselines, 5 s or more a run at scale 1, skip it)
 #   BENCH_REGEN=1              remake the data even when cached
 #   BENCH_DATA_ONLY=1          stop once the data is ready
 #   BENCH_RESULTS=FILE         where to write the table (default bench/RESULTS.md)
@@ -27,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 SCALE=${BENCH_SCALE:-1}
 RUNS=${BENCH_RUNS:-3}
+WARMUP=${BENCH_WARMUP:-1}
 RESULTS=${BENCH_RESULTS:-$here/RESULTS.md}
 cache=$here/.cache
 data=$cache/data-$SCALE
@@ -55,6 +58,7 @@ esac
 python3 -c "import sys; sys.exit(0 if 0 < float(sys.argv[1]) <= 4 else 1)" "$SCALE" ||
     die "BENCH_SCALE must be in (0, 4]"
 [ "$RUNS" -ge 1 ] 2>/dev/null || die "BENCH_RUNS must be a positive integer"
+[ "$WARMUP" -ge 0 ] 2>/dev/null || die "BENCH_WARMUP must be a number >= 0"
 
 # ---------------------------------------------------------------- set-up
 say "checking the packages the benchmarks need (bench/deps.sh)"
@@ -193,10 +197,12 @@ trap 'exit 143' TERM
 # measure KEY [measure.py options] -- COMMAND...: writes res/KEY.json, or
 # res/KEY.skip with the reason when the command or its check fails.
 MEASURE_WRAP=()
+MEASURE_WARMUP=$WARMUP
 measure() {
     local key=$1
     shift
-    if "${MEASURE_WRAP[@]}" python3 "$here/measure.py" --spawn "$tools/spawn" --runs "$RUNS" --warmup 1 --out "$res/$key.json" "$@" \
+    if "${MEASURE_WRAP[@]}" python3 "$here/measure.py" --spawn "$tools/spawn" --runs "$RUNS" --warmup "$MEASURE_WARMUP" \
+        --out "$res/$key.json" "$@" \
         >/dev/null 2>"$res/$key.err"; then
         say "  $key: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.3f s wall, %.3f s CPU, %.1f MiB" % (d["wall"], d["cpu"], d["rss_kib"]/1024))' "$res/$key.json")"
         return 0
@@ -385,7 +391,7 @@ else
     fi
 fi
 
-say "measuring with $RUNS timed runs per figure after a warm-up"
+say "measuring with $RUNS timed runs per figure after $WARMUP warm-up run(s)"
 clamfresh_rows new "$CLAMFRESH"
 [ -n "${BASE_CLAMFRESH:-}" ] && clamfresh_rows base "$BASE_CLAMFRESH"
 
@@ -408,6 +414,9 @@ clamav_steps() {
     } >"$f"
 }
 check_dir="python3 $(q "$here/gen.py") dir-members $(q "$bd/w") | diff -q - $(q "$data/daily-$V.members") >/dev/null"
+# The slow baselines run without a warm-up: their files are in the page cache
+# already (the rows above read them), and a warm-up would add minutes.
+MEASURE_WARMUP=0
 if command -v sigtool >/dev/null; then
     clamav_steps "$bd/steps1.sh" "$LOCAL1" "${CDIFF1[@]}"
     measure clamav.cdiff1 --check "$check_dir" -- sh "$bd/steps1.sh" || true
@@ -419,9 +428,13 @@ else
 fi
 measure clamav.loadtest --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" "$CURRENT" || true
 measure clamav.loadtest_compile --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" --compile "$CURRENT" || true
+MEASURE_WARMUP=$WARMUP
 measure floor.cp_sync --prepare "rm -f $(q "$bd/copy.cld")" \
     -- sh -c "cp $(q "$CURRENT") $(q "$bd/copy.cld") && sync $(q "$bd/copy.cld")" || true
 measure floor.sha256 -- openssl dgst -sha256 "$CURRENT" || true
+# For the up-to-date row: starting any program linked with Debian's libcurl
+# (whose dependencies - GnuTLS, Kerberos, LDAP, ... - are loaded and relocated).
+measure floor.curl_start -- curl --version || true
 measure main.untar --prepare "rm -rf $(q "$bd/m") && mkdir $(q "$bd/m")" \
     -- sh -c "tail -c +513 $(q "$data/www/main-$MAIN_V.cvd") | gunzip | tar -x -C $(q "$bd/m")" || true
 rm -rf "$bd/m" "$bd/w" "$bd/new.cld" "$bd/copy.cld"
@@ -440,6 +453,7 @@ commit_of() {
 {
     echo "scale=$SCALE"
     echo "runs=$RUNS"
+    echo "warmup=$WARMUP"
     echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
     echo "nproc=$(nproc)"
     echo "memory=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
