@@ -77,6 +77,10 @@ BASELINES = [
     ("clamav.cdiff30", "ClamAV's steps, 30 cdiffs: sigtool --unpack, 30 x --run-cdiff, tar"),
     ("clamav.loadtest", "freshclam's test load: cl_load of the new CLD"),
     ("clamav.loadtest_compile", "cl_load + cl_engine_compile (clamfresh's load test)"),
+    ("freshclam.cdiff1", "freshclam 1.4 itself, 1 cdiff (TestDatabases no)"),
+    ("freshclam.cdiff30", "freshclam 1.4 itself, 30 cdiffs (TestDatabases no)"),
+    ("freshclam.cdiff1_test", "freshclam 1.4 itself, 1 cdiff, TestDatabases yes"),
+    ("freshclam.main", "freshclam 1.4 itself, main fresh install"),
     ("floor.cp_sync", "floor: cp + sync of the CLD"),
     ("floor.sha256", "floor: openssl dgst -sha256 of the CLD"),
     ("floor.curl_start", "floor for the up-to-date row: curl --version (loading Debian's libcurl)"),
@@ -92,6 +96,9 @@ def ratios(r, who, key):
     w = m["wall"]
     b = lambda k: (r.get(k) or {}).get("wall")
     parts = []
+    fc = b("freshclam.%s" % key)
+    if fc:
+        parts.append("freshclam takes %s as long" % times(fc, w))
     if key == "cdiff1":
         if b("floor.cp_sync"):
             parts.append("%s the cp+sync floor" % times(w, b("floor.cp_sync")))

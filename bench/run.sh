@@ -428,6 +428,37 @@ else
 fi
 measure clamav.loadtest --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" "$CURRENT" || true
 measure clamav.loadtest_compile --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" --compile "$CURRENT" || true
+# freshclam itself (Debian's 1.4), with the same shim, on the same mirror and
+# data: the whole update as ClamAV does it, download and install included.
+if command -v freshclam >/dev/null; then
+    fd=$bd/freshclam
+    mkdir -p "$fd"
+    for t in no yes; do
+        {
+            echo "DatabaseDirectory $fd/db"
+            echo "DatabaseOwner $(id -un)"
+            echo "DatabaseMirror $MIRROR"
+            echo "LogTime no"
+            echo "MaxAttempts 1"
+            echo "TestDatabases $t"
+        } >"$fd/$t.conf"
+    done
+    fc=(freshclam --no-dns --quiet --update-db=daily)
+    reset_to() { echo "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && cp $(q "$1") $(q "$fd/db/daily.cld") && sync $(q "$fd/db/daily.cld")"; }
+    measure freshclam.cdiff1 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
+        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
+    measure freshclam.cdiff30 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL30")" \
+        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
+    measure freshclam.cdiff1_test --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
+        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/yes.conf" || true
+    measure freshclam.main --env "LD_PRELOAD=$SHIM" --prepare "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && sync" \
+        --check "$(check_db "$fd/db" main "$data/main-$MAIN_V.members")" \
+        -- freshclam --no-dns --quiet --update-db=main --config-file="$fd/no.conf" || true
+    rm -rf "$fd/db"
+else
+    for k in cdiff1 cdiff30 cdiff1_test main; do skip "freshclam.$k" "freshclam is not installed (Debian package clamav-freshclam)"; done
+fi
+
 MEASURE_WARMUP=$WARMUP
 measure floor.cp_sync --prepare "rm -f $(q "$bd/copy.cld")" \
     -- sh -c "cp $(q "$CURRENT") $(q "$bd/copy.cld") && sync $(q "$bd/copy.cld")" || true
