@@ -24,8 +24,11 @@ import sys
 def sh(cmd, what):
     r = subprocess.run(["sh", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if r.returncode != 0:
-        sys.stderr.write(r.stdout.decode(errors="replace"))
-        sys.exit("measure: %s failed (exit %d): %s" % (what, r.returncode, cmd))
+        out = r.stdout.decode(errors="replace").strip()
+        sys.stderr.write(out + "\n")
+        # The last line says why (e.g. which member differs): keep it on the
+        # line run.sh reports.
+        sys.exit("measure: %s failed (exit %d): %s" % (what, r.returncode, out.splitlines()[-1] if out else cmd))
 
 
 def once(spawn, argv, env, log):
