@@ -1,338 +1,514 @@
 #!/usr/bin/env bash
-# clamfresh benchmarks: one command, no arguments. Builds clamfresh and cvdtool
-# in Release mode into bench/build, makes a large synthetic signed database and
-# a chain of cdiffs with cvdtool (cached in bench/work), and prints each figure
-# as a ratio against a baseline measured in the same run on this machine.
-# See bench/README.md for what every figure means.
+# clamfresh benchmarks at the sizes of ClamAV's real databases. One command:
+#
+#   bench/run.sh                              build this tree's clamfresh and measure it
+#   CLAMFRESH=/path/clamfresh bench/run.sh    measure that binary
+#   BASE_CLAMFRESH=/path/clamfresh ...        measure a second build side by side
+#   BENCH_SCALE=0.1 bench/run.sh              a tenth of the data, for a quick check
+#
+# It installs what it needs (bench/deps.sh), builds cvdtool (and clamfresh
+# unless CLAMFRESH is given) in Release mode, generates a daily database of
+# ~2.1 M signatures in 31 versions with their signed cdiffs and a main of
+# ~6.6 M signatures (once: cached in bench/.cache/data-SCALE), then measures
+# every row against baselines taken in the same run and prints the table it
+# also writes to bench/RESULTS.md, with the targets marked MET or MISSED.
+# See bench/README.md for what each row and baseline is.
 #
 # Environment (all optional):
-#   BENCH_LINES=300000     signature lines in the database
-#   BENCH_PATCHES=20       length of the cdiff chain
-#   BENCH_CHANGE=0.01      fraction of lines each version changes
-#   BENCH_RUNS=5           timed runs per command (median reported)
-#   BENCH_REGEN=1          rebuild the fixtures even when cached
-#   BENCH_NO_HYPERFINE=1   time with date(1) even when hyperfine is installed
+#   CLAMFRESH, BASE_CLAMFRESH  binaries to measure (default: build this tree)
+#   BENCH_SCALE=1              data size relative to ClamAV's databases
+#   BENCH_RUNS=3               timed runs per figure (median reported)
+#   BENCH_WARMUP=1             untimed warm-up runs before them (the slowest
+#                              baselines, 5 s or more a run at scale 1, skip it)
+#   BENCH_REGEN=1              remake the data even when cached
+#   BENCH_DATA_ONLY=1          stop once the data is ready
+#   BENCH_RESULTS=FILE         where to write the table (default bench/RESULTS.md)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-build=$here/build
-work=$here/work
-gen="python3 $here/gen.py"
-
-LINES=${BENCH_LINES:-300000}
-PATCHES=${BENCH_PATCHES:-20}
-CHANGE=${BENCH_CHANGE:-0.01}
-RUNS=${BENCH_RUNS:-5}
-SLOW_RUNS=$(((RUNS + 1) / 2)) # for the commands that take seconds each
-LAST=$((PATCHES + 1))         # versions 1 .. LAST
+SCALE=${BENCH_SCALE:-1}
+RUNS=${BENCH_RUNS:-3}
+WARMUP=${BENCH_WARMUP:-1}
+RESULTS=${BENCH_RESULTS:-$here/RESULTS.md}
+cache=$here/.cache
+data=$cache/data-$SCALE
+tools=$cache/tools
+run=$cache/run
+res=$run/res
 T0=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-say() { printf '== %s\n' "$*" >&2; }
+# Versions as in ClamAV's numbering; the local database is 1 or 30 behind.
+TOP=27060
+FIRST=$((TOP - 31)) # base of the chain: the first version built
+MAIN_V=62
+CHAIN=30
+
+say() { printf '[%4ss] %s\n' $(($(date +%s) - T0)) "$*" >&2; }
 die() {
     printf 'bench: %s\n' "$*" >&2
     exit 1
 }
+gen() { python3 "$here/gen.py" "$@"; }
 
-# ---------------------------------------------------------------- tools
-for t in cmake python3 gzip tar sha256sum tail; do
-    command -v "$t" >/dev/null || die "$t is required"
-done
-[ -x /usr/bin/time ] || die "/usr/bin/time is required for peak memory (Debian package: time)"
-have_hyperfine=0
-[ "${BENCH_NO_HYPERFINE:-0}" != 1 ] && command -v hyperfine >/dev/null && have_hyperfine=1
+case $SCALE in
+'' | *[!0-9.]* | *.*.*) die "BENCH_SCALE must be a positive number, not '$SCALE'" ;;
+esac
+python3 -c "import sys; sys.exit(0 if 0 < float(sys.argv[1]) <= 4 else 1)" "$SCALE" ||
+    die "BENCH_SCALE must be in (0, 4]"
+[ "$RUNS" -ge 1 ] 2>/dev/null || die "BENCH_RUNS must be a positive integer"
+[ "$WARMUP" -ge 0 ] 2>/dev/null || die "BENCH_WARMUP must be a number >= 0"
 
-# ---------------------------------------------------------------- build
+# ---------------------------------------------------------------- set-up
+say "checking the packages the benchmarks need (bench/deps.sh)"
+"$here/deps.sh"
+
+say "building cvdtool$([ -z "${CLAMFRESH:-}" ] && echo " and clamfresh") (Release) in bench/build"
+build=$here/build
 if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt"; then
-    say "configuring a Release build in $build"
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCF_BUILD_TESTS=OFF >/dev/null
 fi
-say "building clamfresh and cvdtool (Release)"
-cmake --build "$build" -j"$(nproc)" --target clamfresh cvdtool >/dev/null
+targets=(--target cvdtool)
+[ -z "${CLAMFRESH:-}" ] && targets+=(--target clamfresh)
+cmake --build "$build" -j"$(nproc)" "${targets[@]}" >/dev/null
 CVDTOOL=$build/cvdtool
-CLAMFRESH=$build/clamfresh
+CLAMFRESH=${CLAMFRESH:-$build/clamfresh}
+[ -x "$CLAMFRESH" ] || die "CLAMFRESH=$CLAMFRESH is not an executable"
+[ -z "${BASE_CLAMFRESH:-}" ] || [ -x "$BASE_CLAMFRESH" ] || die "BASE_CLAMFRESH=$BASE_CLAMFRESH is not an executable"
 
-# ---------------------------------------------------------------- fixtures
-fx=$work/fixtures
-stamp="lines=$LINES patches=$PATCHES change=$CHANGE format=2"
-if [ "${BENCH_REGEN:-0}" = 1 ] || [ ! -f "$fx/stamp" ] || [ "$(cat "$fx/stamp")" != "$stamp" ]; then
-    say "making fixtures: $LINES lines, $PATCHES cdiffs changing $CHANGE of the lines each"
-    rm -rf "$fx"
-    mkdir -p "$fx/src" "$fx/www"
-    "$CVDTOOL" keygen -o "$fx/bench" >/dev/null
-    cp "$root/COPYING" "$fx/src/"
-    $gen init "$fx/src" "$LINES" 1
-    # Fixed build times keep the fixtures identical from one generation to the next.
-    t=1700000000
-    for v in $(seq 1 "$LAST"); do
-        [ "$v" -gt 1 ] && $gen mutate "$fx/src" "$v" "$CHANGE"
-        "$CVDTOOL" build "$fx/src" -o "$fx/www/daily-$v.cvd" --name daily --version "$v" \
-            --key "$fx/bench.key" --builder bench --time $((t + v * 3600)) >/dev/null
-        if [ "$v" -gt 1 ]; then
-            "$CVDTOOL" diff --trust-key "$fx/bench.pub" "$fx/www/daily-$((v - 1)).cvd" "$fx/www/daily-$v.cvd" \
-                -o "$fx/www/daily-$v.cdiff" --key "$fx/bench.key" --script "$fx/daily-$v.script" >/dev/null
-            # Only the first and the last CVD are needed from here on.
-            [ "$v" -gt 2 ] && rm -f "$fx/www/daily-$((v - 1)).cvd"
-        fi
+say "building the timer, the test-load program and the ClamAV key shim"
+mkdir -p "$tools"
+cc_if_newer() {
+    local out=$1 src=$2
+    shift 2
+    if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+        gcc -O2 -Wall -Wextra -o "$out" "$src" "$@" || die "cannot compile $src"
+    fi
+}
+cc_if_newer "$tools/spawn" "$here/spawn.c"
+cc_if_newer "$tools/loadtest" "$here/loadtest.c" -lclamav
+cc_if_newer "$tools/clamav-shim.so" "$here/clamav-shim.c" -shared -fPIC
+SHIM=$tools/clamav-shim.so
+
+# ---------------------------------------------------------------- data
+# The stamp names everything the bytes depend on.
+stamp="scale=$SCALE top=$TOP first=$FIRST main=$MAIN_V gen=$(sha256sum "$here/gen.py" | cut -c1-16) format=1"
+if [ "${BENCH_REGEN:-0}" = 1 ] || [ ! -f "$data/stamp" ] || [ "$(cat "$data/stamp")" != "$stamp" ]; then
+    say "generating the data in $data (once per scale; progress below)"
+    rm -rf "$data"
+    mkdir -p "$data/src" "$data/www" "$data/local" "$data/certs"
+    "$CVDTOOL" keygen -o "$data/key" >/dev/null
+    jobs=$(nproc)
+
+    say "daily: version $FIRST (${SCALE} x 2.1 M signatures)"
+    s=$data/src/$FIRST
+    mkdir -p "$s"
+    cp "$root/COPYING" "$s/"
+    gen daily-init "$s" "$SCALE"
+    printf '\n' >&2
+    say "daily: the edits of versions $((FIRST + 1))..$TOP"
+    for v in $(seq $((FIRST + 1)) "$TOP"); do
+        # Hard links: an edited member is replaced (gen.py writes and renames),
+        # the others are shared with the previous version.
+        cp -al "$data/src/$((v - 1))" "$data/src/$v"
+        gen daily-mutate "$data/src/$v" "$v"
         printf '.' >&2
     done
     printf '\n' >&2
-    mv "$fx/www/daily-1.cvd" "$fx/base.cvd"
-    cp "$fx/www/daily-$LAST.cvd" "$fx/www/daily.cvd"
-    # The source of the last version, for the rebuild-from-scratch baseline.
-    echo "$stamp" >"$fx/stamp"
+    say "daily: building $((TOP - FIRST + 1)) signed CVDs ($jobs at a time)"
+    # One version an hour, the newest an hour old, as a daily is published.
+    now=$(date +%s)
+    seq "$FIRST" "$TOP" | xargs -P "$jobs" -I{} sh -c '
+        "$1" build "$2/src/$3" -o "$2/www/daily-$3.cvd" --name daily --version "$3" \
+            --key "$2/key.key" --builder bench --time $(($4 - ($5 - $3 + 1) * 3600)) >/dev/null &&
+            printf . >&2' sh "$CVDTOOL" "$data" {} "$now" "$TOP" ||
+        die "cvdtool build failed"
+    printf '\n' >&2
+    say "daily: making the $((TOP - FIRST)) signed cdiffs with cvdtool diff"
+    seq $((FIRST + 1)) "$TOP" | xargs -P "$jobs" -I{} sh -c '
+        "$1" diff --trust-key "$2/key.pub" "$2/www/daily-$(($3 - 1)).cvd" "$2/www/daily-$3.cvd" \
+            -o "$2/www/daily-$3.cdiff" --key "$2/key.key" >/dev/null && printf . >&2' \
+        sh "$CVDTOOL" "$data" {} || die "cvdtool diff failed"
+    printf '\n' >&2
+    say "daily: the local databases (CLDs) at versions $((TOP - CHAIN)), $((TOP - 1)) and $TOP"
+    for v in $((TOP - CHAIN)) $((TOP - 1)) "$TOP"; do
+        "$CVDTOOL" apply --trust-key "$data/key.pub" "$data/www/daily-$((v - 1)).cvd" "$data/www/daily-$v.cdiff" \
+            -o "$data/local/daily-$v.cld" >/dev/null || die "cvdtool apply failed for version $v"
+    done
+    gen members "$data/www/daily-$TOP.cvd" >"$data/daily-$TOP.members"
+    gen lines "$data/src/$TOP" >"$data/daily.lines"
+    gen treesize "$data/src/$TOP" >"$data/daily.bytes"
+    # Only the newest CVD stays on the mirror, as on ClamAV's.
+    for v in $(seq "$FIRST" $((TOP - 1))); do rm -f "$data/www/daily-$v.cvd"; done
+    ln "$data/www/daily-$TOP.cvd" "$data/www/daily.cvd"
+    rm -rf "$data/src"
+
+    say "main: version $MAIN_V (${SCALE} x 6.6 M signatures)"
+    s=$data/src-main
+    mkdir -p "$s"
+    cp "$root/COPYING" "$s/"
+    gen main-init "$s" "$SCALE"
+    printf '\n' >&2
+    "$CVDTOOL" build "$s" -o "$data/www/main-$MAIN_V.cvd" --name main --version "$MAIN_V" \
+        --key "$data/key.key" --builder bench --time $((now - 86400 * 30)) >/dev/null || die "cvdtool build (main) failed"
+    ln "$data/www/main-$MAIN_V.cvd" "$data/www/main.cvd"
+    gen members "$data/www/main-$MAIN_V.cvd" >"$data/main-$MAIN_V.members"
+    gen lines "$s" >"$data/main.lines"
+    gen treesize "$s" >"$data/main.bytes"
+    rm -rf "$s"
+    echo "$stamp" >"$data/stamp"
+    say "data ready"
 else
-    say "using cached fixtures in $fx ($stamp)"
+    say "using the cached data in $data"
 fi
-BASE=$fx/base.cvd
-NEWCVD=$fx/www/daily-$LAST.cvd
-CDIFFS=()
-SCRIPTS=()
-for v in $(seq 2 "$LAST"); do
-    CDIFFS+=("$fx/www/daily-$v.cdiff")
-    SCRIPTS+=("$fx/daily-$v.script")
-done
+[ "${BENCH_DATA_ONLY:-0}" = 1 ] && exit 0
 
-run=$work/run
+# ---------------------------------------------------------------- measuring
 rm -rf "$run"
-mkdir -p "$run"
+mkdir -p "$res" "$run/certs"
+V=$TOP
+KEY=$data/key.pub
+LOCAL1=$data/local/daily-$((V - 1)).cld
+LOCAL30=$data/local/daily-$((V - CHAIN)).cld
+CURRENT=$data/local/daily-$V.cld
+CDIFF1=("$data/www/daily-$V.cdiff")
+CDIFF30=()
+for v in $(seq $((V - CHAIN + 1)) "$V"); do CDIFF30+=("$data/www/daily-$v.cdiff"); done
+NS=
+PIDS=()
 
-db_bytes=$($gen treesize "$fx/src")
-cvd_bytes=$(stat -c %s "$NEWCVD")
-cdiff_bytes=0
-for f in "${CDIFFS[@]}"; do cdiff_bytes=$((cdiff_bytes + $(stat -c %s "$f"))); done
-
-# ---------------------------------------------------------------- helpers
-# median_time NAME PREPARE COMMAND RUNS: median wall-clock seconds of COMMAND
-# (run by sh -c), PREPARE run before each run and not timed.
-median_time() {
-    local name=$1 prepare=$2 cmd=$3 runs=$4
-    if [ "$have_hyperfine" = 1 ]; then
-        hyperfine --style none --warmup 1 --runs "$runs" --prepare "$prepare" \
-            --export-json "$run/$name.json" "$cmd" >/dev/null 2>"$run/$name.err" ||
-            {
-                cat "$run/$name.err" >&2
-                die "$name failed: $cmd"
-            }
-        $gen median "$run/$name.json"
-    else
-        local samples=() n s e
-        sh -c "$prepare"
-        sh -c "$cmd" >/dev/null 2>&1 || die "$name failed: $cmd"
-        for ((n = 0; n < runs; n++)); do
-            sh -c "$prepare"
-            s=$(date +%s.%N)
-            sh -c "$cmd" >/dev/null 2>&1 || die "$name failed: $cmd"
-            e=$(date +%s.%N)
-            samples+=("$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$s" "$e")")
-        done
-        $gen median-list "${samples[@]}"
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$NS" ]; then
+        for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+        ip netns del "$NS" 2>/dev/null || true
+        rm -rf "/etc/netns/$NS"
     fi
 }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# peak_kib COMMAND...: maximum resident set size of COMMAND in KiB.
-peak_kib() {
-    /usr/bin/time -f %M -o "$run/time.out" "$@" >/dev/null 2>"$run/peak.err" || {
-        cat "$run/peak.err" >&2
-        return 1
-    }
-    tail -n 1 "$run/time.out"
+# measure KEY [measure.py options] -- COMMAND...: writes res/KEY.json, or
+# res/KEY.skip with the reason when the command or its check fails.
+MEASURE_WRAP=()
+MEASURE_WARMUP=$WARMUP
+measure() {
+    local key=$1
+    shift
+    if "${MEASURE_WRAP[@]}" python3 "$here/measure.py" --spawn "$tools/spawn" --runs "$RUNS" --warmup "$MEASURE_WARMUP" \
+        --out "$res/$key.json" "$@" \
+        >/dev/null 2>"$res/$key.err"; then
+        say "  $key: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.3f s wall, %.3f s CPU, %.1f MiB" % (d["wall"], d["cpu"], d["rss_kib"]/1024))' "$res/$key.json")"
+        return 0
+    fi
+    tail -n 1 "$res/$key.err" | sed 's/^measure: //' >"$res/$key.skip"
+    say "  $key FAILED: $(cat "$res/$key.skip") (log: $res/$key.log)"
+    return 1
+}
+skip() {
+    echo "$2" >"$res/$1.skip"
+    say "  $1 SKIPPED: $2"
 }
 
-rows=()
-# row FIGURE OURS BASELINE RATIO
-row() { rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"); }
-ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('%.2f' % (a / b) if b else 'n/a')" "$1" "$2"; }
-secs() { python3 -c "import sys; print('%.3f s' % float(sys.argv[1]))" "$1"; }
-mib() { python3 -c "import sys; print('%.1f MiB' % (float(sys.argv[1]) / 1048576))" "$1"; }
-notes=()
-note() { notes+=("$*"); }
+# wait_file FILE PID: waits until a server has written its port file.
+wait_file() {
+    local _
+    for _ in $(seq 150); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# A mirror of the data on 127.0.0.1, for every row but the DNS one.
+python3 "$root/tests/servers/mirror.py" --root "$data/www" --port-file "$run/mirror.port" \
+    --log "$run/mirror.log" 2>"$run/mirror.err" &
+PIDS+=($!)
+wait_file "$run/mirror.port" $! || die "the test mirror did not start: $(cat "$run/mirror.err")"
+MIRROR=http://127.0.0.1:$(cat "$run/mirror.port")
+
+# conf FILE DBDIR MIRROR_URL [LINE...]: a freshclam.conf trusting the bench key.
+conf() {
+    local f=$1 db=$2 url=$3
+    shift 3
+    {
+        echo "DatabaseDirectory $db"
+        echo "DatabaseOwner $(id -un)"
+        echo "DatabaseMirror $url"
+        echo "CVDPublicKey $KEY"
+        echo "InfoPublicKey $KEY"
+        echo "CdiffPublicKey $KEY"
+        echo "CVDCertsDirectory $run/certs"
+        echo "LogTime no"
+        local l
+        for l in "$@"; do echo "$l"; done
+    } >"$f"
+}
+
+# The check after every clamfresh run: exactly one daily (or main) file,
+# whose members are the generated version's, byte for byte.
+cat >"$run/check-db.sh" <<'CHECK'
+#!/bin/sh
+# check-db.sh GEN DBDIR NAME EXPECTED
+set -e
+cld=$2/$3.cld
+cvd=$2/$3.cvd
+if [ -f "$cld" ] && [ -f "$cvd" ]; then echo "both $3.cld and $3.cvd are in $2"; exit 1; fi
+if [ -f "$cld" ]; then f=$cld; elif [ -f "$cvd" ]; then f=$cvd; else echo "no $3.cld or $3.cvd in $2"; exit 1; fi
+python3 "$1" same-members "$f" "$4"
+CHECK
+chmod +x "$run/check-db.sh"
+check_db() { echo "$run/check-db.sh $here/gen.py $1 $2 $3"; }
 
 q() { printf '%q' "$1"; }
 
-# ------------------------------------------ (1) verifying and unpacking a CVD
-say "(1) unpacking and verifying a CVD"
-ex=$run/extract
-base_cmd="tail -c +513 $(q "$NEWCVD") | gzip -dc | tar -x -C $(q "$ex") && sha256sum $(q "$ex")/* >/dev/null"
-prep="rm -rf $(q "$ex") && mkdir -p $(q "$ex")"
-t_raw=$(median_time raw_unpack "$prep" "$base_cmd" "$RUNS")
-t_verify=$(median_time verify "true" "$(q "$CVDTOOL") verify -q --trust-key $(q "$fx/bench.pub") $(q "$NEWCVD")" "$RUNS")
-t_unpack=$(median_time unpack "$prep" "$(q "$CVDTOOL") unpack --trust-key $(q "$fx/bench.pub") $(q "$NEWCVD") $(q "$ex")" "$RUNS")
-row "cvdtool verify (CVD, $(mib "$cvd_bytes"))" "$(secs "$t_verify")" "$(secs "$t_raw") tail|gzip|tar+sha256sum" "$(ratio "$t_verify" "$t_raw")"
-row "cvdtool unpack (CVD)" "$(secs "$t_unpack")" "$(secs "$t_raw") tail|gzip|tar+sha256sum" "$(ratio "$t_unpack" "$t_raw")"
+# ---- clamfresh rows, for each binary
+clamfresh_rows() {
+    local who=$1 bin=$2 d=$run/$1
+    mkdir -p "$d"
+    say "[$who] $bin"
+    local env=(--env CLAMFRESH_RETRY_DELAY=0)
+    local upd=("$bin" --no-dns --quiet --update-db=daily)
 
-# ------------------------------------------ (2) base + the cdiff chain
-say "(2) producing version $LAST from version 1 and $PATCHES cdiffs"
-out=$run/apply.cld
-apply_cmd="$(q "$CVDTOOL") apply --trust-key $(q "$fx/bench.pub") $(q "$BASE")"
-for f in "${CDIFFS[@]}"; do apply_cmd+=" $(q "$f")"; done
-apply_cmd+=" -o $(q "$out")"
-t_apply=$(median_time apply "rm -f $(q "$out")" "$apply_cmd" "$SLOW_RUNS")
-"$CVDTOOL" verify -q --trust-key "$fx/bench.pub" "$out" || die "cvdtool apply produced a CLD that does not verify"
+    say "[$who] row 1: 1 cdiff (local $((V - 1)), mirror on 127.0.0.1, TestDatabases no)"
+    conf "$d/1.conf" "$d/db" "$MIRROR" "TestDatabases no"
+    measure "$who.cdiff1" "${env[@]}" \
+        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+        --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+        -- "${upd[@]}" --config-file="$d/1.conf" || true
 
-# ClamAV's own patcher, when it accepts our files. sigtool checks a .cdiff
-# against ClamAV's key, so our signed cdiffs are refused; the plain scripts
-# (which sigtool runs without any signature check) are the closest it gets.
-sig_ok=0
-if command -v sigtool >/dev/null; then
-    sd=$run/sigtool
-    rm -rf "$sd" && mkdir -p "$sd"
-    (cd "$sd" && tail -c +513 "$BASE" | gzip -dc | tar -x)
-    if (cd "$sd" && sigtool --run-cdiff="${CDIFFS[0]}") >"$run/sigtool.out" 2>&1; then
-        sig_kind=".cdiff"
-        sig_files=("${CDIFFS[@]}")
-        sig_ok=1
+    say "[$who] row 2: $CHAIN cdiffs (local $((V - CHAIN)))"
+    measure "$who.cdiff30" "${env[@]}" \
+        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL30") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+        --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+        -- "${upd[@]}" --config-file="$d/1.conf" || true
+
+    say "[$who] row 6: 1 cdiff with TestDatabases yes (libclamav test load; ClamAV key check shimmed)"
+    conf "$d/6.conf" "$d/db" "$MIRROR" "TestDatabases yes"
+    measure "$who.cdiff1_test" "${env[@]}" --env "LD_PRELOAD=$SHIM" \
+        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+        --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+        -- "${upd[@]}" --config-file="$d/6.conf" || true
+
+    say "[$who] row 4: $CHAIN cdiffs through a relay adding 0 and 100 ms of round trip"
+    local delay port name
+    for delay in 0 0.05; do
+        name=rtt$([ "$delay" = 0 ] && echo 0 || echo 100)
+        python3 "$here/relay.py" --upstream "$(cat "$run/mirror.port")" --delay "$delay" \
+            --port-file "$d/$name.port" 2>"$d/$name.err" &
+        PIDS+=($!)
+        if ! wait_file "$d/$name.port" $!; then
+            skip "$who.$name" "the relay did not start: $(tail -n 1 "$d/$name.err")"
+            continue
+        fi
+        port=$(cat "$d/$name.port")
+        conf "$d/$name.conf" "$d/db" "http://127.0.0.1:$port" "TestDatabases no"
+        measure "$who.$name" "${env[@]}" \
+            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL30") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+            --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+            -- "${upd[@]}" --config-file="$d/$name.conf" || true
+    done
+
+    say "[$who] row 5: main fresh install (no local database)"
+    conf "$d/5.conf" "$d/db" "$MIRROR" "TestDatabases no"
+    measure "$who.main" "${env[@]}" \
+        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && sync" \
+        --check "$(check_db "$d/db" main "$data/main-$MAIN_V.members")" \
+        -- "$bin" --no-dns --quiet --update-db=main --config-file="$d/5.conf" || true
+
+    say "[$who] row 3: up to date, DNS says current (dnsmasq and a mirror in a network namespace)"
+    if [ -z "$NS" ]; then
+        skip "$who.uptodate" "$NS_WHY"
     else
-        why=$(grep -m1 -i 'error' "$run/sigtool.out" || true)
-        note "sigtool --run-cdiff refuses our signed .cdiff files (${why:-non-zero exit}): it only trusts ClamAV's key; timed on the unsigned scripts instead."
-        rm -rf "$sd" && mkdir -p "$sd"
-        (cd "$sd" && tail -c +513 "$BASE" | gzip -dc | tar -x)
-        if (cd "$sd" && cp "${SCRIPTS[0]}" . && sigtool --run-cdiff="$(basename "${SCRIPTS[0]}")") >"$run/sigtool.out" 2>&1; then
-            sig_kind="script"
-            sig_files=("${SCRIPTS[@]}")
-            sig_ok=1
+        local nd=$run/ns-$who
+        mkdir -p "$nd/db"
+        cp "$CURRENT" "$nd/db/daily.cld"
+        : >"$nd/mirror.log"
+        ip netns exec "$NS" python3 "$root/tests/servers/mirror.py" --root "$data/www" \
+            --port-file "$nd/mirror.port" --log "$nd/mirror.log" 2>"$nd/mirror.err" &
+        PIDS+=($!)
+        if ! wait_file "$nd/mirror.port" $!; then
+            skip "$who.uptodate" "the mirror in the namespace did not start"
         else
-            note "skipped: sigtool --run-cdiff also fails on the plain scripts: $(head -n 1 "$run/sigtool.out")"
+            conf "$nd/3.conf" "$nd/db" "http://127.0.0.1:$(cat "$nd/mirror.port")" "TestDatabases no"
+            # The timer itself runs in the namespace, so only clamfresh is timed.
+            MEASURE_WRAP=(ip netns exec "$NS")
+            measure "$who.uptodate" \
+                --check "test ! -s $(q "$nd/mirror.log") || { echo 'the mirror got HTTP requests:'; head -c 300 $(q "$nd/mirror.log"); exit 1; }" \
+                -- "$bin" --quiet --update-db=daily --config-file="$nd/3.conf" || true
+            MEASURE_WRAP=()
+            gen same-members "$nd/db/daily.cld" "$data/daily-$V.members" >/dev/null ||
+                skip "$who.uptodate" "the database changed during the up-to-date runs"
+            grep -q 'query\[TXT\] current.cvd.clamav.net' "$NS_DIR/dnsmasq.log" ||
+                skip "$who.uptodate" "clamfresh never asked DNS (no TXT query in the dnsmasq log)"
+            echo "$(wc -l <"$nd/mirror.log")" >"$res/$who.uptodate.requests"
         fi
     fi
+}
+
+# ---- the namespace with DNS for row 3
+NS_WHY=
+if [ "$(id -u)" != 0 ]; then
+    NS_WHY="needs root (network namespace, dnsmasq on port 53)"
+elif ! command -v dnsmasq >/dev/null; then
+    NS_WHY="dnsmasq is not installed"
 else
-    note "skipped: sigtool baseline (sigtool not installed; Debian package clamav)"
+    NS=cfbench$$
+    NS_DIR=$run/ns
+    mkdir -p "$NS_DIR"
+    if ! ip netns add "$NS" 2>"$NS_DIR/err"; then
+        NS_WHY="cannot create a network namespace: $(cat "$NS_DIR/err")"
+        NS=
+    else
+        ip netns exec "$NS" ip link set lo up
+        mkdir -p "/etc/netns/$NS"
+        echo 'nameserver 127.0.0.1' >"/etc/netns/$NS/resolv.conf"
+        printf '127.0.0.1 localhost\n' >"/etc/netns/$NS/hosts"
+        # The record ClamAV publishes: version:main:daily:time:...:bytecode.
+        txt="1.4.6:$MAIN_V:$V:$(date +%s):1:90:49192:339"
+        ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+            --bind-interfaces --listen-address=127.0.0.1 --port=53 --user=root --group=root \
+            --pid-file="$NS_DIR/dnsmasq.pid" --log-facility="$NS_DIR/dnsmasq.log" --log-queries \
+            --txt-record="current.cvd.clamav.net,$txt" </dev/null >"$NS_DIR/dnsmasq.out" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 100); do
+            grep -qs 'started, version' "$NS_DIR/dnsmasq.log" && break
+            sleep 0.1
+        done
+        if ! grep -qs 'started, version' "$NS_DIR/dnsmasq.log"; then
+            NS_WHY="dnsmasq did not start: $(head -n 1 "$NS_DIR/dnsmasq.out")"
+            cleanup
+            NS=
+            PIDS=()
+        fi
+    fi
 fi
-if [ "$sig_ok" = 1 ]; then
-    # The whole job sigtool can do: unpack the base with tar, run every patch in
-    # order, pack the result as an uncompressed tar (what a CLD body is).
-    chain=$run/sigtool-chain.sh
+
+say "measuring with $RUNS timed runs per figure after $WARMUP warm-up run(s)"
+clamfresh_rows new "$CLAMFRESH"
+[ -n "${BASE_CLAMFRESH:-}" ] && clamfresh_rows base "$BASE_CLAMFRESH"
+
+# ---- baselines
+say "baselines: ClamAV's own steps (sigtool, with the ClamAV key check shimmed), test load, floors"
+bd=$run/baseline
+mkdir -p "$bd"
+# clamav_steps FILE LOCAL CDIFF...: a script doing what freshclam does to apply
+# cdiffs: unpack the local database into a directory, run each cdiff in it,
+# pack the directory as the new CLD (a plain tar after the 512-byte header).
+clamav_steps() {
+    local f=$1 local_db=$2 c
+    shift 2
     {
         echo "set -e"
-        echo "rm -rf $(q "$sd") && mkdir -p $(q "$sd") && cd $(q "$sd")"
-        echo "tail -c +513 $(q "$BASE") | gzip -dc | tar -x"
-        for f in "${sig_files[@]}"; do
-            if [ "$sig_kind" = script ]; then
-                echo "cp $(q "$f") . && sigtool --run-cdiff=$(q "$(basename "$f")") >/dev/null && rm -f $(q "$(basename "$f")")"
-            else
-                echo "sigtool --run-cdiff=$(q "$f") >/dev/null"
-            fi
-        done
-        echo "tar -cf ../sigtool.tar ."
-    } >"$chain"
-    t_sig=$(median_time sigtool_chain "true" "sh $(q "$chain")" "$SLOW_RUNS")
-    # Same result? Compare the signature files (the .info differs only in its DSIG line).
-    same=yes
-    mkdir -p "$run/applied"
-    "$CVDTOOL" unpack --trust-key "$fx/bench.pub" "$out" "$run/applied" >/dev/null
-    for f in "$run/applied"/*; do
-        case $f in *.info) continue ;; esac
-        cmp -s "$f" "$sd/$(basename "$f")" || same="no ($(basename "$f") differs)"
-    done
-    row "cvdtool apply, $PATCHES cdiffs" "$(secs "$t_apply")" "$(secs "$t_sig") sigtool ($sig_kind, unsigned)" "$(ratio "$t_apply" "$t_sig")"
-    note "sigtool's result equals cvdtool apply's: $same."
-fi
-t_build=$(median_time rebuild "rm -f $(q "$run/rebuilt.cvd")" \
-    "$(q "$CVDTOOL") build $(q "$fx/src") -o $(q "$run/rebuilt.cvd") --name daily --version $LAST --key $(q "$fx/bench.key")" \
-    "$SLOW_RUNS")
-row "cvdtool apply, $PATCHES cdiffs" "$(secs "$t_apply")" "$(secs "$t_build") cvdtool build v$LAST" "$(ratio "$t_apply" "$t_build")"
-
-# ------------------------------------------ (3) peak memory of cvdtool apply
-say "(3) peak memory"
-k_apply=$(sh -c "exec /usr/bin/time -f %M -o $(q "$run/time.out") $apply_cmd" >/dev/null 2>&1 && tail -n 1 "$run/time.out") ||
-    die "cvdtool apply failed under /usr/bin/time"
-row "cvdtool apply peak RSS" "$(mib $((k_apply * 1024)))" "$(mib "$db_bytes") database (unpacked)" "$(ratio $((k_apply * 1024)) "$db_bytes")"
-
-# ------------------------------------------ (3, 4) clamfresh updates from a local mirror
-say "(3, 4) clamfresh updates from a local mirror"
-mirror_pid=
-declare -A bytes rss reqs
-stop_mirror() {
-    if [ -n "$mirror_pid" ]; then
-        kill "$mirror_pid" 2>/dev/null || true
-        wait "$mirror_pid" 2>/dev/null || true
-        mirror_pid=
-    fi
+        echo "rm -rf $(q "$bd/w") && mkdir $(q "$bd/w") && cd $(q "$bd/w")"
+        echo "LD_PRELOAD=$(q "$SHIM") sigtool --unpack=$(q "$local_db") >/dev/null"
+        for c in "$@"; do echo "LD_PRELOAD=$(q "$SHIM") sigtool --run-cdiff=$(q "$c") >/dev/null"; done
+        echo "{ head -c 512 $(q "$local_db"); tar -cf - daily.info \$(ls | grep -v '^daily.info\$'); } >$(q "$bd/new.cld")"
+    } >"$f"
 }
-trap stop_mirror EXIT
-
-update_bench() {
-    local port why
-    python3 "$root/tests/servers/mirror.py" --root "$fx/www" --port-file "$run/port" --log "$run/mirror.log" &
-    mirror_pid=$!
-    for _ in $(seq 100); do
-        [ -s "$run/port" ] && break
-        sleep 0.1
-    done
-    [ -s "$run/port" ] || {
-        echo "the test mirror did not start"
-        return 1
-    }
-    port=$(cat "$run/port")
-    mkdir -p "$run/certs" "$run/db0"
-    cp "$BASE" "$run/db0/daily.cvd"
-    for mode in cdiff full; do
-        {
-            echo "DatabaseDirectory $run/db-$mode"
-            echo "DatabaseOwner $(id -un)"
-            echo "DatabaseMirror http://127.0.0.1:$port"
-            echo "CVDCertsDirectory $run/certs"
-            # The load test would time libclamav, not clamfresh.
-            echo "TestDatabases no"
-            [ "$mode" = full ] && echo "ScriptedUpdates no"
-            echo "MaxAttempts 1"
-        } >"$run/$mode.conf"
-    done
-    reset() { echo "rm -rf $(q "$run/db-$1") && cp -r $(q "$run/db0") $(q "$run/db-$1")"; }
-    cmd() { echo "$(q "$CLAMFRESH") --no-dns --quiet --config-file=$(q "$run/$1.conf") --update-db=daily --trust-key=$(q "$fx/bench.pub")"; }
-
-    # One counted run of each: result, bytes on the wire, peak memory.
-    for mode in cdiff full; do
-        sh -c "$(reset "$mode")"
-        : >"$run/mirror.log"
-        if ! CLAMFRESH_RETRY_DELAY=0 /usr/bin/time -f %M -o "$run/time-$mode.out" \
-            sh -c "exec $(cmd "$mode")" >"$run/update-$mode.out" 2>&1; then
-            why=$(grep -m1 'ERROR' "$run/update-$mode.out" || tail -n 1 "$run/update-$mode.out")
-            echo "clamfresh update via $mode failed: $why"
-            return 1
-        fi
-        local want=cld
-        [ "$mode" = full ] && want=cvd
-        [ -f "$run/db-$mode/daily.$want" ] || {
-            echo "clamfresh update via $mode left no daily.$want"
-            return 1
-        }
-        "$CVDTOOL" info "$run/db-$mode/daily.$want" | grep -q "^Version: $LAST\$" || {
-            echo "clamfresh update via $mode did not reach version $LAST"
-            return 1
-        }
-        bytes[$mode]=$($gen bytes "$run/mirror.log")
-        reqs[$mode]=$($gen requests "$run/mirror.log")
-        rss[$mode]=$(tail -n 1 "$run/time-$mode.out")
-    done
-    t_upd_cdiff=$(CLAMFRESH_RETRY_DELAY=0 median_time upd_cdiff "$(reset cdiff)" "$(cmd cdiff)" "$SLOW_RUNS")
-    t_upd_full=$(CLAMFRESH_RETRY_DELAY=0 median_time upd_full "$(reset full)" "$(cmd full)" "$SLOW_RUNS")
-    stop_mirror
-}
-
-if update_bench >"$run/skip.reason"; then
-    row "clamfresh update v1->v$LAST, cdiffs: time" "$(secs "$t_upd_cdiff")" "$(secs "$t_upd_full") full download" "$(ratio "$t_upd_cdiff" "$t_upd_full")"
-    row "  peak RSS" "$(mib $((rss[cdiff] * 1024)))" "$(mib $((rss[full] * 1024))) full download" "$(ratio "${rss[cdiff]}" "${rss[full]}")"
-    row "  bytes transferred" "$(mib "${bytes[cdiff]}")" "$(mib "${bytes[full]}") full download" "$(ratio "${bytes[cdiff]}" "${bytes[full]}")"
-    note "requests, cdiff route: ${reqs[cdiff]}"
-    note "requests, full route:  ${reqs[full]}"
+check_dir="python3 $(q "$here/gen.py") dir-members $(q "$bd/w") | diff -q - $(q "$data/daily-$V.members") >/dev/null"
+# The slow baselines run without a warm-up: their files are in the page cache
+# already (the rows above read them), and a warm-up would add minutes.
+MEASURE_WARMUP=0
+if command -v sigtool >/dev/null; then
+    clamav_steps "$bd/steps1.sh" "$LOCAL1" "${CDIFF1[@]}"
+    measure clamav.cdiff1 --check "$check_dir" -- sh "$bd/steps1.sh" || true
+    clamav_steps "$bd/steps30.sh" "$LOCAL30" "${CDIFF30[@]}"
+    measure clamav.cdiff30 --check "$check_dir" -- sh "$bd/steps30.sh" || true
 else
-    stop_mirror
-    note "skipped: clamfresh updates: $(head -n 1 "$run/skip.reason")"
+    skip clamav.cdiff1 "sigtool is not installed (Debian package clamav)"
+    skip clamav.cdiff30 "sigtool is not installed (Debian package clamav)"
 fi
+measure clamav.loadtest --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" "$CURRENT" || true
+measure clamav.loadtest_compile --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" --compile "$CURRENT" || true
+# freshclam itself (Debian's 1.4), with the same shim, on the same mirror and
+# data: the whole update as ClamAV does it, download and install included.
+if command -v freshclam >/dev/null; then
+    fd=$bd/freshclam
+    mkdir -p "$fd"
+    for t in no yes; do
+        {
+            echo "DatabaseDirectory $fd/db"
+            echo "DatabaseOwner $(id -un)"
+            echo "DatabaseMirror $MIRROR"
+            echo "LogTime no"
+            echo "MaxAttempts 1"
+            echo "TestDatabases $t"
+        } >"$fd/$t.conf"
+    done
+    fc=(freshclam --no-dns --quiet --update-db=daily)
+    reset_to() { echo "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && cp $(q "$1") $(q "$fd/db/daily.cld") && sync $(q "$fd/db/daily.cld")"; }
+    measure freshclam.cdiff1 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
+        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
+    measure freshclam.cdiff30 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL30")" \
+        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
+    measure freshclam.cdiff1_test --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
+        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/yes.conf" || true
+    measure freshclam.main --env "LD_PRELOAD=$SHIM" --prepare "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && sync" \
+        --check "$(check_db "$fd/db" main "$data/main-$MAIN_V.members")" \
+        -- freshclam --no-dns --quiet --update-db=main --config-file="$fd/no.conf" || true
+    rm -rf "$fd/db"
+else
+    for k in cdiff1 cdiff30 cdiff1_test main; do skip "freshclam.$k" "freshclam is not installed (Debian package clamav-freshclam)"; done
+fi
+
+MEASURE_WARMUP=$WARMUP
+measure floor.cp_sync --prepare "rm -f $(q "$bd/copy.cld")" \
+    -- sh -c "cp $(q "$CURRENT") $(q "$bd/copy.cld") && sync $(q "$bd/copy.cld")" || true
+measure floor.sha256 -- openssl dgst -sha256 "$CURRENT" || true
+# For the up-to-date row: starting any program linked with Debian's libcurl
+# (whose dependencies - GnuTLS, Kerberos, LDAP, ... - are loaded and relocated).
+measure floor.curl_start -- curl --version || true
+measure main.untar --prepare "rm -rf $(q "$bd/m") && mkdir $(q "$bd/m")" \
+    -- sh -c "tail -c +513 $(q "$data/www/main-$MAIN_V.cvd") | gunzip | tar -x -C $(q "$bd/m")" || true
+rm -rf "$bd/m" "$bd/w" "$bd/new.cld" "$bd/copy.cld"
 
 # ---------------------------------------------------------------- report
-printf '\nclamfresh benchmarks, %s, %s CPU(s), %s\n' "$(uname -m)" "$(nproc)" "$(date -u +%Y-%m-%dT%H:%MZ)"
-printf 'database: %s lines, %s unpacked, CVD %s; %s cdiffs, %s in all\n' "$LINES" "$(mib "$db_bytes")" \
-    "$(mib "$cvd_bytes")" "$PATCHES" "$(mib "$cdiff_bytes")"
-printf 'timing: median of %s runs (%s for the slow ones), %s\n\n' "$RUNS" "$SLOW_RUNS" \
-    "$([ "$have_hyperfine" = 1 ] && echo hyperfine || echo 'date +%s.%N')"
-printf '%-42s %14s   %-44s %6s\n' "figure" "ours" "baseline" "ratio"
-printf '%-42s %14s   %-44s %6s\n' "------" "----" "--------" "-----"
-for r in "${rows[@]}"; do
-    IFS=$'\t' read -r a b c d <<<"$r"
-    printf '%-42s %14s   %-44s %6s\n' "$a" "$b" "$c" "$d"
-done
-printf '\nratio = ours / baseline: below 1 means faster, smaller or fewer bytes.\n'
-for n in "${notes[@]}"; do printf -- '- %s\n' "$n"; done
-printf '(whole run: %ss)\n' $(($(date +%s) - T0))
+commit_of() {
+    local bin=$1 dir src
+    dir=$(dirname "$bin")
+    src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$dir/CMakeCache.txt" 2>/dev/null || true)
+    if [ -n "$src" ] && git -C "$src" rev-parse --short HEAD >/dev/null 2>&1; then
+        echo "$(git -C "$src" rev-parse --short HEAD)$(git -C "$src" diff --quiet HEAD -- 2>/dev/null || echo '+dirty') ($src)"
+    else
+        echo "unknown (not built from a git tree)"
+    fi
+}
+{
+    echo "scale=$SCALE"
+    echo "runs=$RUNS"
+    echo "warmup=$WARMUP"
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "nproc=$(nproc)"
+    echo "memory=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+    echo "kernel=$(uname -sr)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "load_start=$LOAD_START"
+    echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "new_bin=$CLAMFRESH"
+    echo "new_commit=$(commit_of "$CLAMFRESH")"
+    if [ -n "${BASE_CLAMFRESH:-}" ]; then
+        echo "base_bin=$BASE_CLAMFRESH"
+        echo "base_commit=$(commit_of "$BASE_CLAMFRESH")"
+    fi
+    echo "daily_version=$V"
+    echo "daily_lines=$(cat "$data/daily.lines")"
+    echo "daily_bytes=$(cat "$data/daily.bytes")"
+    echo "daily_members=$(wc -l <"$data/daily-$V.members")"
+    echo "daily_cvd=$(stat -c %s "$data/www/daily-$V.cvd")"
+    echo "daily_cld=$(stat -c %s "$CURRENT")"
+    echo "cdiff_bytes=$(cat "${CDIFF30[@]}" | wc -c)"
+    echo "main_lines=$(cat "$data/main.lines")"
+    echo "main_bytes=$(cat "$data/main.bytes")"
+    echo "main_cvd=$(stat -c %s "$data/www/main-$MAIN_V.cvd")"
+    echo "elapsed=$(($(date +%s) - T0))"
+} >"$res/meta"
+python3 "$here/report.py" "$res" "$RESULTS"
+say "written to $RESULTS"
