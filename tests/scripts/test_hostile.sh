@@ -34,6 +34,25 @@ run() { cf_expect_exit "$1" timeout 60 "$CLAMFRESH" --no-dns --config-file="$CON
 
 version_of() { head -c 512 "$1" | cut -d: -f3; }
 
+# Each class's checks are counted and printed at the end as
+# "# reliability | CLASS | CHECKS | WHAT THEY VERIFY", the rows of the
+# reliability table (scripts/reliability.sh).
+declare -A R_COUNT R_WHAT
+R_ORDER=()
+class() { # NAME WHAT
+    R_CLASS=$1
+    [ -n "${R_WHAT[$1]:-}" ] || R_ORDER+=("$1")
+    R_WHAT[$1]=$2
+    R_START=$CF__NCHECK
+}
+class_end() { R_COUNT[$R_CLASS]=$((${R_COUNT[$R_CLASS]:-0} + CF__NCHECK - R_START)); }
+class_report() {
+    local c
+    for c in "${R_ORDER[@]}"; do
+        printf '# reliability | %s | %s | %s\n' "$c" "${R_COUNT[$c]:-0}" "${R_WHAT[$c]}"
+    done
+}
+
 # A header that advertises version $2, made from CVD $1 (only the probe reads it).
 advertise() { # CVD VERSION OUT
     python3 - "$1" "$2" "$3" <<'PY'
@@ -48,6 +67,7 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     cf_fixtures_use "$set"
 
     # --- identity: a validly signed database of another name is not installed
+    class "identity" "a validly signed database of another name is refused: exit status, message, nothing installed"
     new_case
     cp "$FX/test-3.cvd" "$WWW/daily.cvd.advertised"
     cp "$FX/test-3.cvd" "$WWW/daily-3.cvd.served"
@@ -57,7 +77,10 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     cf_expect_err 'is not the daily database: its manifest is test\.info'
     cf_check "identity: nothing installed as daily" bash -c "! ls '$DB' | grep -q '^daily\\.c[lv]d$'"
 
+    class_end
+
     # --- version gap: an absurd advertised version costs no patch request
+    class "version gap" "an advertised version 4294967295: no patch asked for, few requests, the newest file installed"
     new_case
     cp "$FX/test-1.cvd" "$DB/test.cvd"
     advertise "$FX/test-3.cvd" 4294967295 "$WWW/test.cvd.advertised"
@@ -70,7 +93,10 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     cf_check "version gap: at most 8 requests" test "$(wc -l <"$MIRROR_LOG")" -le 8
     cf_check "version gap: version 3 installed" test "$(version_of "$DB/test.cvd")" = 3
 
+    class_end
+
     # --- Retry-After: no cool-down beyond a day, whatever the header says
+    class "Retry-After" "Retry-After of 2^63-1 s, the year 9999 and 23 digits: exit 0 and a cool-down of at most 24 h"
     for ra in 9223372036854775807 "Fri, 31 Dec 9999 23:59:59 GMT" 99999999999999999999999; do
         new_case
         cp "$FX/test-3.cvd" "$WWW/test.cvd.advertised"
@@ -83,7 +109,10 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
             bash -c "[ -n '$until' ] && [ \$(( \$(date -d '$until' +%s) - \$(date +%s) )) -le 86400 ]"
     done
 
+    class_end
+
     # --- local state: a FIFO or a link as freshclam.dat neither hangs nor is read through
+    class "local files" "freshclam.dat as a FIFO or a symbolic link: no hang, exit 2, the reason named, the link target untouched"
     new_case
     mkfifo "$DB/freshclam.dat"
     serve
@@ -97,7 +126,10 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     cf_expect_err 'freshclam\.dat is a symbolic link'
     cf_check "local state: the link's target is untouched" test "$(cat "$CASE/elsewhere")" = outside
 
+    class_end
+
     # --- a damaged local database at the advertised version is fetched again
+    class "damaged local database" "a damaged database at the advertised version is found, fetched again, then trusted"
     new_case
     cp "$FX/test-3.cvd" "$DB/test.cvd"
     python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-40]^=0x20; open(p,"wb").write(b)' \
@@ -113,7 +145,10 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     cf_expect_out 'test\.cvd database is up-to-date'
     cf_expect_no 'is damaged'
 
+    class_end
+
     # --- a chain that does not apply is never half-installed
+    class "patch chain" "a patch that does not apply: the whole file instead, byte-exact, no temporary left"
     new_case
     cp "$FX/test-1.cvd" "$DB/test.cvd"
     cp "$FX/test-3.cvd" "$WWW/test.cvd.advertised"
@@ -126,10 +161,13 @@ for set in "${CF_FIXTURE_SETS[@]}"; do
     cf_expect_err 'Incremental update failed, trying to download test\.cvd'
     cf_check "bad chain: the whole file, version 3" cmp -s "$FX/test-3.cvd" "$DB/test.cvd"
     cf_check "bad chain: no temporary left" bash -c "! ls -A '$DB' | grep -q tmp"
+    class_end
+
 done
 
 # --- offline: a mirror whose name does not resolve is given up after one retry
 # (exit 11, as freshclam when the version probe fails)
+class offline "an unresolvable mirror: given up after one retry, in under 20 s, with freshclam's exit status"
 if cf_is_root && cf_have_cmd ip; then
     cf_fixtures_use "${CF_FIXTURE_SETS[0]}"
     new_case "http://mirror.invalid"
@@ -142,3 +180,5 @@ if cf_is_root && cf_have_cmd ip; then
 else
     cf__say "# SKIP offline case: needs root and ip (a network namespace without DNS)"
 fi
+class_end
+class_report
