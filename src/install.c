@@ -228,27 +228,31 @@ static cf_code put_sign(const char *dbdir, const char *db, const char *ext, cons
 static cf_code drop_stale(const char *dbdir, const char *db, const char *other, const char *keep,
                           int *stale_err, cf_err *e)
 {
-    int failed = 0;
+    int failed = 0, removed = 0;
     char path[4096];
-    if (join(path, sizeof path, dbdir, other) == 0 && unlink(path) != 0 && errno != ENOENT) {
-        failed = 1;
-        cf_err_set(e, CF_EIO, "Can't remove stale %s: %s", path, strerror(errno));
+    if (join(path, sizeof path, dbdir, other) == 0) {
+        if (unlink(path) == 0)
+            removed = 1;
+        else if (errno != ENOENT)
+            failed = 1, cf_err_set(e, CF_EIO, "Can't remove stale %s: %s", path, strerror(errno));
     }
     DIR *d = opendir(dbdir);
     if (d) {
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
-            if (!is_db_sign(de->d_name, db) || strcmp(de->d_name, keep) == 0)
+            if (!is_db_sign(de->d_name, db) || strcmp(de->d_name, keep) == 0 ||
+                join(path, sizeof path, dbdir, de->d_name) != 0)
                 continue;
-            if (join(path, sizeof path, dbdir, de->d_name) == 0 && unlink(path) != 0 && errno != ENOENT) {
-                failed = 1;
-                cf_err_set(e, CF_EIO, "Can't remove stale %s: %s", path, strerror(errno));
-            }
+            if (unlink(path) == 0)
+                removed = 1;
+            else if (errno != ENOENT)
+                failed = 1, cf_err_set(e, CF_EIO, "Can't remove stale %s: %s", path, strerror(errno));
         }
         closedir(d);
     }
+    /* The install itself is synced already; only removals need another sync. */
     cf_err dir_err = {0};
-    if (fsync_dir(dbdir, &dir_err) != CF_OK && !failed) {
+    if (removed && fsync_dir(dbdir, &dir_err) != CF_OK && !failed) {
         failed = 1;
         *e = dir_err;
     }
