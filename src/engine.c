@@ -17,8 +17,12 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <link.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "clamfresh/buf.h"
+#include "clamfresh/fileio.h"
 #include "engine_priv.h"
 
 /* clamav.h (1.4.6): cl_error_t is an enum with CL_SUCCESS = 0, passed as int. */
@@ -48,7 +52,9 @@ typedef void (*cl_debug_fn)(void);
 
 static struct {
     int ok;
+    int resolved; /* the functions below are usable (not only facts from the cache) */
     const char *soname;
+    char path[4096]; /* the file dlopen found, for the facts cache */
     char version[64];
     unsigned flevel;
     cl_init_fn init;
@@ -61,6 +67,8 @@ static struct {
 } lib;
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static char facts_file[4096]; /* "" = no facts cache */
 static unsigned test_timeout = CF_ENGINE_TEST_TIMEOUT;
 static int test_debug;
 
@@ -98,9 +106,15 @@ static void lib_open(void)
             const char *v = retver();
             snprintf(lib.version, sizeof lib.version, "%s", v ? v : "");
             lib.flevel = retflevel();
+            struct link_map *lm = NULL;
+            if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL || lm->l_name == NULL)
+                lib.path[0] = '\0';
+            else
+                snprintf(lib.path, sizeof lib.path, "%s", lm->l_name);
             if (lib.version[0]) {
                 lib.soname = sonames[i];
                 lib.ok = 1;
+                lib.resolved = 1;
                 return;
             }
         }
@@ -109,9 +123,117 @@ static void lib_open(void)
     }
 }
 
+/* ---- the facts cache ------------------------------------------------------
+ * Opening libclamav costs more than the rest of an up-to-date run. Its version
+ * and f-level change only with the library file, so they are kept in a small
+ * file beside the databases, valid while the file dlopen found (followed
+ * through links) has the same device, inode, size and modification time and
+ * LD_LIBRARY_PATH is unchanged. The load test opens the library for real. */
+
+#define FACTS_MAGIC "clamfresh-engine 1"
+
+static void facts_identity(const struct stat *st, char *out, size_t n)
+{
+    snprintf(out, n, "%llu %llu %lld %lld.%09ld", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+             (long)st->st_mtim.tv_nsec);
+}
+
+static int facts_read(void)
+{
+    if (!facts_file[0])
+        return 0;
+    cf_buf b = CF_BUF_INIT;
+    cf_err e = {0};
+    if (cf_file_read_db(facts_file, 8192, &b, &e) != CF_OK || cf_buf_append(&b, "", 1) != CF_OK) {
+        cf_buf_free(&b);
+        return 0;
+    }
+    /* magic, path, identity, LD_LIBRARY_PATH, soname, flevel, version: one a line */
+    char *line[7] = {0}, *save = NULL, *p = (char *)b.p;
+    size_t n = 0;
+    for (char *t = strtok_r(p, "\n", &save); t && n < 7; t = strtok_r(NULL, "\n", &save))
+        line[n++] = t;
+    int ok = 0;
+    struct stat st;
+    char id[128];
+    const char *ld = getenv("LD_LIBRARY_PATH");
+    if (n == 7 && strcmp(line[0], FACTS_MAGIC) == 0 && stat(line[1], &st) == 0) {
+        facts_identity(&st, id, sizeof id);
+        ok = strcmp(line[2], id) == 0 && strcmp(line[3], ld ? ld : "-") == 0;
+    }
+    for (size_t i = 0; ok && sonames[i]; i++)
+        if (strcmp(line[4], sonames[i]) == 0) {
+            char *end = NULL;
+            unsigned long fl = strtoul(line[5], &end, 10);
+            if (end == line[5] || *end || fl > 100000 || strlen(line[6]) >= sizeof lib.version || !line[6][0])
+                break;
+            lib.soname = sonames[i];
+            lib.flevel = (unsigned)fl;
+            snprintf(lib.version, sizeof lib.version, "%s", line[6]);
+            snprintf(lib.path, sizeof lib.path, "%s", line[1]);
+            lib.ok = 1;
+            break;
+        }
+    cf_buf_free(&b);
+    return lib.ok;
+}
+
+static void facts_write(void)
+{
+    struct stat st;
+    char id[128], dir[4096];
+    if (!facts_file[0] || !lib.ok || !lib.path[0] || stat(lib.path, &st) != 0)
+        return;
+    facts_identity(&st, id, sizeof id);
+    const char *ld = getenv("LD_LIBRARY_PATH");
+    cf_buf b = CF_BUF_INIT;
+    cf_err e = {0};
+    snprintf(dir, sizeof dir, "%s", facts_file);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    if (cf_buf_printf(&b, "%s\n%s\n%s\n%s\n%s\n%u\n%s\n", FACTS_MAGIC, lib.path, id, ld && *ld ? ld : "-",
+                      lib.soname, lib.flevel, lib.version) == CF_OK)
+        (void)cf_file_replace_db(dir, slash + 1, b.p, b.n, &e); /* best effort: only a cache */
+    cf_buf_free(&b);
+}
+
+static void lib_facts(void)
+{
+    if (facts_read())
+        return;
+    pthread_once(&load_once, lib_open);
+    facts_write();
+}
+
 static void lib_ensure(void)
 {
-    pthread_once(&lib_once, lib_open);
+    pthread_once(&lib_once, lib_facts);
+}
+
+/* The functions themselves, for the load test. */
+static void lib_ensure_loaded(void)
+{
+    lib_ensure();
+    if (lib.resolved)
+        return;
+    char version[64];
+    unsigned flevel = lib.flevel;
+    snprintf(version, sizeof version, "%s", lib.version);
+    memset(&lib, 0, sizeof lib);
+    pthread_once(&load_once, lib_open);
+    if (!lib.ok) {
+        /* The library went away since the facts were cached. */
+        snprintf(lib.version, sizeof lib.version, "%s", version);
+        lib.flevel = flevel;
+    }
+}
+
+void cf_engine_facts_cache(const char *file)
+{
+    snprintf(facts_file, sizeof facts_file, "%s", file ? file : "");
 }
 
 int cf_engine_available(void)
@@ -456,7 +578,8 @@ cf_code cf_engine_test_load(const char *path, int bytecode, cf_engine_test_resul
     res->status = CF_ENGINE_TEST_FAILED;
     if (!path || !path[0])
         return cf_err_set(e, CF_EINVAL, "engine test: no database path given");
-    if (!cf_engine_available()) {
+    lib_ensure_loaded();
+    if (!lib.resolved) {
         res->status = CF_ENGINE_TEST_UNAVAILABLE;
         snprintf(res->error, sizeof res->error,
                  "libclamav is not installed: the database load test was not performed");

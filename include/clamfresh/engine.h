@@ -34,6 +34,14 @@ const char *cf_engine_version(void);
  * decides what to assume (settings: EngineFlevel, CF_FALLBACK_FLEVEL). */
 unsigned cf_engine_flevel(void);
 
+/* Keeps libclamav's version and f-level in file (beside the databases), so a
+ * later run whose library file is unchanged need not open it; only the load
+ * test does. Call before the first cf_engine_* query; file NULL or "" = none.
+ * The cache is only ever a reason to skip the dlopen: anything about it that
+ * does not match exactly means the library is opened. */
+void cf_engine_facts_cache(const char *file);
+#define CF_ENGINE_FACTS_FILE "clamfresh-engine.state"
+
 /* Which libclamav file was opened ("libclamav.so.12"), or "" when none. Static. */
 const char *cf_engine_library(void);
 

@@ -667,11 +667,10 @@ int main(int argc, char **argv)
     cf_settings_init(&a->s);
     cf_cli_result r = {0};
     cf_cli_parse(argc, argv, &a->s, &r);
-    a->engine_version = cf_engine_version();
     if (r.action == CF_CLI_ERROR)
         return r.exit_code;
     if (r.action == CF_CLI_HELP) {
-        cf_cli_help(stdout, a->engine_version);
+        cf_cli_help(stdout, cf_engine_version());
         return 0;
     }
     cf_log_init_terminal(&a->s);
@@ -682,6 +681,15 @@ int main(int argc, char **argv)
         return cf_settings_exit_code(rc);
     }
     cf_log_init_terminal(&a->s);
+    /* libclamav's version and f-level from the cache beside the databases
+     * while the library file is unchanged: an up-to-date run never opens it. */
+    if (a->s.database_directory) {
+        char facts[4096];
+        if (snprintf(facts, sizeof facts, "%s/%s", a->s.database_directory, CF_ENGINE_FACTS_FILE) <
+            (int)sizeof facts)
+            cf_engine_facts_cache(facts);
+    }
+    a->engine_version = cf_engine_version();
     if (r.action == CF_CLI_VERSION)
         return print_version(a);
     if (r.action == CF_CLI_LIST_MIRRORS) {

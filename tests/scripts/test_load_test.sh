@@ -35,7 +35,7 @@ cf_expect_err 'Database update process failed: Test failed'
 cf_expect_no 'test\.cvd updated'
 cf_check "old database kept byte for byte" cmp -s "$FX/test-1.cvd" "$CASE/db/test.cvd"
 cf_check "nothing left behind" test -z "$(find "$CASE/db" -mindepth 1 -maxdepth 1 ! -name clamfresh.lock \
-    ! -name freshclam.dat ! -name clamfresh-mirrors.state ! -name test.cvd)"
+    ! -name freshclam.dat ! -name "clamfresh-*.state" ! -name test.cvd)"
 
 # --debug turns on libclamav's own debug output in the load test, as freshclam does.
 run_case own 8 --debug
@@ -57,3 +57,39 @@ printf 'DatabaseMirror http://127.0.0.1:9\nDatabaseDirectory %s\nDatabaseOwner %
 cf_expect_exit 8 "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" --update-db=custom
 cf_expect_err 'Database test FAILED'
 cf_check "the broken custom database was not installed" test ! -e "$CASE/db/broken.ndb"
+
+# The engine facts cache: a run keeps libclamav's version beside the databases
+# and a later run with the same library file takes it from there (so an
+# up-to-date run never opens libclamav); a changed library identity is not
+# trusted, and the load test still opens the real library with a cache present.
+cf_fixtures_use own
+cf_tmpdir CASE
+mkdir "$CASE/db"
+printf 'DatabaseMirror http://127.0.0.1:9\nDatabaseDirectory %s\nDatabaseOwner %s\n' "$CASE/db" "$(id -un)" \
+    >"$CASE/c.conf"
+facts="$CASE/db/clamfresh-engine.state"
+cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
+cf_check "engine facts cached beside the databases" test -s "$facts"
+real=$(sed -n 7p "$facts")
+cf_check "the cached version is libclamav's ($real)" grep -q "ClamAV $real" "$CF_OUT"
+sed -i '7s/.*/9.8.7/' "$facts"
+cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
+cf_expect_out '^ClamAV 9\.8\.7'
+sed -i '3s/^[0-9]*/1/' "$facts" # another device: the library changed
+cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
+cf_expect_out "^ClamAV $real"
+cf_check "the cache was rewritten from the library" test "$(sed -n 7p "$facts")" = "$real"
+if [ -f "$CF_VECTORS/clamav/test-1.cvd" ]; then
+    cf_fixtures_use vectors
+    mkdir "$CASE/www"
+    cp "$FX/test-1.cvd" "$CASE/db/test.cvd"
+    cp "$FX/test-3.cvd" "$CASE/www/test-3.cvd"
+    cp "$FX/test-3.cvd" "$CASE/www/test.cvd"
+    cf_start_mirror "$CASE/www"
+    printf 'DatabaseMirror %s\nDatabaseDirectory %s\nDatabaseOwner %s\nTestDatabases yes\nScriptedUpdates no\n' \
+        "$MIRROR_URL" "$CASE/db" "$(id -un)" >"$CASE/c2.conf"
+    cf_expect_exit 0 "$CLAMFRESH" --no-dns --config-file="$CASE/c2.conf" "${FX_ARGS[@]}" --update-db=test
+    cf_expect_out '^Database test passed\.$'
+    cf_check "the load test ran with the cache present" test "$(sed -n 7p "$facts")" = "$real"
+    cf_stop "$MIRROR_PID"
+fi
