@@ -57,6 +57,7 @@
 #include "clamfresh/dsig.h"
 #include "clamfresh/gz.h"
 #include "clamfresh/limits.h"
+#include "cdiff_syntax_priv.h"
 
 static const char cdiff_magic[] = "ClamAV-Diff:";
 #define MAGIC_LEN (sizeof(cdiff_magic) - 1)
@@ -244,22 +245,6 @@ cf_code cf_cdiff_build(const uint8_t *script, size_t n, uint32_t version, const 
 
 /* ---------------------------------------------------------------------- apply */
 
-/* OPEN/UNLINK/MOVE name rule (see the top of this file). */
-static int script_name_ok(const uint8_t *s, size_t n)
-{
-    if (n == 0 || n > CF_MAX_NAME)
-        return 0;
-    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 /* A member as the script has left it so far. */
 typedef struct shadow {
     char *name;
@@ -349,45 +334,6 @@ static cf_code member_set(applier *a, const char *name, cf_buf *data, cf_err *e)
         s->data = *data;
         memset(data, 0, sizeof(*data));
     }
-    return CF_OK;
-}
-
-/* Splits off the next space-delimited word of [*s, end). */
-static int next_word(const uint8_t **s, const uint8_t *end, const uint8_t **w, size_t *wn)
-{
-    if (*s > end)
-        return 0;
-    const uint8_t *sp = memchr(*s, ' ', (size_t)(end - *s));
-    *w = *s;
-    *wn = (size_t)((sp ? sp : end) - *s);
-    *s = sp ? sp + 1 : end + 1; /* end + 1 marks "no more words" */
-    return 1;
-}
-
-static cf_code parse_lineno(const uint8_t *w, size_t n, size_t *out, cf_err *e)
-{
-    size_t v = 0;
-    if (n == 0 || n > 19)
-        return cf_err_set(e, CF_EFORMAT, "bad line number '%.*s'", (int)(n > 40 ? 40 : n), w);
-    for (size_t i = 0; i < n; i++) {
-        if (w[i] < '0' || w[i] > '9')
-            return cf_err_set(e, CF_EFORMAT, "bad line number '%.*s'", (int)n, w);
-        v = v * 10 + (size_t)(w[i] - '0');
-    }
-    if (v == 0)
-        return cf_err_set(e, CF_EFORMAT, "line number 0 (lines count from 1)");
-    *out = v;
-    return CF_OK;
-}
-
-static cf_code take_name(const uint8_t *w, size_t n, const char *cmd, char out[CF_MAX_NAME + 1], cf_err *e)
-{
-    if (!script_name_ok(w, n))
-        return cf_err_set(e, CF_EFORMAT,
-                          "%s: invalid database name '%.*s' (allowed: letters, digits, '.', '_')", cmd,
-                          (int)(n > 120 ? 120 : n), w);
-    memcpy(out, w, n);
-    out[n] = '\0';
     return CF_OK;
 }
 
@@ -496,13 +442,13 @@ static cf_code add_edit(applier *a, size_t sline, int del, const uint8_t *args, 
     size_t wn = 0, pn = 0;
     edit ed;
     memset(&ed, 0, sizeof(ed));
-    next_word(&s, end, &w, &wn);
-    cf_code rc = parse_lineno(w, wn, &ed.line, e);
+    cf_cdiff_next_word(&s, end, &w, &wn);
+    cf_code rc = cf_cdiff_lineno(w, wn, &ed.line, e);
     if (rc != CF_OK) {
         cf_err_prefix(e, "%s: ", cmd);
         return rc;
     }
-    if (!next_word(&s, end, &pre, &pn))
+    if (!cf_cdiff_next_word(&s, end, &pre, &pn))
         return cf_err_set(e, CF_EFORMAT, "%s: missing the line prefix", cmd);
     if (!del) {
         if (s > end)
@@ -551,7 +497,7 @@ static cf_code do_move(applier *a, const uint8_t *args, size_t n, cf_err *e)
         return cf_err_set(e, CF_EFORMAT, "MOVE while %s is open", a->name);
     const uint8_t *s = args, *end = args + n, *w[7] = {NULL};
     size_t wn[7] = {0}, k = 0;
-    while (k < 7 && next_word(&s, end, &w[k], &wn[k]))
+    while (k < 7 && cf_cdiff_next_word(&s, end, &w[k], &wn[k]))
         k++;
     if (k != 6)
         return cf_err_set(e, CF_EFORMAT,
@@ -559,14 +505,14 @@ static cf_code do_move(applier *a, const uint8_t *args, size_t n, cf_err *e)
                           k < 6 ? "fewer" : "more");
     char src[CF_MAX_NAME + 1], dst[CF_MAX_NAME + 1];
     size_t from, to;
-    cf_code rc = take_name(w[0], wn[0], "MOVE", src, e);
+    cf_code rc = cf_cdiff_take_name(w[0], wn[0], "MOVE", src, e);
     if (rc == CF_OK)
-        rc = take_name(w[1], wn[1], "MOVE", dst, e);
+        rc = cf_cdiff_take_name(w[1], wn[1], "MOVE", dst, e);
     if (rc != CF_OK)
         return rc;
-    rc = parse_lineno(w[2], wn[2], &from, e);
+    rc = cf_cdiff_lineno(w[2], wn[2], &from, e);
     if (rc == CF_OK)
-        rc = parse_lineno(w[4], wn[4], &to, e);
+        rc = cf_cdiff_lineno(w[4], wn[4], &to, e);
     if (rc != CF_OK) {
         cf_err_prefix(e, "MOVE: ");
         return rc;
@@ -623,7 +569,7 @@ static cf_code do_line(applier *a, size_t sline, const uint8_t *line, size_t len
             return cf_err_set(e, CF_EFORMAT, "OPEN: missing the file name");
         if (a->open)
             return cf_err_set(e, CF_EFORMAT, "OPEN while %s is still open", a->name);
-        cf_code rc = take_name(args, alen, "OPEN", a->name, e);
+        cf_code rc = cf_cdiff_take_name(args, alen, "OPEN", a->name, e);
         if (rc == CF_OK)
             a->open = 1;
         return rc;
@@ -660,7 +606,7 @@ static cf_code do_line(applier *a, size_t sline, const uint8_t *line, size_t len
         if (a->open)
             return cf_err_set(e, CF_EFORMAT, "UNLINK while %s is open", a->name);
         char name[CF_MAX_NAME + 1];
-        cf_code rc = take_name(args, alen, "UNLINK", name, e);
+        cf_code rc = cf_cdiff_take_name(args, alen, "UNLINK", name, e);
         if (rc != CF_OK)
             return rc;
         const uint8_t *p;
@@ -1298,7 +1244,7 @@ static cf_code diff_member(const char *name, const cf_dbfile *of, const cf_dbfil
 {
     const uint8_t *np = nz(nf->data.p);
     size_t nn = nf->data.n;
-    if (!script_name_ok((const uint8_t *)name, strlen(name)))
+    if (!cf_cdiff_name_ok((const uint8_t *)name, strlen(name)))
         return cf_err_set(e, CF_EUNSUPP,
                           "%s: a cdiff cannot name this file (allowed: letters, digits, '.', '_')", name);
     if (memchr(np, '\r', nn) != NULL || memchr(np, '\0', nn) != NULL)
@@ -1356,7 +1302,7 @@ cf_code cf_cdiff_make_script(const cf_image *oldimg, const cf_image *newimg, cf_
         const char *nm = oldimg->files[i].name;
         if (cf_image_find(newimg, nm) >= 0)
             continue;
-        if (!script_name_ok((const uint8_t *)nm, strlen(nm)))
+        if (!cf_cdiff_name_ok((const uint8_t *)nm, strlen(nm)))
             rc = cf_err_set(e, CF_EUNSUPP,
                             "%s: a cdiff cannot name this file (allowed: letters, digits, '.', '_')", nm);
         else if (cf_buf_printf(script, "UNLINK %s\n", nm) != CF_OK)

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "clamfresh/limits.h"
+#include "cdiff_syntax_priv.h"
 
 #define NONE ((size_t)-1)
 #define HASH_SLOTS (2 * CF_MAX_MEMBERS) /* at most half full */
@@ -156,62 +157,6 @@ typedef struct parser {
     size_t ed0, add0;
 } parser;
 
-/* The OPEN/UNLINK/MOVE name rule of cdiff.c. */
-static int name_ok(const uint8_t *s, size_t n)
-{
-    if (n == 0 || n > CF_MAX_NAME)
-        return 0;
-    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-static cf_code take_name(const uint8_t *w, size_t n, const char *cmd, char out[CF_MAX_NAME + 1], cf_err *e)
-{
-    if (!name_ok(w, n))
-        return cf_err_set(e, CF_EFORMAT,
-                          "%s: invalid database name '%.*s' (allowed: letters, digits, '.', '_')", cmd,
-                          (int)(n > 120 ? 120 : n), (const char *)w);
-    memcpy(out, w, n);
-    out[n] = '\0';
-    return CF_OK;
-}
-
-/* The next space-delimited word of [*s, end), as cdiff.c splits them: every
- * space separates, so words may be empty; *s > end marks "no more words". */
-static int next_word(const uint8_t **s, const uint8_t *end, const uint8_t **w, size_t *wn)
-{
-    if (*s > end)
-        return 0;
-    const uint8_t *sp = memchr(*s, ' ', (size_t)(end - *s));
-    *w = *s;
-    *wn = (size_t)((sp ? sp : end) - *s);
-    *s = sp ? sp + 1 : end + 1;
-    return 1;
-}
-
-static cf_code parse_lineno(const uint8_t *w, size_t n, size_t *out, cf_err *e)
-{
-    size_t v = 0;
-    if (n == 0 || n > 19)
-        return cf_err_set(e, CF_EFORMAT, "bad line number '%.*s'", (int)(n > 40 ? 40 : n), (const char *)w);
-    for (size_t i = 0; i < n; i++) {
-        if (w[i] < '0' || w[i] > '9')
-            return cf_err_set(e, CF_EFORMAT, "bad line number '%.*s'", (int)n, (const char *)w);
-        v = v * 10 + (size_t)(w[i] - '0');
-    }
-    if (v == 0)
-        return cf_err_set(e, CF_EFORMAT, "line number 0 (lines count from 1)");
-    *out = v;
-    return CF_OK;
-}
-
 static cf_code text_put(cf_buf *b, const uint8_t *s, size_t n, int nl, size_t *off, cf_err *e)
 {
     *off = b->n;
@@ -313,13 +258,13 @@ static cf_code parse_edit(parser *ps, size_t sline, int del, const uint8_t *args
     size_t wn = 0, pn = 0;
     pedit ed;
     memset(&ed, 0, sizeof(ed));
-    next_word(&s, end, &w, &wn);
-    cf_code rc = parse_lineno(w, wn, &ed.line, e);
+    cf_cdiff_next_word(&s, end, &w, &wn);
+    cf_code rc = cf_cdiff_lineno(w, wn, &ed.line, e);
     if (rc != CF_OK) {
         cf_err_prefix(e, "%s %s: ", cmd, ps->name);
         return rc;
     }
-    if (!next_word(&s, end, &pre, &pn))
+    if (!cf_cdiff_next_word(&s, end, &pre, &pn))
         return cf_err_set(e, CF_EFORMAT, "%s %s: missing the line prefix", cmd, ps->name);
     if (!del && s > end)
         return cf_err_set(e, CF_EFORMAT, "XCHG %s: missing the new line", ps->name);
@@ -347,7 +292,7 @@ static cf_code parse_move(parser *ps, size_t sline, const uint8_t *args, size_t 
         return cf_err_set(e, CF_EFORMAT, "MOVE while %s is open", ps->name);
     const uint8_t *s = args, *end = args + n, *w[7] = {NULL};
     size_t wn[7] = {0}, k = 0;
-    while (k < 7 && next_word(&s, end, &w[k], &wn[k]))
+    while (k < 7 && cf_cdiff_next_word(&s, end, &w[k], &wn[k]))
         k++;
     if (k != 6)
         return cf_err_set(e, CF_EFORMAT,
@@ -356,14 +301,14 @@ static cf_code parse_move(parser *ps, size_t sline, const uint8_t *args, size_t 
     char src[CF_MAX_NAME + 1], dst[CF_MAX_NAME + 1];
     pmove mv;
     memset(&mv, 0, sizeof(mv));
-    cf_code rc = take_name(w[0], wn[0], "MOVE", src, e);
+    cf_code rc = cf_cdiff_take_name(w[0], wn[0], "MOVE", src, e);
     if (rc == CF_OK)
-        rc = take_name(w[1], wn[1], "MOVE", dst, e);
+        rc = cf_cdiff_take_name(w[1], wn[1], "MOVE", dst, e);
     if (rc != CF_OK)
         return rc;
-    rc = parse_lineno(w[2], wn[2], &mv.from, e);
+    rc = cf_cdiff_lineno(w[2], wn[2], &mv.from, e);
     if (rc == CF_OK)
-        rc = parse_lineno(w[4], wn[4], &mv.to, e);
+        rc = cf_cdiff_lineno(w[4], wn[4], &mv.to, e);
     if (rc != CF_OK) {
         cf_err_prefix(e, "MOVE %s: ", src);
         return rc;
@@ -406,7 +351,7 @@ static cf_code parse_unlink(parser *ps, size_t sline, const uint8_t *args, size_
         return cf_err_set(e, CF_EFORMAT, "UNLINK while %s is open", ps->name);
     char name[CF_MAX_NAME + 1];
     size_t m;
-    cf_code rc = take_name(args, n, "UNLINK", name, e);
+    cf_code rc = cf_cdiff_take_name(args, n, "UNLINK", name, e);
     if (rc == CF_OK)
         rc = member_get(ps->p, name, "UNLINK", &m, e);
     if (rc != CF_OK)
@@ -432,7 +377,7 @@ static cf_code parse_command(parser *ps, size_t sline, const uint8_t *line, size
             return cf_err_set(e, CF_EFORMAT, "OPEN: missing the file name");
         if (ps->open)
             return cf_err_set(e, CF_EFORMAT, "OPEN while %s is still open", ps->name);
-        cf_code rc = take_name(args, alen, "OPEN", ps->name, e);
+        cf_code rc = cf_cdiff_take_name(args, alen, "OPEN", ps->name, e);
         if (rc == CF_OK) {
             ps->open = 1;
             ps->ed0 = ps->p->ned;
