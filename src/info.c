@@ -292,7 +292,7 @@ static cf_code check_members(const cf_image *img, const char *iname, const cf_in
     return CF_OK;
 }
 
-static cf_code check_header(const cf_cvdhdr *got, const cf_cvdhdr *want, const char *iname, cf_err *e)
+cf_code cf_info_check_header(const cf_cvdhdr *got, const cf_cvdhdr *want, const char *iname, cf_err *e)
 {
     if (got->version != want->version)
         return cf_err_set(e, CF_ESIG, "%s: header says version %u but the container says %u", iname,
@@ -342,7 +342,7 @@ cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_nu
         rc = cf_err_set(e, CF_ESIG, "%s: unsigned database, yet the manifest has a DSIG line", mf->name);
     }
     if (rc == CF_OK && hdr_or_null != NULL)
-        rc = check_header(&info.hdr, hdr_or_null, mf->name, e);
+        rc = cf_info_check_header(&info.hdr, hdr_or_null, mf->name, e);
     if (rc == CF_OK)
         rc = check_members(img, mf->name, &info, e);
     cf_info_free(&info);

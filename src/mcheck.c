@@ -124,25 +124,6 @@ static void hex32(const uint8_t d[32], char out[65])
     out[64] = '\0';
 }
 
-/* §1.3 step 7, in cf_image_verify_manifest's words. */
-static cf_code check_header(const cf_cvdhdr *got, const cf_cvdhdr *want, const char *iname, cf_err *e)
-{
-    if (got->version != want->version)
-        return cf_err_set(e, CF_ESIG, "%s: header says version %u but the container says %u", iname,
-                          got->version, want->version);
-    if (got->sigs != want->sigs)
-        return cf_err_set(e, CF_ESIG, "%s: header says %u signatures but the container says %u", iname,
-                          got->sigs, want->sigs);
-    if (got->flevel != want->flevel)
-        return cf_err_set(e, CF_ESIG, "%s: header says f-level %u but the container says %u", iname,
-                          got->flevel, want->flevel);
-    if (got->stime != want->stime)
-        return cf_err_set(e, CF_ESIG,
-                          "%s: header says build time %" PRIu64 " but the container says %" PRIu64, iname,
-                          got->stime, want->stime);
-    return CF_OK;
-}
-
 static int cmp_member(const void *a, const void *b)
 {
     const mmember *x = *(const mmember *const *)a, *y = *(const mmember *const *)b;
@@ -229,7 +210,7 @@ cf_code cf_mcheck_finish(cf_mcheck *m, const cf_cvdhdr *hdr_or_null, const cf_rs
         rc = cf_err_set(e, CF_ESIG, "%s: unsigned database, yet the manifest has a DSIG line", mf->name);
     }
     if (rc == CF_OK && hdr_or_null != NULL)
-        rc = check_header(&m->info.hdr, hdr_or_null, mf->name, e);
+        rc = cf_info_check_header(&m->info.hdr, hdr_or_null, mf->name, e);
     if (rc == CF_OK)
         rc = check_members(m, mf->name, e);
     m->verified = rc == CF_OK;

@@ -67,6 +67,11 @@ int cf_info_is_dbext(const char *name);
 cf_code cf_image_verify_manifest(const cf_image *img, const cf_cvdhdr *hdr_or_null, const cf_rsakey *key,
                                  int allow_unsigned, cf_err *e);
 
+/* The header agreement of §1.3 step 7: a manifest's first line (got) against
+ * its container's header (want) on version, signatures, f-level and build
+ * time; CF_ESIG naming iname and the field that differs. */
+cf_code cf_info_check_header(const cf_cvdhdr *got, const cf_cvdhdr *want, const char *iname, cf_err *e);
+
 /* For publishers: writes <dbname>.info from the image's members with header
  * fields h (md5 and dsig are written as "X"), signed with key (DSIG line) or
  * unsigned when key is NULL, and stores it in img (replacing an existing one in
