@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what clamfresh needs to build and to run its whole test suite on
 # Debian 12, skipping packages that are already present. Needs root (or sudo).
+# Usage: scripts/deps.sh [MORE_PACKAGES...]
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libssl-dev libcurl4-openssl-dev libc-ares-dev libtar-dev
@@ -14,7 +15,8 @@ test_pkgs=(python3 iproute2 dnsmasq-base nginx-light clamav clamav-daemon dnsuti
 test_pkgs+=(systemd bash-completion debhelper dpkg-dev fakeroot lintian)
 
 missing=()
-for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
+# Extra packages named on the command line (bench/deps.sh) go in the same pass.
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "$@"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
