@@ -313,6 +313,10 @@ static cf_code member_set(applier *a, const char *name, cf_buf *data, cf_err *e)
 {
     shadow *s = shadow_find(a, name);
     if (s == NULL) {
+        /* Checked when crossed, as the streaming applier does: a script
+         * naming 100,000 files stops here, not after a quadratic search. */
+        if (a->nsh >= CF_MAX_MEMBERS)
+            return cf_err_set(e, CF_ETOOBIG, "the script touches more than %d files", CF_MAX_MEMBERS);
         if (a->nsh == a->capsh) {
             size_t cap = a->capsh ? a->capsh * 2 : 8;
             shadow *ns = realloc(a->sh, cap * sizeof(*ns));

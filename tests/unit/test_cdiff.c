@@ -984,10 +984,28 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A script naming more files than a database may hold stops when the bound is
+ * crossed, before the rest of it is read (no quadratic search). */
+static void test_apply_member_bound_checked_when_crossed(void **state)
+{
+    (void)state;
+    cf_image img;
+    cf_err e = {0};
+    base_image(&img);
+    cf_buf script = CF_BUF_INIT;
+    for (unsigned i = 0; i < 100000; i++)
+        cf_buf_printf(&script, "OPEN f%u.ndb\nADD x\nCLOSE\n", i);
+    assert_int_equal(cf_cdiff_apply(&img, script.p, script.n, &e), CF_ETOOBIG);
+    assert_non_null(strstr(e.msg, "more than 4096 files"));
+    cf_buf_free(&script);
+    cf_image_free(&img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_all_commands),
+        cmocka_unit_test(test_apply_member_bound_checked_when_crossed),
         cmocka_unit_test(test_apply_edit_semantics),
         cmocka_unit_test(test_apply_errors_leave_image_unchanged),
         cmocka_unit_test(test_build_parse_verify_round_trip),
