@@ -229,7 +229,7 @@ wait_file() {
 
 # A mirror of the data on 127.0.0.1, for every row but the DNS one.
 python3 "$root/tests/servers/mirror.py" --root "$data/www" --port-file "$run/mirror.port" \
-    --log "$run/mirror.log" 2>"$run/mirror.err" &
+    --log "$run/mirror.log" --keep-alive 2>"$run/mirror.err" &
 PIDS+=($!)
 wait_file "$run/mirror.port" $! || die "the test mirror did not start: $(cat "$run/mirror.err")"
 MIRROR=http://127.0.0.1:$(cat "$run/mirror.port")

@@ -342,7 +342,7 @@ void cf_settings_init(cf_settings *s)
     s->receive_timeout = 60;
     s->stall_timeout = 120;
     s->lock_timeout = 60;
-    s->concurrent_downloads = 4;
+    s->concurrent_downloads = 8;
     s->mirror_keep_patches = 120;
 }
 

@@ -3,7 +3,7 @@
 logs one JSON line per request and misbehaves on demand.
 
     python3 mirror.py --root DIR --port-file F [--port N] [--log F] [--faults F]
-                      [--ignore-range] [--no-ims] [--advertised-served]
+                      [--ignore-range] [--no-ims] [--advertised-served] [--keep-alive]
                       [--tls-cert F --tls-key F [--client-ca F]] [--proxy-auth USER:PASS]
 
 The chosen port is written to --port-file (atomically) once the socket listens.
@@ -87,6 +87,7 @@ class Mirror:
         self.log_path = args.log
         self.faults_path = args.faults
         self.ignore_range = args.ignore_range
+        self.keep_alive = args.keep_alive
         self.ims = not args.no_ims
         self.advertised_served = args.advertised_served
         self.proxy_auth = args.proxy_auth
@@ -184,13 +185,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.send_header("Connection", "close")
+        # A whole response may leave the connection open (--keep-alive); a
+        # cut-off one never does.
+        keep = self.mirror.keep_alive and after is None
+        if not keep:
+            self.send_header("Connection", "close")
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         data = body if send_bytes is None else body[:send_bytes]
         if self.command == "HEAD":
             data = b""
-        self.close_connection = True
+        self.close_connection = not keep
         self.rec["status"] = status
         self.rec["bytes"] = len(data)
         if after:
@@ -524,6 +529,8 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--faults")
     ap.add_argument("--ignore-range", action="store_true", help="answer Range requests with 200 and the whole file")
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="keep connections open after whole responses (HTTP/1.1 persistent connections)")
     ap.add_argument("--no-ims", action="store_true", help="ignore If-Modified-Since (never 304)")
     ap.add_argument("--advertised-served", action="store_true",
                     help="for *.cvd: Range requests serve NAME.advertised, plain GETs NAME.served, when present")

@@ -108,7 +108,7 @@ static void test_defaults(void **state)
     assert_null(s.notify_clamd);
     assert_int_equal(s.stall_timeout, 120);
     assert_int_equal(s.lock_timeout, 60);
-    assert_int_equal(s.concurrent_downloads, 4);
+    assert_int_equal(s.concurrent_downloads, 8);
     assert_false(s.strict_exit_codes);
     assert_null(s.mirror_directory);
     assert_int_equal(s.engine_flevel, 0);
