@@ -21,7 +21,9 @@ static int takes_optional_arg(const cf_optdef *d)
 }
 
 /* Long-option lookup with GNU's unambiguous-prefix rule. *ambiguous is set when
- * several options start with the given text and none is an exact match. */
+ * several options start with the given text and none is an exact match.
+ * CF_F_EXACT options take no part in abbreviations: adding --check-only must not
+ * make freshclam's --check (= --checks) ambiguous. */
 static const cf_optdef *find_long(const char *name, size_t len, int *ambiguous)
 {
     const cf_optdef *hit = NULL;
@@ -33,6 +35,8 @@ static const cf_optdef *find_long(const char *name, size_t len, int *ambiguous)
             continue;
         if (strlen(d->lng) == len)
             return d;
+        if (d->flags & CF_F_EXACT)
+            continue;
         hit = d;
         hits++;
     }
