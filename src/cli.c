@@ -247,6 +247,16 @@ void cf_cli_help(FILE *out, const char *engine_version)
     fprintf(out,
             "    --mirror=DIRECTORY                   Maintain a LAN mirror in DIRECTORY instead of a\n");
     fprintf(out, "                                         database directory (config: MirrorDirectory)\n");
+    fprintf(
+        out,
+        "    --json[=FILE]                        Write a JSON report of the run to FILE; without FILE\n");
+    fprintf(out, "                                         to stdout, and the messages go to stderr\n");
+    fprintf(out,
+            "    --check-only                         Report versions and cool-down, change nothing; exit\n");
+    fprintf(out, "                                         0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n");
+    fprintf(out, "    --warn-behind=#n --crit-behind=#n    Versions behind for WARNING / CRITICAL (2 / 5)\n");
+    fprintf(out, "    --metrics=FILE                       Write a Prometheus textfile after each run\n");
+    fprintf(out, "                                         (config: MetricsFile)\n");
     fprintf(out, "\n");
     fprintf(out, "  clamfresh config directives: StallTimeout N (abort a transfer without progress for N\n");
     fprintf(out,

@@ -985,7 +985,9 @@ int main(int argc, char **argv)
         cf_cli_help(stdout, a->engine_version);
         return 0;
     }
-    int json = r.action == CF_CLI_RUN && a->s.json_file != NULL;
+    /* One document per run: a daemon never finishes one, so --json is for
+     * single runs and --check-only (the daemon writes --metrics per cycle). */
+    int json = r.action == CF_CLI_RUN && a->s.json_file != NULL && !a->s.daemon;
     if (json && strcmp(a->s.json_file, "-") == 0) {
         /* stdout carries the document alone (`clamfresh --json > run.json` in
          * a Dockerfile); everything the run prints goes to stderr. */
