@@ -378,7 +378,7 @@ static void draw_progress(void *arg, double elapsed_s, uint64_t done, uint64_t t
         return;
     char line[256];
     cf_progress_format(line, sizeof line, elapsed_s, done > total ? total : done, total);
-    double rate = elapsed_s > 0.05 ? (double)done / elapsed_s : 0.0;
+    double rate = elapsed_s > 0 ? (double)done / elapsed_s : 0.0;
     char rs[32];
     if (rate < 1024)
         snprintf(rs, sizeof rs, "%7.1fB/s", rate);
