@@ -254,7 +254,9 @@ void cf_cli_help(FILE *out, const char *engine_version)
     fprintf(out,
             "    --check-only                         Report versions and cool-down, change nothing; exit\n");
     fprintf(out, "                                         0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n");
-    fprintf(out, "    --warn-behind=#n --crit-behind=#n    Versions behind for WARNING / CRITICAL (2 / 5)\n");
+    fprintf(out, "    --warn-behind=#n                     --check-only: WARNING at n versions behind (2)\n");
+    fprintf(out,
+            "    --crit-behind=#n                     --check-only: CRITICAL at n versions behind (5)\n");
     fprintf(out, "    --metrics=FILE                       Write a Prometheus textfile after each run\n");
     fprintf(out, "                                         (config: MetricsFile)\n");
     fprintf(out, "\n");

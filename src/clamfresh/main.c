@@ -48,8 +48,9 @@ static void report_tap(void *arg, const char *level, const char *msg, size_t len
     cf_report_add_msg(&g_rep, level, msg, len);
 }
 
-/* The cool-down end in <dbdir>/freshclam.dat, read without creating, fixing or
- * clamping the file (cf_state_load would): 0 when absent or unreadable. */
+/* The cool-down end in <dbdir>/freshclam.dat, read without creating or fixing
+ * the file (cf_state_load would): 0 when absent or unreadable. An end further
+ * than CF_COOLDOWN_MAX away is reported as a run would honour it. */
 static int64_t read_cooldown(const char *dbdir, cf_state *st)
 {
     char p[4096];
@@ -61,9 +62,11 @@ static int64_t read_cooldown(const char *dbdir, cf_state *st)
         st = &tmp;
     memset(st, 0, sizeof *st);
     int64_t until = 0;
-    if (cf_file_read_db(p, 4096, &b, &e) == CF_OK && cf_state_decode(b.p, b.n, st, &e) == CF_OK)
+    if (cf_file_read_db(p, 4096, &b, &e) == CF_OK && cf_state_decode(b.p, b.n, st, &e) == CF_OK) {
+        /* cf_state_load's cap, applied to this copy only. */
+        cf_state_cooldown_clamp(st, time(NULL));
         until = st->retry_after;
-    else
+    } else
         memset(st, 0, sizeof *st);
     cf_buf_free(&b);
     return until;

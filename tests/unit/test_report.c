@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clamfresh/report.h"
+#include "clamfresh/settings.h"
 
 static cf_report R; /* large: not on the stack */
 
@@ -284,6 +285,52 @@ static void test_write_atomic(void **state)
     cf_test_rmtree(dir);
 }
 
+/* Parses argv (NULL-terminated after the program name) into fresh settings. */
+static int parse(cf_settings *s, const char *const *args)
+{
+    char *argv[16] = {"clamfresh"};
+    int argc = 1;
+    for (; args[argc - 1] && argc < 15; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    cf_settings_init(s);
+    cf_cli_result r = {0};
+    cf_cli_parse(argc, argv, s, &r);
+    return r.action == CF_CLI_ERROR ? -1 : 0;
+}
+
+static void test_cli_options(void **state)
+{
+    (void)state;
+    cf_settings s;
+    /* freshclam's abbreviation --check still means --checks. */
+    assert_int_equal(parse(&s, (const char *const[]){"--check=7", NULL}), 0);
+    assert_int_equal(s.checks, 7);
+    assert_false(s.check_only);
+    cf_settings_free(&s);
+    assert_int_equal(parse(&s, (const char *const[]){"--checks", "9", "--check-only", NULL}), 0);
+    assert_int_equal(s.checks, 9);
+    assert_true(s.check_only);
+    cf_settings_free(&s);
+    /* The new options are full names only. */
+    assert_int_equal(parse(&s, (const char *const[]){"--check-o", NULL}), -1);
+    cf_settings_free(&s);
+    assert_int_equal(parse(&s, (const char *const[]){"--js", NULL}), -1);
+    cf_settings_free(&s);
+    /* --json without a value is stdout; thresholds default to 2 and 5. */
+    assert_int_equal(parse(&s, (const char *const[]){"--json", "--metrics=/x/m.prom", NULL}), 0);
+    assert_string_equal(s.json_file, "-");
+    assert_string_equal(s.metrics_file, "/x/m.prom");
+    assert_int_equal(s.warn_behind, CF_REPORT_WARN_BEHIND);
+    assert_int_equal(s.crit_behind, CF_REPORT_CRIT_BEHIND);
+    cf_settings_free(&s);
+    assert_int_equal(
+        parse(&s, (const char *const[]){"--json=/r.json", "--warn-behind=3", "--crit-behind=4", NULL}), 0);
+    assert_string_equal(s.json_file, "/r.json");
+    assert_int_equal(s.warn_behind, 3);
+    assert_int_equal(s.crit_behind, 4);
+    cf_settings_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_verdict),       cmocka_unit_test(test_check_text),
         cmocka_unit_test(test_json_document), cmocka_unit_test(test_messages_bounded),
         cmocka_unit_test(test_metrics),       cmocka_unit_test(test_write_atomic),
+        cmocka_unit_test(test_cli_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
