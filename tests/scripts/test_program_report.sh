@@ -221,6 +221,24 @@ check_only() {
     cf_expect_out '^CLAMFRESH UNKNOWN - main 1 \(advertised version unknown\)'
 }
 
+# ------------------------------------------------------------- daemon mode
+daemon_metrics() {
+    local pid
+    new_case
+    # Two cycles a second apart: the textfile follows every cycle.
+    CLAMFRESH_DAEMON_INTERVAL=1 cf__bg "$CASE/daemon.out" "$CLAMFRESH" --no-dns --config-file="$CONF" \
+        -d -F --metrics="$CASE/d.prom" --json="$CASE/d.json"
+    pid=$CF__LASTPID
+    cf_check "daemon: metrics after the first cycle" \
+        cf_wait_log "$CASE/d.prom" "^clamfresh_database_version\\{database=\"test\"\\} $FX_TOP\$" 20
+    expect_metric "$CASE/d.prom" clamfresh_last_run_exit_code 0
+    # The first cycle fetched test; the next finds it current.
+    cf_check "daemon: metrics rewritten by a later cycle" \
+        cf_wait_log "$CASE/d.prom" "^clamfresh_update_method\\{database=\"test\",method=\"up-to-date\"\\} 1\$" 20
+    cf_stop "$pid"
+    cf_check "daemon: no --json document (a daemon has no single run)" test ! -e "$CASE/d.json"
+}
+
 # ---------------------------------------------------- option abbreviations
 abbreviations() {
     new_case
@@ -240,5 +258,6 @@ abbreviations() {
 
 update_run
 check_only
+daemon_metrics
 abbreviations
 
