@@ -832,7 +832,8 @@ static int run_hook(cf_hook_type type, const char *cmd, const char *version)
 static int fail_after_config(cf_app *a, int code)
 {
     const char *cmd = a->s.on_error_execute;
-    if (code < 2 || !cmd)
+    /* A --check-only run reports; it is not an update that failed. */
+    if (code < 2 || !cmd || a->s.check_only)
         return code;
     if (a->s.daemon) {
         /* Daemon semantics: EXIT_<n> is an ordinary command, run in the background. */

@@ -183,8 +183,11 @@ check_only() {
     cf_expect_out '^CLAMFRESH WARNING - '
     fc 0 --check-only --warn-behind="$FX_TOP" --crit-behind=99
     cf_expect_out '^CLAMFRESH OK - main 1 \(current\), test 1 \(5 behind 6\)'
+    echo "OnErrorExecute touch $CASE/hook-ran" >>"$CONF"
     fc 3 --check-only --warn-behind=4 --crit-behind=3
     cf_expect_err 'crit-behind'
+    cf_check "a bad check option runs no OnErrorExecute" test ! -e "$CASE/hook-ran"
+    sed -i '/^OnErrorExecute/d' "$CONF"
 
     # A missing database is CRITICAL even when everything else is current.
     rm "$DB/test.cvd"
