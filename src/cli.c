@@ -21,7 +21,9 @@ static int takes_optional_arg(const cf_optdef *d)
 }
 
 /* Long-option lookup with GNU's unambiguous-prefix rule. *ambiguous is set when
- * several options start with the given text and none is an exact match. */
+ * several options start with the given text and none is an exact match.
+ * CF_F_EXACT options take no part in abbreviations: adding --check-only must not
+ * make freshclam's --check (= --checks) ambiguous. */
 static const cf_optdef *find_long(const char *name, size_t len, int *ambiguous)
 {
     const cf_optdef *hit = NULL;
@@ -33,6 +35,8 @@ static const cf_optdef *find_long(const char *name, size_t len, int *ambiguous)
             continue;
         if (strlen(d->lng) == len)
             return d;
+        if (d->flags & CF_F_EXACT)
+            continue;
         hit = d;
         hits++;
     }
@@ -243,6 +247,18 @@ void cf_cli_help(FILE *out, const char *engine_version)
     fprintf(out,
             "    --mirror=DIRECTORY                   Maintain a LAN mirror in DIRECTORY instead of a\n");
     fprintf(out, "                                         database directory (config: MirrorDirectory)\n");
+    fprintf(
+        out,
+        "    --json[=FILE]                        Write a JSON report of the run to FILE; without FILE\n");
+    fprintf(out, "                                         to stdout, and the messages go to stderr\n");
+    fprintf(out,
+            "    --check-only                         Report versions and cool-down, change nothing; exit\n");
+    fprintf(out, "                                         0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n");
+    fprintf(out, "    --warn-behind=#n                     --check-only: WARNING at n versions behind (2)\n");
+    fprintf(out,
+            "    --crit-behind=#n                     --check-only: CRITICAL at n versions behind (5)\n");
+    fprintf(out, "    --metrics=FILE                       Write a Prometheus textfile after each run\n");
+    fprintf(out, "                                         (config: MetricsFile)\n");
     fprintf(out, "\n");
     fprintf(out, "  clamfresh config directives: StallTimeout N (abort a transfer without progress for N\n");
     fprintf(out,

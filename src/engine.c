@@ -69,6 +69,7 @@ static struct {
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char facts_file[4096]; /* "" = no facts cache */
+static int facts_may_write;   /* 0: read the cache, never write it (read-only runs) */
 static unsigned test_timeout = CF_ENGINE_TEST_TIMEOUT;
 static int test_debug;
 
@@ -183,7 +184,7 @@ static void facts_write(void)
 {
     struct stat st;
     char id[128], dir[4096];
-    if (!facts_file[0] || !lib.ok || !lib.path[0] || stat(lib.path, &st) != 0)
+    if (!facts_file[0] || !facts_may_write || !lib.ok || !lib.path[0] || stat(lib.path, &st) != 0)
         return;
     facts_identity(&st, id, sizeof id);
     const char *ld = getenv("LD_LIBRARY_PATH");
@@ -231,9 +232,10 @@ static void lib_ensure_loaded(void)
     }
 }
 
-void cf_engine_facts_cache(const char *file)
+void cf_engine_facts_cache(const char *file, int may_write)
 {
     snprintf(facts_file, sizeof facts_file, "%s", file ? file : "");
+    facts_may_write = may_write;
 }
 
 int cf_engine_available(void)

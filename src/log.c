@@ -28,6 +28,15 @@ static struct {
 
 static volatile sig_atomic_t reopen_requested;
 
+static cf_log_tap_fn tap;
+static void *tap_arg;
+
+void cf_log_set_tap(cf_log_tap_fn fn, void *arg)
+{
+    tap = fn;
+    tap_arg = arg;
+}
+
 static const char DASHES[] = "--------------------------------------";
 
 void cf_log_set_clock(cf_log_clock_fn fn)
@@ -203,6 +212,14 @@ static void emit(level lv, const char *fmt, va_list ap)
     size_t len = (size_t)n;
     if (len && msg[len - 1] == '\n')
         len--;
+
+    if (tap)
+        tap(tap_arg,
+            lv == L_ERROR   ? "error"
+            : lv == L_WARN  ? "warning"
+            : lv == L_DEBUG ? "debug"
+                            : "info",
+            msg, len);
 
     const char *prefix = lv == L_ERROR ? "ERROR: " : lv == L_WARN ? "WARNING: " : "";
     char ts[96] = "";

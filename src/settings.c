@@ -96,6 +96,13 @@ const cf_optdef cf_optdefs[] = {
     {CF_OPT_ENGINE_FLEVEL, "EngineFlevel", NULL, 0, CF_T_NUMBER, CF_F_OURS, OFF(engine_flevel), NULL},
     {CF_OPT_MIRROR_KEEP_PATCHES, "MirrorKeepPatches", NULL, 0, CF_T_NUMBER, CF_F_OURS,
      OFF(mirror_keep_patches), NULL},
+    {CF_OPT_JSON, NULL, "json", 0, CF_T_STRING, CF_F_OURS | CF_F_EXACT | CF_F_ARG_OPTIONAL, OFF(json_file),
+     "-"},
+    {CF_OPT_CHECK_ONLY, NULL, "check-only", 0, CF_T_BOOL, CF_F_OURS | CF_F_EXACT, OFF(check_only), NULL},
+    {CF_OPT_METRICS_FILE, "MetricsFile", "metrics", 0, CF_T_STRING, CF_F_OURS | CF_F_EXACT, OFF(metrics_file),
+     NULL},
+    {CF_OPT_WARN_BEHIND, NULL, "warn-behind", 0, CF_T_NUMBER, CF_F_OURS | CF_F_EXACT, OFF(warn_behind), NULL},
+    {CF_OPT_CRIT_BEHIND, NULL, "crit-behind", 0, CF_T_NUMBER, CF_F_OURS | CF_F_EXACT, OFF(crit_behind), NULL},
     /* deprecated: accepted with a warning, value ignored (§1.2, §3.2) */
     {-1, NULL, "http-proxy", 0, CF_T_STRING, CF_F_DEPRECATED, 0, NULL},
     {-1, NULL, "proxy-user", 0, CF_T_STRING, CF_F_DEPRECATED, 0, NULL},
@@ -344,6 +351,8 @@ void cf_settings_init(cf_settings *s)
     s->lock_timeout = 60;
     s->concurrent_downloads = 8;
     s->mirror_keep_patches = 120;
+    s->warn_behind = 2;
+    s->crit_behind = 5;
 }
 
 void cf_settings_free(cf_settings *s)
@@ -354,7 +363,8 @@ void cf_settings_free(cf_settings *s)
         &s->notify_clamd,       &s->on_update_execute, &s->on_error_execute,  &s->on_outdated_execute,
         &s->local_address,      &s->proxy_server,      &s->proxy_username,    &s->proxy_password,
         &s->user_agent,         &s->cvd_public_key,    &s->info_public_key,   &s->cdiff_public_key,
-        &s->mirror_directory,   &s->proxy_host,        &s->cvd_certs_dir};
+        &s->mirror_directory,   &s->proxy_host,        &s->cvd_certs_dir,     &s->json_file,
+        &s->metrics_file};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         free(*strings[i]);
         *strings[i] = NULL;
@@ -536,6 +546,11 @@ cf_code cf_settings_finish(cf_settings *s, cf_err *e)
     if (s->concurrent_downloads < 1 || s->concurrent_downloads > 16)
         return cf_err_set(e, CF_EINVAL, "ERROR: ConcurrentDownloads must be between 1 and 16 (got %ld).",
                           s->concurrent_downloads);
+    if (s->warn_behind < 1 || s->crit_behind < s->warn_behind)
+        return cf_err_set(e, CF_EINVAL,
+                          "ERROR: --warn-behind must be at least 1 and --crit-behind at least --warn-behind "
+                          "(got %ld and %ld).",
+                          s->warn_behind, s->crit_behind);
     if (s->mirror_keep_patches < 1 || s->mirror_keep_patches > 100000)
         return cf_err_set(e, CF_EINVAL, "ERROR: MirrorKeepPatches must be between 1 and 100000 (got %ld).",
                           s->mirror_keep_patches);

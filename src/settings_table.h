@@ -20,6 +20,9 @@ enum {
     CF_F_DEPRECATED = 2,   /* accepted, warned about and ignored */
     CF_F_OR = 4,           /* bool that only ever turns the field on (-v / LogVerbose) */
     CF_F_OURS = 8,         /* clamfresh addition */
+    CF_F_EXACT = 16,       /* command line: full name only, never an abbreviation, so that
+                            * freshclam's abbreviations (--check for --checks) keep meaning
+                            * what they mean in freshclam */
 };
 
 typedef struct cf_optdef {

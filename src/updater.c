@@ -1416,6 +1416,27 @@ int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
     return rc;
 }
 
+int cf_updater_probe(cf_updater *u, const char *db, uint32_t *version)
+{
+    dbctx c = {.u = u, .db = db};
+    c.have_local = cf_updater_local(u->o.dbdir, db, &c.lhdr, c.lfile);
+    *version = 0;
+    char f[128];
+    snprintf(f, sizeof f, "%s.cvd", db);
+    int rc = CF_FC_EFAILEDGET;
+    for (size_t m = 0; m < u->o.nmirrors; m++) {
+        uint32_t v = 0;
+        rc = probe(&c, u->o.mirrors[m], f, 1, 1, &v);
+        if (rc == CF_FC_SUCCESS || rc == CF_FC_UPTODATE) {
+            *version = rc == CF_FC_SUCCESS ? v : c.lhdr.version;
+            return CF_FC_SUCCESS;
+        }
+        if (rc == CF_FC_EFORBIDDEN || rc == CF_FC_ERETRYLATER)
+            return rc; /* the CDN said stop: no other mirror either */
+    }
+    return rc;
+}
+
 static int updater_db(cf_updater *u, const char *db, uint32_t remote_version)
 {
     dbctx c = {.u = u, .db = db, .dnsver = remote_version};

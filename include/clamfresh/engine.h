@@ -36,10 +36,12 @@ unsigned cf_engine_flevel(void);
 
 /* Keeps libclamav's version and f-level in file (beside the databases), so a
  * later run whose library file is unchanged need not open it; only the load
- * test does. Call before the first cf_engine_* query; file NULL or "" = none.
- * The cache is only ever a reason to skip the dlopen: anything about it that
- * does not match exactly means the library is opened. */
-void cf_engine_facts_cache(const char *file);
+ * test does. Call before the first cf_engine_* query; file NULL or "" = none;
+ * may_write 0 for runs that must change nothing (-V, --check-only): they use
+ * the cache but never write it. The cache is only ever a reason to skip the
+ * dlopen: anything about it that does not match exactly means the library is
+ * opened. */
+void cf_engine_facts_cache(const char *file, int may_write);
 #define CF_ENGINE_FACTS_FILE "clamfresh-engine.state"
 
 /* Which libclamav file was opened ("libclamav.so.12"), or "" when none. Static. */

@@ -10,6 +10,7 @@
 #define CLAMFRESH_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -61,6 +62,13 @@ void cf_progress_format(char *out, size_t outsz, double elapsed_s, uint64_t done
 /* Prints a progress line to stdout when cf_log_progress_enabled(): "\r"-terminated while
  * done < total, "\n"-terminated on completion. Does nothing when total is 0 (unknown). */
 void cf_log_progress(double elapsed_s, uint64_t done, uint64_t total);
+
+/* Receives every message that passes the level filters (-v for debug,
+ * --no-warnings), wherever the terminal and log settings send it, for the
+ * --json report. level is "debug", "info", "warning" or "error"; msg has len
+ * bytes and no trailing newline. NULL removes the tap. */
+typedef void (*cf_log_tap_fn)(void *arg, const char *level, const char *msg, size_t len);
+void cf_log_set_tap(cf_log_tap_fn fn, void *arg);
 
 /* Timestamp source for LogTime and rotation names; NULL restores time(). For tests. */
 typedef time_t (*cf_log_clock_fn)(void);

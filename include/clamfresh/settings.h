@@ -100,6 +100,11 @@ typedef enum cf_opt_id {
     CF_OPT_ENGINE_FLEVEL,        /* EngineFlevel */
     CF_OPT_MIRROR_KEEP_PATCHES,  /* MirrorKeepPatches */
     CF_OPT_LOG_VERBOSE,          /* LogVerbose (same effect as -v; either turns it on) */
+    CF_OPT_JSON,                 /* --json[=FILE] */
+    CF_OPT_CHECK_ONLY,           /* --check-only */
+    CF_OPT_METRICS_FILE,         /* --metrics=FILE ; MetricsFile */
+    CF_OPT_WARN_BEHIND,          /* --warn-behind=N */
+    CF_OPT_CRIT_BEHIND,          /* --crit-behind=N */
     CF_OPT__COUNT
 } cf_opt_id;
 
@@ -171,6 +176,11 @@ typedef struct cf_settings {
     char *mirror_directory;    /* mirror mode target; NULL = normal update */
     long engine_flevel;        /* 0 = ask libclamav (else CF_FALLBACK_FLEVEL) */
     long mirror_keep_patches;  /* mirror mode: cdiffs kept per database (1..100000, default 120) */
+    char *json_file;           /* --json: "-" = stdout (human output then on stderr); NULL = none */
+    bool check_only;           /* --check-only: report, change nothing */
+    char *metrics_file;        /* Prometheus textfile; NULL = none */
+    long warn_behind;          /* --check-only WARNING at this many versions behind (2) */
+    long crit_behind;          /* --check-only CRITICAL at this many versions behind (5) */
 
     /* ---- which options were set explicitly (command line or config) ---- */
     unsigned char set[CF_OPT__COUNT];

@@ -128,6 +128,13 @@ int cf_updater_cooldown_active(cf_updater *u);
 int cf_updater_run(cf_updater *u, const char *const *dbs, const uint32_t *versions, size_t ndbs,
                    const char *const *urls, size_t nurls);
 
+/* The advertised version of db for --check-only: the same header probe a run
+ * makes when DNS gives no version, mirror after mirror, downloading and
+ * installing nothing. A "not modified since the local copy" answer counts as
+ * the local version. Returns 0 with *version set, or the cf_fc code of the
+ * last failure (*version 0). With o.state NULL, a 403/429 changes no state. */
+int cf_updater_probe(cf_updater *u, const char *db, uint32_t *version);
+
 /* Local version of db in dbdir: the header of <db>.cvd, else of <db>.cld (§4.3).
  * Returns 1 and fills *hdr and file ("<db>.cvd"/"<db>.cld") when one is readable,
  * else 0. file must hold 64 bytes. */

@@ -25,6 +25,8 @@
 #include "clamfresh/updater.h"
 #include "clamfresh/cvd.h"
 #include "clamfresh/limits.h"
+#include "clamfresh/report.h"
+#include "clamfresh/version.h"
 
 /* A freshclam temporary directory this much older than our lock cannot
  * belong to a live freshclam run (they take seconds to minutes). */
@@ -34,6 +36,92 @@ static void die_oom(void)
 {
     fputs("ERROR: Memory allocation error\n", stderr);
     exit(CF_FC_EMEM);
+}
+
+/* --json, --metrics and --check-only: what the run did, filled as it goes. */
+static cf_report g_rep;
+static int g_json_fd = -1; /* --json to the original stdout */
+
+static void report_tap(void *arg, const char *level, const char *msg, size_t len)
+{
+    (void)arg;
+    cf_report_add_msg(&g_rep, level, msg, len);
+}
+
+/* The cool-down end in <dbdir>/freshclam.dat, read without creating or fixing
+ * the file (cf_state_load would): 0 when absent or unreadable. An end further
+ * than CF_COOLDOWN_MAX away is reported as a run would honour it. */
+static int64_t read_cooldown(const char *dbdir, cf_state *st)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dbdir, CF_STATE_FILE);
+    cf_buf b = CF_BUF_INIT;
+    cf_err e = {0};
+    cf_state tmp;
+    if (!st)
+        st = &tmp;
+    memset(st, 0, sizeof *st);
+    int64_t until = 0;
+    if (cf_file_read_db(p, 4096, &b, &e) == CF_OK && cf_state_decode(b.p, b.n, st, &e) == CF_OK) {
+        /* cf_state_load's cap, applied to this copy only. */
+        cf_state_cooldown_clamp(st, time(NULL));
+        until = st->retry_after;
+    } else
+        memset(st, 0, sizeof *st);
+    cf_buf_free(&b);
+    return until;
+}
+
+/* g_rep.db for the configured databases: the updater's reports where there are
+ * some, the local copy otherwise; the build time from the header on disk. */
+static void report_fill_dbs(const cf_settings *s, const cf_dbreport *reps, size_t nreps, const uint32_t *adv)
+{
+    g_rep.ndb = 0;
+    for (size_t i = 0; i < s->databases.n && g_rep.ndb < CF_UPDATER_MAX_REPORTS; i++) {
+        const char *db = s->databases.v[i];
+        cf_report_db *d = &g_rep.db[g_rep.ndb++];
+        memset(d, 0, sizeof *d);
+        const cf_dbreport *found = NULL;
+        for (size_t k = 0; k < nreps; k++)
+            if (strcmp(reps[k].db, db) == 0)
+                found = &reps[k];
+        cf_cvdhdr h;
+        char file[64];
+        int have = cf_updater_local(s->database_directory, db, &h, file);
+        if (found) {
+            d->u = *found;
+        } else {
+            snprintf(d->u.db, sizeof d->u.db, "%s", db);
+            d->u.before = have ? h.version : 0;
+            d->u.advertised = adv ? adv[i] : 0;
+        }
+        d->u.after = have ? h.version : 0;
+        d->build_time = have ? (int64_t)h.stime : 0;
+    }
+}
+
+/* Writes the --metrics file; a failure is a warning, never the run's result. */
+static void report_write_metrics(const cf_settings *s, int code, int success)
+{
+    if (!s->metrics_file)
+        return;
+    cf_buf old = CF_BUF_INIT;
+    cf_err e = {0};
+    if (!success) {
+        /* A failed run keeps the previous success time. */
+        if (cf_file_read_db(s->metrics_file, 1u << 20, &old, &e) == CF_OK)
+            g_rep.last_success = cf_report_metrics_last_success((const char *)old.p, old.n);
+        cf_buf_free(&old);
+    } else {
+        g_rep.last_success = g_rep.started;
+    }
+    g_rep.exit_code = code;
+    cf_buf b = CF_BUF_INIT;
+    if (cf_report_metrics(&b, &g_rep) != CF_OK)
+        die_oom();
+    if (cf_report_write_atomic(s->metrics_file, b.p, b.n, &e) != CF_OK)
+        cf_log_warn("%s", e.msg);
+    cf_buf_free(&b);
 }
 
 void cf_app_log_notes(const cf_notes *n)
@@ -279,10 +367,30 @@ static int make_tmpdir(const char *dbdir, char *out, size_t outsz)
     return -1;
 }
 
+/* freshclam's bar (cf_log_progress); on a terminal, the transfer rate is
+ * added after it. Anything that is not a terminal (a --show-progress run
+ * piped to a file) gets freshclam's line unchanged. */
 static void draw_progress(void *arg, double elapsed_s, uint64_t done, uint64_t total)
 {
     (void)arg;
-    cf_log_progress(elapsed_s, done, total);
+    if (!isatty(STDOUT_FILENO)) {
+        cf_log_progress(elapsed_s, done, total);
+        return;
+    }
+    if (!total || !cf_log_progress_enabled())
+        return;
+    char line[256];
+    cf_progress_format(line, sizeof line, elapsed_s, done > total ? total : done, total);
+    double rate = elapsed_s > 0 ? (double)done / elapsed_s : 0.0;
+    char rs[32];
+    if (rate < 1024)
+        snprintf(rs, sizeof rs, "%7.1fB/s", rate);
+    else if (rate < 1024.0 * 1024)
+        snprintf(rs, sizeof rs, "%7.1fKiB/s", rate / 1024);
+    else
+        snprintf(rs, sizeof rs, "%7.1fMiB/s", rate / (1024.0 * 1024));
+    fprintf(stdout, "\033[?7l%s %s\033[K\033[?7h%s", line, rs, done >= total ? "\n" : "\r");
+    fflush(stdout);
 }
 
 static int make_http(cf_app *a, const cf_state *st, cf_http **out)
@@ -352,7 +460,12 @@ static unsigned retry_delay(void)
     return 5;
 }
 
-void cf_app_cycle(cf_app *a, cf_cycle *out)
+/* What the last cycle's updater reported, for report_fill_dbs. */
+static cf_dbreport g_cycle_reps[CF_UPDATER_MAX_REPORTS];
+static size_t g_cycle_nreps;
+static uint32_t g_cycle_adv[CF_UPDATER_MAX_REPORTS]; /* DNS versions, by s->databases index */
+
+static void cycle(cf_app *a, cf_cycle *out)
 {
     const cf_settings *s = &a->s;
     const char *dbdir = s->database_directory;
@@ -414,6 +527,8 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     if (!versions)
         die_oom();
     dns_versions(a, versions, out->outdated, sizeof out->outdated, NULL, 0);
+    for (size_t i = 0; i < s->databases.n && i < CF_UPDATER_MAX_REPORTS; i++)
+        g_cycle_adv[i] = versions[i];
 
     char tmpdir[4096];
     if (make_tmpdir(dbdir, tmpdir, sizeof tmpdir) != 0) {
@@ -457,6 +572,8 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
                               s->use_custom_urls ? (const char *const *)s->custom_url.v : NULL,
                               s->use_custom_urls ? s->custom_url.n : 0);
         replaced = u.replaced;
+        g_cycle_nreps = u.nreports;
+        memcpy(g_cycle_reps, u.reports, u.nreports * sizeof u.reports[0]);
         if (u.state_dirty && cf_state_save(dbdir, &st, &e) != CF_OK)
             cf_log_warn("%s", e.msg);
         cf_http_free(http);
@@ -477,6 +594,18 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
         cf_log_error("Database update process failed: %s", cf_fc_str(code));
     out->code = code;
     out->replaced = replaced;
+}
+
+void cf_app_cycle(cf_app *a, cf_cycle *out)
+{
+    const cf_settings *s = &a->s;
+    g_cycle_nreps = 0;
+    memset(g_cycle_adv, 0, sizeof g_cycle_adv);
+    g_rep.started = (int64_t)time(NULL);
+    cycle(a, out);
+    report_fill_dbs(s, g_cycle_reps, g_cycle_nreps, g_cycle_adv);
+    g_rep.cooldown_until = read_cooldown(s->database_directory, NULL);
+    report_write_metrics(s, out->code, out->code == CF_FC_SUCCESS);
 }
 
 /* Mirror mode (mirror.h): fill MirrorDirectory instead of DatabaseDirectory. */
@@ -528,6 +657,73 @@ static int run_mirror(cf_app *a)
         return code;
     }
     return CF_FC_SUCCESS;
+}
+
+/* --check-only: the versions and the cool-down, as a monitoring plugin sees
+ * them. Nothing in DatabaseDirectory is written: no lock (a running update
+ * must not be blocked, nor block the check), no freshclam.dat, no download;
+ * only DNS and, for a database DNS gives no version for, the header probe. */
+static int run_check(cf_app *a)
+{
+    const cf_settings *s = &a->s;
+    g_rep.check_only = 1;
+    cf_state st;
+    g_rep.cooldown_until = read_cooldown(s->database_directory, &st);
+    int64_t now = (int64_t)time(NULL);
+    int cooling = g_rep.cooldown_until > now;
+
+    /* The plugin's first line must be its status: the run's own messages are
+     * kept for --json (and shown with -v) but not printed before it. */
+    if (!s->verbose)
+        cf_log_set_terminal(false);
+    uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
+    if (!versions)
+        die_oom();
+    char outdated[64];
+    dns_versions(a, versions, outdated, sizeof outdated, NULL, 0);
+    int need_probe = 0;
+    for (size_t i = 0; i < s->databases.n; i++)
+        need_probe |= versions[i] == 0;
+    if (need_probe && cooling) {
+        /* The CDN asked for silence: the check does not ask it either. */
+        cf_log_info("On cool-down: no version probe");
+    } else if (need_probe) {
+        cf_http *http = NULL;
+        if (make_http(a, &st, &http) == 0) {
+            cf_update_opts o = {
+                .dbdir = s->database_directory,
+                .mirrors = (const char *const *)s->mirrors.v,
+                .nmirrors = s->mirrors.n,
+                .private_mirror = s->private_mode,
+                .max_attempts = 1,
+                .proxy_label = cf_http_proxy_label(http),
+                .state = NULL, /* a 403/429 seen here changes no file */
+            };
+            cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, NULL};
+            cf_updater u;
+            cf_updater_init(&u, &o, &env);
+            for (size_t i = 0; i < s->databases.n; i++)
+                if (versions[i] == 0 &&
+                    cf_updater_probe(&u, s->databases.v[i], &versions[i]) != CF_FC_SUCCESS)
+                    versions[i] = 0;
+            cf_http_free(http);
+        }
+    }
+    cf_log_set_terminal(true);
+    report_fill_dbs(s, NULL, 0, versions);
+    free(versions);
+
+    cf_report_thresholds t = {s->warn_behind, s->crit_behind};
+    cf_report_status v = cf_report_verdict(&g_rep, &t, now);
+    cf_buf b = CF_BUF_INIT;
+    if (cf_report_check_text(&b, &g_rep, &t, now) != CF_OK)
+        die_oom();
+    fwrite(b.p, 1, b.n, stdout);
+    fflush(stdout);
+    cf_buf_free(&b);
+    g_rep.started = now;
+    report_write_metrics(s, (int)v, 0);
+    return (int)v;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -636,7 +832,8 @@ static int run_hook(cf_hook_type type, const char *cmd, const char *version)
 static int fail_after_config(cf_app *a, int code)
 {
     const char *cmd = a->s.on_error_execute;
-    if (code < 2 || !cmd)
+    /* A --check-only run reports; it is not an update that failed. */
+    if (code < 2 || !cmd || a->s.check_only)
         return code;
     if (a->s.daemon) {
         /* Daemon semantics: EXIT_<n> is an ordinary command, run in the background. */
@@ -659,20 +856,9 @@ static void on_sigint(int sig)
     _exit(0);
 }
 
-int main(int argc, char **argv)
+static int run(cf_app *a, const cf_cli_result *cr)
 {
-    static cf_app app;
-    cf_app *a = &app;
-    signal(SIGPIPE, SIG_IGN);
-    cf_settings_init(&a->s);
-    cf_cli_result r = {0};
-    cf_cli_parse(argc, argv, &a->s, &r);
-    if (r.action == CF_CLI_ERROR)
-        return r.exit_code;
-    if (r.action == CF_CLI_HELP) {
-        cf_cli_help(stdout, cf_engine_version());
-        return 0;
-    }
+    cf_cli_result r = *cr;
     cf_log_init_terminal(&a->s);
     cf_err e = {0};
     cf_code rc = cf_config_load(&a->s, NULL, &e);
@@ -687,7 +873,7 @@ int main(int argc, char **argv)
         char facts[4096];
         if (snprintf(facts, sizeof facts, "%s/%s", a->s.database_directory, CF_ENGINE_FACTS_FILE) <
             (int)sizeof facts)
-            cf_engine_facts_cache(facts);
+            cf_engine_facts_cache(facts, r.action == CF_CLI_RUN && !a->s.check_only);
     }
     a->engine_version = cf_engine_version();
     if (r.action == CF_CLI_VERSION)
@@ -707,6 +893,14 @@ int main(int argc, char **argv)
     unsigned lib_flevel = cf_engine_flevel();
     a->engine_flevel = s->engine_flevel > 0 ? (unsigned)s->engine_flevel : lib_flevel;
     cf_engine_set_debug(s->debug);
+
+    if (s->check_only) {
+        /* No log file: a running freshclam holds its lock, and a plugin run
+         * every few minutes has nothing to add to the update log. */
+        if (cf_app_drop_privileges(s) != 0)
+            return CF_REPORT_UNKNOWN;
+        return run_check(a);
+    }
 
     /* §4.0 step 4: initialisation; every failure is exit 2. */
     if (ensure_dbdir(s) != 0)
@@ -757,4 +951,72 @@ int main(int argc, char **argv)
     }
     cf_log_error("Update failed.");
     return fail_after_config(a, code);
+}
+
+/* --json: the document for the whole run, to FILE or to the original stdout. */
+static void write_json(const cf_settings *s, int code)
+{
+    g_rep.exit_code = code;
+    cf_buf b = CF_BUF_INIT;
+    if (cf_report_json(&b, &g_rep) != CF_OK)
+        die_oom();
+    if (strcmp(s->json_file, "-") == 0) {
+        fflush(stdout);
+        const uint8_t *p = b.p;
+        size_t left = b.n;
+        while (left > 0) {
+            ssize_t w = write(g_json_fd, p, left);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            p += w;
+            left -= (size_t)w;
+        }
+    } else {
+        cf_err e = {0};
+        if (cf_report_write_atomic(s->json_file, b.p, b.n, &e) != CF_OK)
+            fprintf(stderr, "ERROR: %s\n", e.msg);
+    }
+    cf_buf_free(&b);
+}
+
+int main(int argc, char **argv)
+{
+    static cf_app app;
+    cf_app *a = &app;
+    signal(SIGPIPE, SIG_IGN);
+    g_rep.started = (int64_t)time(NULL);
+    g_rep.version = CF_VERSION;
+    cf_settings_init(&a->s);
+    cf_cli_result r = {0};
+    cf_cli_parse(argc, argv, &a->s, &r);
+    if (r.action == CF_CLI_ERROR)
+        return r.exit_code;
+    if (r.action == CF_CLI_HELP) {
+        cf_cli_help(stdout, cf_engine_version());
+        return 0;
+    }
+    /* One document per run: a daemon never finishes one, so --json is for
+     * single runs and --check-only (the daemon writes --metrics per cycle). */
+    int json = r.action == CF_CLI_RUN && a->s.json_file != NULL && !a->s.daemon;
+    if (json && strcmp(a->s.json_file, "-") == 0) {
+        /* stdout carries the document alone (`clamfresh --json > run.json` in
+         * a Dockerfile); everything the run prints goes to stderr. */
+        fflush(stdout);
+        g_json_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (g_json_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+            fprintf(stderr, "ERROR: --json: can't set up stdout: %s\n", strerror(errno));
+            return CF_FC_EINIT;
+        }
+    }
+    if (json)
+        cf_log_set_tap(report_tap, NULL);
+    int code = run(a, &r);
+    /* A plugin must exit 0-3: a configuration error is UNKNOWN. */
+    if (a->s.check_only && (code < 0 || code > CF_REPORT_UNKNOWN))
+        code = CF_REPORT_UNKNOWN;
+    if (json)
+        write_json(&a->s, code);
+    return code;
 }

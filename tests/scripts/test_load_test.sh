@@ -58,19 +58,23 @@ cf_expect_exit 8 "$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" --update-db=
 cf_expect_err 'Database test FAILED'
 cf_check "the broken custom database was not installed" test ! -e "$CASE/db/broken.ndb"
 
-# The engine facts cache: a run keeps libclamav's version beside the databases
-# and a later run with the same library file takes it from there (so an
-# up-to-date run never opens libclamav); a changed library identity is not
-# trusted, and the load test still opens the real library with a cache present.
+# The engine facts cache: an update run keeps libclamav's version beside the
+# databases and later runs with the same library file take it from there (so
+# an up-to-date run never opens libclamav); read-only runs (-V) use it but
+# never write it; a changed library identity is not trusted, and the load test
+# still opens the real library with a cache present.
 cf_fixtures_use own
 cf_tmpdir CASE
 mkdir "$CASE/db"
-printf 'DatabaseMirror http://127.0.0.1:9\nDatabaseDirectory %s\nDatabaseOwner %s\n' "$CASE/db" "$(id -un)" \
-    >"$CASE/c.conf"
+printf 'DatabaseMirror http://127.0.0.1:9\nDatabaseDirectory %s\nDatabaseOwner %s\nMaxAttempts 1\n' \
+    "$CASE/db" "$(id -un)" >"$CASE/c.conf"
 facts="$CASE/db/clamfresh-engine.state"
 cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
-cf_check "engine facts cached beside the databases" test -s "$facts"
+cf_check "-V writes no engine facts" test ! -e "$facts"
+"$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" --update-db=test >/dev/null 2>&1
+cf_check "an update run caches the engine facts beside the databases" test -s "$facts"
 real=$(sed -n 7p "$facts")
+cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
 cf_check "the cached version is libclamav's ($real)" grep -q "ClamAV $real" "$CF_OUT"
 sed -i '7s/.*/9.8.7/' "$facts"
 cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
@@ -78,7 +82,9 @@ cf_expect_out '^ClamAV 9\.8\.7'
 sed -i '3s/^[0-9]*/1/' "$facts" # another device: the library changed
 cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/c.conf" -V
 cf_expect_out "^ClamAV $real"
-cf_check "the cache was rewritten from the library" test "$(sed -n 7p "$facts")" = "$real"
+cf_check "-V left the stale cache alone" test "$(sed -n 7p "$facts")" = 9.8.7
+"$CLAMFRESH" --no-dns --config-file="$CASE/c.conf" --update-db=test >/dev/null 2>&1
+cf_check "an update run rewrote the cache from the library" test "$(sed -n 7p "$facts")" = "$real"
 if [ -f "$CF_VECTORS/clamav/test-1.cvd" ]; then
     cf_fixtures_use vectors
     mkdir "$CASE/www"
