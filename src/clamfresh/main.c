@@ -608,6 +608,30 @@ void cf_app_cycle(cf_app *a, cf_cycle *out)
     report_write_metrics(s, out->code, out->code == CF_FC_SUCCESS);
 }
 
+static int read_hdr(const char *dir, const char *name, cf_cvdhdr *h);
+
+/* --metrics in mirror mode: what the mirror publishes now, per database. */
+static void report_fill_mirror(const cf_settings *s, const uint32_t *before, const uint32_t *advertised)
+{
+    g_rep.ndb = 0;
+    for (size_t i = 0; i < s->databases.n && g_rep.ndb < CF_UPDATER_MAX_REPORTS; i++) {
+        const char *db = s->databases.v[i];
+        cf_report_db *d = &g_rep.db[g_rep.ndb++];
+        memset(d, 0, sizeof *d);
+        snprintf(d->u.db, sizeof d->u.db, "%s", db);
+        d->u.before = before[i];
+        d->u.after = cf_mirror_published(s->mirror_directory, db);
+        d->u.advertised = advertised[i];
+        char name[128];
+        cf_cvdhdr h;
+        snprintf(name, sizeof name, "%s.cvd", db);
+        if (d->u.after && read_hdr(s->mirror_directory, name, &h))
+            d->build_time = (int64_t)h.stime;
+        if (d->u.after > d->u.before)
+            snprintf(d->u.how, sizeof d->u.how, "mirror");
+    }
+}
+
 /* Mirror mode (mirror.h): fill MirrorDirectory instead of DatabaseDirectory. */
 static int run_mirror(cf_app *a)
 {
@@ -648,8 +672,18 @@ static int run_mirror(cf_app *a)
         .newest_clamav = newest[0] ? newest : NULL,
     };
     cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, NULL};
+    uint32_t *before = calloc(s->databases.n + 1, sizeof *before);
+    if (!before)
+        die_oom();
+    for (size_t i = 0; i < s->databases.n; i++)
+        before[i] = cf_mirror_published(s->mirror_directory, s->databases.v[i]);
     int code = cf_mirror_run(&o, &env);
     cf_http_free(http);
+    report_fill_mirror(s, before, versions);
+    g_rep.cooldown_until = read_cooldown(s->database_directory, NULL);
+    report_write_metrics(s, code == CF_FC_UPTODATE ? CF_FC_SUCCESS : code,
+                         code == CF_FC_SUCCESS || code == CF_FC_UPTODATE);
+    free(before);
     free(versions);
     if (code != CF_FC_SUCCESS && code != CF_FC_UPTODATE) {
         cf_log_error("Database update process failed: %s", cf_fc_str(code));

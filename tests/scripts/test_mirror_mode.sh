@@ -70,7 +70,7 @@ DatabaseOwner $(id -un)
 EOF
 mirror_run() { # EXIT
     cf_expect_exit "$1" "$CLAMFRESH" --no-dns --config-file="$W/mirror.conf" --trust-key="$K/key.pub" \
-        --update-db=daily --mirror="$M"
+        --update-db=daily --mirror="$M" --metrics="$W/mirror.prom"
 }
 
 # ---------------------------------------------------------------- 1. first mirror run
@@ -86,6 +86,8 @@ cf_check "nothing unversioned was downloaded whole" \
     test "$(grep -cP '"path": "/daily\.cvd".*"status": 200' "$UP_LOG")" = 0
 cf_expect_file_match "$UP_LOG" '"path": "/daily-3\.cvd"'
 cf_check "no temporaries left" test -z "$(find "$M" -name '*.tmp')"
+cf_expect_file_match "$W/mirror.prom" '^clamfresh_database_version\{database="daily"\} 3$'
+cf_expect_file_match "$W/mirror.prom" '^clamfresh_last_run_exit_code 0$'
 
 # ---------------------------------------------------------------- 2. a client installs from the LAN mirror
 cf_start_mirror "$M"
