@@ -201,12 +201,24 @@ static void facts_write(void)
     cf_buf_free(&b);
 }
 
+static int facts_stale; /* the library was opened because the cache did not hold */
+
 static void lib_facts(void)
 {
     if (facts_read())
         return;
     pthread_once(&load_once, lib_open);
-    facts_write();
+    facts_stale = 1;
+}
+
+void cf_engine_facts_save(void)
+{
+    /* Written only when the run asked for facts and the cache did not have
+     * them; called once the run has its final identity (DatabaseOwner), so
+     * the file belongs to the same user as the databases. */
+    if (facts_stale && facts_may_write)
+        facts_write();
+    facts_stale = 0;
 }
 
 static void lib_ensure(void)

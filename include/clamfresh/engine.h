@@ -42,6 +42,10 @@ unsigned cf_engine_flevel(void);
  * dlopen: anything about it that does not match exactly means the library is
  * opened. */
 void cf_engine_facts_cache(const char *file, int may_write);
+/* Writes the cache when this run had to open libclamav for its facts (and may
+ * write): call it once privileges are dropped, so the file is the database
+ * owner's. */
+void cf_engine_facts_save(void);
 #define CF_ENGINE_FACTS_FILE "clamfresh-engine.state"
 
 /* Which libclamav file was opened ("libclamav.so.12"), or "" when none. Static. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "clamfresh/engine.h"
 #include "clamfresh/log.h"
 #include "clamfresh/updater.h"
 
@@ -142,6 +143,7 @@ int cf_daemon_main(cf_app *a)
         remove_pidfile();
         return CF_FC_ECONFIG;
     }
+    cf_engine_facts_save(); /* as DatabaseOwner, now */
     cf_log_nf("freshclam daemon %s (OS: Linux, ARCH: x86_64, CPU: x86_64)", a->engine_version);
     cf_hook_pool_init(&a->pool);
 

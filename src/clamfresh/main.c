@@ -956,6 +956,8 @@ static int run(cf_app *a, const cf_cli_result *cr)
         cf_log_error("Initialization error!");
         return fail_after_config(a, CF_FC_EINIT);
     }
+    if (!a->daemon)
+        cf_engine_facts_save(); /* as DatabaseOwner, now */
 
     if (s->mirror_directory)
         return fail_after_config(a, run_mirror(a));
