@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clamfresh/fileio.h"
+
 #include "clamfresh/fcerr.h"
 
 void cf_report_add_msg(cf_report *r, const char *level, const char *text, size_t len)
@@ -481,18 +483,8 @@ cf_code cf_report_write_atomic(const char *path, const void *data, size_t n, cf_
     int fd = mkstemp(tmp);
     if (fd < 0)
         return cf_err_set(e, CF_EIO, "Can't write %s: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        p += w;
-        left -= (size_t)w;
-    }
-    int err = left ? errno : 0;
+    cf_err we = {0};
+    int err = cf_fd_write_all(fd, data, n, &we) != CF_OK ? (errno ? errno : EIO) : 0;
     if (!err && fchmod(fd, 0644) != 0)
         err = errno;
     if (!err && fsync(fd) != 0)

@@ -998,17 +998,9 @@ static void write_json(const cf_settings *s, int code)
         die_oom();
     if (strcmp(s->json_file, "-") == 0) {
         fflush(stdout);
-        const uint8_t *p = b.p;
-        size_t left = b.n;
-        while (left > 0) {
-            ssize_t w = write(g_json_fd, p, left);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            p += w;
-            left -= (size_t)w;
-        }
+        cf_err we = {0};
+        if (cf_fd_write_all(g_json_fd, b.p, b.n, &we) != CF_OK)
+            fprintf(stderr, "WARNING: --json: %s\n", we.msg);
     } else {
         cf_err e = {0};
         if (cf_report_write_atomic(s->json_file, b.p, b.n, &e) != CF_OK)
