@@ -446,23 +446,61 @@ static ssize_t read_some(int fd, uint8_t *p, size_t n)
     }
 }
 
+static ssize_t pread_some(int fd, uint8_t *p, size_t n, off_t off)
+{
+    for (;;) {
+        ssize_t k = pread(fd, p, n, off);
+        if (k >= 0 || errno != EINTR)
+            return k;
+    }
+}
+
+/* A database body as a stream of tar members: plain when it starts with
+ * COPYING (formats.md §2.1), else one gzip member. */
+typedef struct body {
+    cf_tarin *tar;
+    cf_gzin *gz;
+} body;
+
+static cf_code body_new(body *b, const cf_tarin_ops *ops, const uint8_t *first, size_t nfirst, cf_err *e)
+{
+    memset(b, 0, sizeof *b);
+    cf_code rc = cf_tarin_new(ops, &b->tar, e);
+    if (rc == CF_OK && !(nfirst >= 7 && memcmp(first, "COPYING", 7) == 0)) {
+        cf_sink s = {to_tar, b->tar};
+        rc = cf_gzin_new(CF_MAX_DB_BYTES, &s, &b->gz, e);
+    }
+    return rc;
+}
+
+static cf_code body_feed(body *b, const uint8_t *p, size_t n, cf_err *e)
+{
+    return b->gz ? cf_gzin_feed(b->gz, p, n, e) : cf_tarin_feed(b->tar, p, n, e);
+}
+
+static cf_code body_end(body *b, cf_err *e)
+{
+    cf_code rc = b->gz ? cf_gzin_end(b->gz, e) : CF_OK;
+    return rc == CF_OK ? cf_tarin_end(b->tar, e) : rc;
+}
+
+static void body_free(body *b)
+{
+    cf_gzin_free(b->gz);
+    cf_tarin_free(b->tar);
+}
+
 /* Streams the body after the header; errors the callbacks did not attribute
  * are the local database's (a short, corrupt or hostile file). */
 static cf_code read_body(run *r, int in_fd, uint8_t *buf, const uint8_t *first, size_t nfirst, cf_err *e)
 {
     cf_tarin_ops ops = {m_begin, m_data, m_end, r};
-    cf_tarin *tar = NULL;
-    cf_gzin *gz = NULL;
-    cf_code rc = cf_tarin_new(&ops, &tar, e);
-    int plain = nfirst >= 7 && memcmp(first, "COPYING", 7) == 0;
-    if (rc == CF_OK && !plain) {
-        cf_sink s = {to_tar, tar};
-        rc = cf_gzin_new(CF_MAX_DB_BYTES, &s, &gz, e);
-    }
+    body b;
+    cf_code rc = body_new(&b, &ops, first, nfirst, e);
     const uint8_t *p = first;
     size_t n = nfirst;
     while (rc == CF_OK && n > 0) {
-        rc = plain ? cf_tarin_feed(tar, p, n, e) : cf_gzin_feed(gz, p, n, e);
+        rc = body_feed(&b, p, n, e);
         if (rc != CF_OK)
             break;
         ssize_t k = read_some(in_fd, buf, IOBUF);
@@ -473,12 +511,9 @@ static cf_code read_body(run *r, int in_fd, uint8_t *buf, const uint8_t *first, 
         p = buf;
         n = (size_t)k;
     }
-    if (rc == CF_OK && !plain)
-        rc = cf_gzin_end(gz, e);
     if (rc == CF_OK)
-        rc = cf_tarin_end(tar, e);
-    cf_gzin_free(gz);
-    cf_tarin_free(tar);
+        rc = body_end(&b, e);
+    body_free(&b);
     if (rc != CF_OK)
         fail(r, CF_DBPATCH_BASE, rc);
     return rc;
@@ -713,9 +748,7 @@ cf_code cf_dbpatch_compress(int plain_fd, int out_fd, cf_err *e)
     if (rc == CF_OK)
         rc = cf_gzout_new(9, 1, &s, &gz, e);
     for (off_t off = CF_HDR_SIZE; rc == CF_OK;) {
-        ssize_t k = pread(plain_fd, buf, IOBUF, off);
-        if (k < 0 && errno == EINTR)
-            continue;
+        ssize_t k = pread_some(plain_fd, buf, IOBUF, off);
         if (k < 0)
             rc = cf_err_set(e, CF_EIO, "read failed: %s", strerror(errno));
         if (k <= 0)
@@ -767,35 +800,24 @@ cf_code cf_dbfile_info_name(int fd, char *out, size_t outsz, cf_err *e)
     enum { CHUNK = 64 * 1024 };
     finder f = {out, outsz, 0};
     cf_tarin_ops ops = {find_begin, find_data, find_end, &f};
-    cf_tarin *tar = NULL;
-    cf_gzin *gz = NULL;
     uint8_t *buf = malloc(CHUNK);
     if (buf == NULL)
         return cf_err_set(e, CF_ENOMEM, "out of memory");
-    cf_code rc = cf_tarin_new(&ops, &tar, e);
-    off_t off = CF_HDR_SIZE;
-    int plain = -1;
-    while (rc == CF_OK && !f.found) {
-        ssize_t k = pread(fd, buf, CHUNK, off);
-        if (k < 0 && errno == EINTR)
-            continue;
+    body b = {0};
+    cf_code rc = CF_OK;
+    for (off_t off = CF_HDR_SIZE; rc == CF_OK && !f.found;) {
+        ssize_t k = pread_some(fd, buf, CHUNK, off);
         if (k < 0)
             rc = cf_err_set(e, CF_EIO, "read failed: %s", strerror(errno));
         if (k <= 0)
             break;
-        if (plain < 0) {
-            plain = k >= 7 && memcmp(buf, "COPYING", 7) == 0;
-            cf_sink s = {to_tar, tar};
-            if (!plain)
-                rc = cf_gzin_new(CF_MAX_DB_BYTES, &s, &gz, e);
-            if (rc != CF_OK)
-                break;
-        }
-        rc = plain ? cf_tarin_feed(tar, buf, (size_t)k, e) : cf_gzin_feed(gz, buf, (size_t)k, e);
+        if (b.tar == NULL)
+            rc = body_new(&b, &ops, buf, (size_t)k, e);
+        if (rc == CF_OK)
+            rc = body_feed(&b, buf, (size_t)k, e);
         off += k;
     }
-    cf_gzin_free(gz);
-    cf_tarin_free(tar);
+    body_free(&b);
     free(buf);
     if (f.found) {
         cf_err_clear(e);
