@@ -485,6 +485,8 @@ static cf_code xfer_setup(xfer *x)
     }
     if (req->range_head)
         SETOPT(CURLOPT_RANGE, "0-511");
+    if (req->head)
+        SETOPT(CURLOPT_NOBODY, 1L);
     if (req->if_modified_since) {
         SETOPT(CURLOPT_TIMEVALUE_LARGE, (curl_off_t)req->if_modified_since);
         SETOPT(CURLOPT_TIMECONDITION, (long)CURL_TIMECOND_IFMODSINCE);
@@ -733,7 +735,8 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
 
 cf_http_outcome cf_http_classify(const cf_http_resp *r)
 {
-    if (r->err.code != CF_OK)
+    /* No status at all is no answer, whatever err says. */
+    if (r->err.code != CF_OK || r->status == 0)
         return CF_HTTP_TRANSPORT;
     switch (r->status) {
     case 200:
@@ -751,50 +754,6 @@ cf_http_outcome cf_http_classify(const cf_http_resp *r)
         return CF_HTTP_ORIGIN_TIMEOUT;
     default:
         return CF_HTTP_UNEXPECTED;
-    }
-}
-
-int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, const char *url,
-                    const char *mirror, char line1[CF_HTTP_MSG_SIZE], char line2[CF_HTTP_MSG_SIZE])
-{
-    const char *fn = ctx == CF_HTTP_CTX_PROBE ? "remote_cvdhead" : "downloadFile";
-    const char *proxy = cf_http_proxy_label(h);
-    char suffix[300] = "";
-    if (proxy)
-        snprintf(suffix, sizeof suffix, " (Proxy: %s)", proxy);
-    if (url == NULL)
-        url = "";
-    if (mirror == NULL)
-        mirror = url;
-    line1[0] = line2[0] = '\0';
-
-    switch (cf_http_classify(r)) {
-    case CF_HTTP_TRANSPORT:
-        if (r->curl_code != 0 && r->err.code == CF_ENET) {
-            if (ctx == CF_HTTP_CTX_PROBE)
-                snprintf(line1, CF_HTTP_MSG_SIZE, "remote_cvdhead: Download failed (%d) ", r->curl_code);
-            else
-                snprintf(line1, CF_HTTP_MSG_SIZE, "Download failed (%d) ", r->curl_code);
-            snprintf(line2, CF_HTTP_MSG_SIZE, " Message: %s", r->curl_msg);
-            return 2;
-        }
-        snprintf(line1, CF_HTTP_MSG_SIZE, "%s", r->err.msg);
-        return 1;
-    case CF_HTTP_NOT_FOUND:
-        snprintf(line1, CF_HTTP_MSG_SIZE, "%s: file not found: %s%s", fn, url, suffix);
-        return 1;
-    case CF_HTTP_ORIGIN_TIMEOUT:
-        snprintf(line1, CF_HTTP_MSG_SIZE,
-                 "%s: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and "
-                 "the request timed out. URL: %s",
-                 fn, url);
-        return 1;
-    case CF_HTTP_UNEXPECTED:
-        snprintf(line1, CF_HTTP_MSG_SIZE, "%s: Unexpected response (%ld) from %s%s", fn, r->status,
-                 ctx == CF_HTTP_CTX_PROBE ? mirror : url, suffix);
-        return 1;
-    default:
-        return 0;
     }
 }
 

@@ -21,16 +21,15 @@
 #include "clamfresh/limits.h"
 
 #define MSG_MAX 2048
-#define URL_MAX 1200
+#define URL_MAX CF_REMOTE_URL_MAX
 #define NAME_MAX_DB 64 /* database names are short words (daily, main, ...) */
-
-static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
 
 typedef struct mctx {
     const cf_mirror_opts *o;
     const cf_update_env *env;
     const char *db;
     unsigned keep;
+    cf_remote *net; /* the run's conversation with upstream (remote.h) */
 } mctx;
 
 /* One patch of the window while it is being fetched and checked. */
@@ -54,19 +53,7 @@ typedef struct staged {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void say(const mctx *c, cf_msglevel lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(const mctx *c, cf_msglevel lvl, const char *fmt, ...)
-{
-    if (!c->env->log)
-        return;
-    char msg[MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->env->log(c->env->arg, lvl, msg);
-}
+#define say(c, ...) cf_remote_say((c)->net, __VA_ARGS__)
 
 static void why(staged *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -80,47 +67,21 @@ static void why(staged *s, const char *fmt, ...)
 
 static time_t now_of(const mctx *c)
 {
-    return c->env->now ? c->env->now(c->env->arg) : time(NULL);
+    return cf_remote_now(c->net);
 }
 
 static void fetch(const mctx *c, const cf_http_req *reqs, cf_http_resp *resps, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        cf_http_resp_init(&resps[i]);
-    unsigned k = c->o->concurrency ? c->o->concurrency : 1;
-    c->env->fetch(c->env->arg, reqs, resps, n, k);
+    cf_remote_fetch(c->net, reqs, resps, n, c->o->concurrency ? c->o->concurrency : 1);
 }
 
-static cf_http_outcome outcome(const cf_http_resp *r)
-{
-    if (r->err.code == CF_OK && r->status == 0)
-        return CF_HTTP_TRANSPORT;
-    return cf_http_classify(r);
-}
-
-/* What went wrong with a response, for "<url>: <reason>". */
-static void reason(const cf_http_resp *r, char *out, size_t n)
-{
-    switch (outcome(r)) {
-    case CF_HTTP_TRANSPORT:
-        if (r->curl_code)
-            snprintf(out, n, "transfer failed (%d): %.200s", r->curl_code, r->curl_msg);
-        else
-            snprintf(out, n, "transfer failed: %.400s", r->err.msg[0] ? r->err.msg : "no response");
-        break;
-    case CF_HTTP_NOT_FOUND:
-        snprintf(out, n, "not found (404)");
-        break;
-    default:
-        snprintf(out, n, "unexpected response (%ld)", r->status);
-        break;
-    }
-}
+#define outcome(r) cf_remote_kind(r)
+#define reason(r, out, n) cf_remote_reason(r, out, n)
 
 /* Every URL buffer here is URL_MAX bytes. */
 static int url_join(char *out, const char *mirror, const char *file)
 {
-    return cf_http_url_join(out, URL_MAX, mirror, file);
+    return cf_remote_url(out, mirror, file);
 }
 
 static int path_join(char *out, size_t n, const char *dir, const char *name)
@@ -136,19 +97,17 @@ static int file_exists(const char *dir, const char *name)
     return path_join(path, sizeof path, dir, name) == 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* 403 and 429 end the run: asking again at once only prolongs the block. */
+/* 403 and 429 end the run: asking again at once only prolongs the block. The
+ * reaction (cool-down, help text) is the remote layer's, as for a client. */
 static int blocked(const mctx *c, const cf_http_resp *r, const char *url)
 {
     cf_http_outcome k = outcome(r);
     if (k == CF_HTTP_FORBIDDEN) {
-        say(c, CF_MSG_ERROR, "%s: upstream refused the request (403): %s", c->db, url);
-        return CF_FC_EFORBIDDEN;
+        const char *file = strrchr(url, '/');
+        return cf_remote_forbidden(c->net, file ? file + 1 : url, url, r);
     }
-    if (k == CF_HTTP_RATE_LIMITED) {
-        say(c, CF_MSG_ERROR, "%s: upstream rate-limits us (429, Retry-After %ld s): %s", c->db,
-            r->retry_after, url);
-        return CF_FC_ERETRYLATER;
-    }
+    if (k == CF_HTTP_RATE_LIMITED)
+        return cf_remote_rate_limited(c->net, r);
     return 0;
 }
 
@@ -173,44 +132,6 @@ static void staged_free(staged *s)
 }
 
 /* ----------------------------------------------------------- pure helpers */
-
-cf_code cf_mirror_pointer_parse(const uint8_t *p, size_t n, uint32_t *version, time_t *when, cf_err *e)
-{
-    if (n > CF_MIRROR_POINTER_MAX)
-        return cf_err_set(e, CF_ETOOBIG, "pointer file: %zu bytes, at most %d expected", n,
-                          CF_MIRROR_POINTER_MAX);
-    if (n > 0 && p[n - 1] == '\n')
-        n--;
-    size_t i = 0;
-    uint64_t v = 0;
-    while (i < n && p[i] >= '0' && p[i] <= '9') {
-        v = v * 10 + (uint64_t)(p[i] - '0');
-        if (v > UINT32_MAX)
-            return cf_err_set(e, CF_EFORMAT, "pointer file: version out of range at offset %zu", i);
-        i++;
-    }
-    if (i == 0)
-        return cf_err_set(e, CF_EFORMAT, "pointer file: no version number at offset 0");
-    uint64_t t = 0;
-    if (i < n) {
-        if (p[i] != ':')
-            return cf_err_set(e, CF_EFORMAT, "pointer file: unexpected byte 0x%02x at offset %zu", p[i], i);
-        size_t j = ++i;
-        while (i < n && p[i] >= '0' && p[i] <= '9') {
-            t = t * 10 + (uint64_t)(p[i] - '0');
-            if (t > (uint64_t)INT64_MAX / 10)
-                return cf_err_set(e, CF_EFORMAT, "pointer file: time out of range at offset %zu", i);
-            i++;
-        }
-        if (i == j || i != n)
-            return cf_err_set(e, CF_EFORMAT, "pointer file: bad time field at offset %zu", i);
-    }
-    if (version)
-        *version = (uint32_t)v;
-    if (when)
-        *when = (time_t)t;
-    return CF_OK;
-}
 
 cf_code cf_mirror_nginx_text(const char *dir, cf_buf *out, cf_err *e)
 {
@@ -265,38 +186,79 @@ uint32_t cf_mirror_published(const char *dir, const char *db)
 
 /* ------------------------------------------------------------ version probe */
 
-static int probe(const mctx *c, uint32_t *ver)
+/* Upstream's version, learnt so that no cache between here and upstream can
+ * make it stale (remote.h, "Version discovery"): the header of NAME.cvd, the
+ * pointer and the next patch after P in one round; versioned files when
+ * neither of the latter answers. */
+static int probe(const mctx *c, uint32_t P, uint32_t *ver)
 {
     char file[128], url[URL_MAX];
     snprintf(file, sizeof file, "%s.cvd", c->db);
     for (size_t m = 0; m < c->o->nmirrors; m++) {
-        if (url_join(url, c->o->mirrors[m], file) != 0)
+        const char *mirror = c->o->mirrors[m];
+        if (url_join(url, mirror, file) != 0)
             continue;
-        cf_http_req req = {
-            .url = url, .range_head = 1, .headers = nocache, .max_bytes = CF_HDR_SIZE, .stop_at_max = 1};
-        cf_http_resp r;
-        fetch(c, &req, &r, 1);
-        int b = blocked(c, &r, url);
-        if (b) {
-            cf_http_resp_free(&r);
-            return b;
-        }
+        const char *const *nocache = NULL;
+        char tmp[160];
+        cf_remote_full_name(c->db, "cvd", 0, 2, tmp, sizeof tmp, &nocache);
+        cf_http_req reqs[3] = {
+            {.url = url, .range_head = 1, .headers = nocache, .max_bytes = CF_HDR_SIZE, .stop_at_max = 1}};
+        cf_discovery d;
+        size_t extra = cf_discovery_prepare(c->net, &d, mirror, c->db, P, 1, reqs + 1);
+        cf_http_resp resps[3];
+        fetch(c, reqs, resps, 1 + extra);
+        cf_discovery_read(c->net, &d, c->db, resps + 1, extra);
+        cf_http_resp *r = &resps[0];
+        int b = blocked(c, r, url);
+        for (size_t i = 1; i <= extra && !b; i++)
+            b = blocked(c, &resps[i], reqs[i].url);
+        uint32_t said = 0;
         cf_cvdhdr h;
         cf_err e = {0};
-        if (outcome(&r) != CF_HTTP_OK) {
+        if (b) {
+            /* reaction done */
+        } else if (outcome(r) != CF_HTTP_OK) {
             char rs[512];
-            reason(&r, rs, sizeof rs);
+            reason(r, rs, sizeof rs);
             say(c, CF_MSG_WARN, "%s: can't read the upstream version from %s: %s", c->db, url, rs);
-        } else if (r.body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
+        } else if (r->body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r->body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
             say(c, CF_MSG_WARN, "%s: malformed CVD header from %s: %s", c->db, url,
-                r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
+                r->body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
         } else {
-            *ver = h.version;
+            said = h.version;
             say(c, CF_MSG_DEBUG, "%s database version obtained using HTTP GET: %u", c->db, h.version);
-            cf_http_resp_free(&r);
+        }
+        for (size_t i = 0; i <= extra; i++)
+            cf_http_resp_free(&resps[i]);
+        if (b) {
+            cf_discovery_free(&d);
+            return b;
+        }
+        uint32_t best = said > d.pointer ? said : d.pointer;
+        if (said && d.pointer > said)
+            say(c, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, %s%s says %u", c->db, mirror, said, c->db,
+                CF_REMOTE_POINTER_EXT, d.pointer);
+        if (!d.pointer && (said || d.next_exists) && (d.next_exists || d.pointer_missing)) {
+            /* The mirror needs the whole NAME-V.cvd anyway: find the newest. */
+            int code = 0;
+            uint32_t from = said > P ? said : P;
+            uint32_t found = cf_remote_newest_versioned(c->net, mirror, c->db, from, &code);
+            if (code) {
+                cf_discovery_free(&d);
+                return code;
+            }
+            if (found > best) {
+                if (said)
+                    say(c, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, %s-%u.cvd is published", c->db,
+                        mirror, said, c->db, found);
+                best = found;
+            }
+        }
+        cf_discovery_free(&d);
+        if (best) {
+            *ver = best;
             return 0;
         }
-        cf_http_resp_free(&r);
     }
     say(c, CF_MSG_ERROR, "%s: no upstream mirror told its version", c->db);
     return CF_FC_EFAILEDGET;
@@ -307,15 +269,14 @@ static int probe(const mctx *c, uint32_t *ver)
 /* Cache-proof names first; the header version must be exactly V. */
 static int fetch_cvd(const mctx *c, const char *mirror, uint32_t V, staged *s)
 {
-    char file[3][160], url[URL_MAX];
-    snprintf(file[0], sizeof file[0], "%s-%u.cvd", c->db, V);
-    snprintf(file[1], sizeof file[1], "%s.cvd?version=%u", c->db, V);
-    snprintf(file[2], sizeof file[2], "%s.cvd", c->db);
+    char file[160], url[URL_MAX];
     int rc = CF_FC_EFAILEDGET;
-    for (int step = 0; step < 3; step++) {
-        if (url_join(url, mirror, file[step]) != 0)
+    for (int step = 0; step < CF_REMOTE_FULL_STEPS; step++) {
+        const char *const *headers = NULL;
+        if (cf_remote_full_name(c->db, "cvd", V, step, file, sizeof file, &headers) != 0 ||
+            url_join(url, mirror, file) != 0)
             return CF_FC_EFAILEDGET;
-        cf_http_req req = {.url = url, .headers = step == 2 ? nocache : NULL, .max_bytes = CF_MAX_DB_BYTES};
+        cf_http_req req = {.url = url, .headers = headers, .max_bytes = CF_MAX_DB_BYTES};
         cf_http_resp r;
         fetch(c, &req, &r, 1);
         int b = blocked(c, &r, url);
@@ -412,11 +373,11 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
      * gap near the top costs few requests. New patches all come at once. */
     if (batch > CF_MIRROR_BACKFILL_BATCH && floor == (V >= c->keep ? V - c->keep + 1 : 1))
         batch = CF_MIRROR_BACKFILL_BATCH;
-    cf_http_req *reqs = calloc(2 * batch, sizeof *reqs);
     cf_http_resp *resps = calloc(2 * batch, sizeof *resps);
+    uint32_t *vers = calloc(batch, sizeof *vers);
     char(*urls)[URL_MAX] = calloc(2 * batch, URL_MAX);
     int rc = 0;
-    if (!reqs || !resps || !urls)
+    if (!vers || !resps || !urls)
         rc = CF_FC_EMEM;
     size_t done = 0;
     while (rc == 0 && done < total && s->gap == 0) {
@@ -424,14 +385,17 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
         for (size_t i = 0; i < n; i++) {
             uint32_t ver = V - (uint32_t)(done + i);
             char name[160];
+            vers[i] = ver;
             snprintf(name, sizeof name, "%s-%u.cdiff", c->db, ver);
             url_join(urls[2 * i], mirror, name);
             snprintf(name, sizeof name, "%s-%u.cdiff.sign", c->db, ver);
             url_join(urls[2 * i + 1], mirror, name);
-            reqs[2 * i] = (cf_http_req){.url = urls[2 * i], .max_bytes = CF_MAX_CDIFF_BYTES};
-            reqs[2 * i + 1] = (cf_http_req){.url = urls[2 * i + 1], .max_bytes = CF_MAX_SIGN_BYTES};
         }
-        fetch(c, reqs, resps, 2 * n);
+        if (cf_remote_patch_batch(c->net, mirror, c->db, vers, n, 1, CF_MAX_CDIFF_BYTES,
+                                  c->o->concurrency ? c->o->concurrency : 1, 0, resps) != 0) {
+            rc = CF_FC_EMEM;
+            break;
+        }
         for (size_t i = 0; i < n && rc == 0 && s->gap == 0; i++) {
             uint32_t ver = V - (uint32_t)(done + i);
             patch *p = &s->p[s->np++];
@@ -497,7 +461,7 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
             cf_http_resp_free(&resps[i]);
         done += n;
     }
-    free(reqs);
+    free(vers);
     free(resps);
     free(urls);
     return rc;
@@ -666,8 +630,8 @@ static cf_code link_current(const mctx *c, uint32_t V, const cf_buf *bytes, cf_e
 
 static int write_pointer(const mctx *c, uint32_t V)
 {
-    char name[160], text[CF_MIRROR_POINTER_MAX + 1];
-    snprintf(name, sizeof name, "%s%s", c->db, CF_MIRROR_POINTER_EXT);
+    char name[160], text[CF_REMOTE_POINTER_MAX + 1];
+    snprintf(name, sizeof name, "%s%s", c->db, CF_REMOTE_POINTER_EXT);
     snprintf(text, sizeof text, "%u:%lld\n", V, (long long)now_of(c));
     cf_err e = {0};
     if (cf_install_file(c->o->dir, name, text, strlen(text), &e) != CF_OK) {
@@ -805,22 +769,27 @@ static int attempt(const mctx *c, const char *mirror, uint32_t V, uint32_t P, st
     return rc;
 }
 
-int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *db, uint32_t version)
+/* Step 2 for one database: fetch, verify, publish; nothing is pruned here
+ * (step 4 comes after every alias names the new files). */
+static int mirror_db(const cf_mirror_opts *o, const cf_update_env *env, cf_remote *net, const char *db,
+                     uint32_t version)
 {
-    mctx c = {
-        .o = o, .env = env, .db = db, .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES};
+    mctx c = {.o = o,
+              .env = env,
+              .db = db,
+              .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES,
+              .net = net};
     if (strlen(db) >= NAME_MAX_DB || !cf_name_ok(db) || strchr(db, '-') || strchr(db, '.')) {
         say(&c, CF_MSG_ERROR, "%s: not a database name", db);
         return CF_FC_EARG;
     }
     uint32_t V = version;
     int rc;
-    if (V == 0 && (rc = probe(&c, &V)) != 0)
-        return rc;
     uint32_t P = cf_mirror_published(o->dir, db);
+    if (V == 0 && (rc = probe(&c, P, &V)) != 0)
+        return rc;
     if (P >= V) {
         say(&c, CF_MSG_INFO, "%s is up-to-date in the mirror (version: %u, upstream: %u)", db, P, V);
-        prune(&c, P);
         return write_pointer(&c, P);
     }
     if (P)
@@ -840,7 +809,6 @@ int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *
             if (rc == 0) {
                 rc = publish(&c, V, &s);
                 if (rc == 0) {
-                    prune(&c, V);
                     uint32_t start = window_start(&c, V);
                     say(&c, CF_MSG_INFO,
                         "%s-%u.cvd published (version: %u, sigs: %u, f-level: %u, builder: %s)%s", db, V, V,
@@ -868,6 +836,28 @@ int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *
         say(&c, CF_MSG_ERROR, "%s: mirror not updated (%s); still publishing version %u", db, last_why, P);
     else
         say(&c, CF_MSG_ERROR, "%s: mirror not updated (%s); nothing published", db, last_why);
+    return rc;
+}
+
+static mctx db_ctx(const cf_mirror_opts *o, const cf_update_env *env, cf_remote *net, const char *db)
+{
+    mctx c = {.o = o,
+              .env = env,
+              .db = db,
+              .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES,
+              .net = net};
+    return c;
+}
+
+int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *db, uint32_t version)
+{
+    cf_remote net;
+    cf_remote_init(&net, env, NULL, o->state);
+    int rc = mirror_db(o, env, &net, db, version);
+    mctx c = db_ctx(o, env, &net, db);
+    uint32_t P = cf_mirror_published(o->dir, db);
+    if (P)
+        prune(&c, P);
     return rc;
 }
 
@@ -932,7 +922,9 @@ static void report_cleanup(void *arg, const char *name)
 
 int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env)
 {
-    mctx c = {.o = o, .env = env, .db = "mirror"};
+    cf_remote net;
+    cf_remote_init(&net, env, NULL, o->state);
+    mctx c = {.o = o, .env = env, .db = "mirror", .net = &net};
     struct stat st;
     if (!o->dir || stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         say(&c, CF_MSG_ERROR, "Mirror directory %s does not exist or is not a directory",
@@ -952,7 +944,7 @@ int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env)
     cf_install_cleanup(o->dir, time(NULL) - 3600, report_cleanup, &c, &e);
     int first = 0;
     for (size_t i = 0; i < o->ndbs; i++) {
-        int rc = cf_mirror_db(o, env, o->dbs[i], o->versions ? o->versions[i] : 0);
+        int rc = mirror_db(o, env, &net, o->dbs[i], o->versions ? o->versions[i] : 0);
         if (rc != 0 && first == 0)
             first = rc;
         if (rc == CF_FC_EFORBIDDEN || rc == CF_FC_ERETRYLATER)
@@ -962,6 +954,14 @@ int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env)
     write_current(&c);
     if (!o->no_nginx_conf)
         write_nginx(&c);
+    /* Step 4 only now: every alias (NAME.cvd, NAME.version, current.txt)
+     * already names the newest files, so no alias ever names a pruned one. */
+    for (size_t i = 0; i < o->ndbs; i++) {
+        mctx d = db_ctx(o, env, &net, o->dbs[i]);
+        uint32_t P = cf_mirror_published(o->dir, o->dbs[i]);
+        if (P && cf_name_ok(o->dbs[i]))
+            prune(&d, P);
+    }
     cf_install_unlock(&lk);
     return first;
 }

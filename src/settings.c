@@ -556,7 +556,10 @@ cf_code cf_settings_finish(cf_settings *s, cf_err *e)
                           s->mirror_keep_patches);
     if ((rc = build_mirrors(s, e)) != CF_OK)
         return rc;
-    s->dns_enabled = !s->no_dns && !s->private_mode;
+    /* freshclam never asks DNS with PrivateMirror. A LAN resolver fed from a
+     * mirror's current.txt is the cache-proof answer there too, so DNS is used
+     * when DNSDatabaseInfo is set explicitly (clamfresh(1)). */
+    s->dns_enabled = !s->no_dns && (!s->private_mode || cf_settings_is_set(s, CF_OPT_DNS_DATABASE_INFO));
     s->scripted_effective = s->scripted_updates && !s->private_mode;
     if ((rc = select_databases(s, e)) != CF_OK)
         return rc;

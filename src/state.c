@@ -8,13 +8,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
 
+#include "clamfresh/buf.h"
 #include "clamfresh/fileio.h"
+#include "clamfresh/install.h"
 
 /* A temporary of a save younger than this may belong to a live writer. */
 #define CF_STATE_TEMP_GRACE 600
@@ -228,71 +231,53 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
     snprintf(out, CF_STATE_MSG_SIZE, "You are still on cool-down until after: %s", t);
 }
 
-static const char *const help_403[] = {
-    "This could mean several things:",
-    " 1. You are running an out-of-date version of ClamAV / FreshClam.",
-    "    Ensure you are the most updated version by visiting https://www.clamav.net/downloads",
-    " 2. Your network is explicitly denied by the FreshClam CDN.",
-    "    In order to rectify this please check that you are:",
-    "   a. Running an up-to-date version of FreshClam",
-    "   b. Running FreshClam no more than once an hour",
-    "   c. Connecting from an IP in a blocked region",
-    "      Please see https://www.cisco.com/c/m/en_us/crisissupport.html",
-    "   d. If you have checked (a), (b) and (c), please open a ticket at",
-    "      https://github.com/Cisco-Talos/clamav/issues",
-    "      and we will investigate why your network is blocked.",
-    NULL,
-};
+/* ------------------------------------------------ per-mirror memory */
 
-static const char *const help_429[] = {
-    "This means that you have been rate limited by the CDN.",
-    " 1. Run FreshClam no more than once an hour to check for updates.",
-    "    FreshClam should check DNS first to see if an update is needed.",
-    " 2. If you have more than 10 hosts on your network attempting to download,",
-    "    it is recommended that you set up a private mirror on your network using",
-    "    cvdupdate (https://pypi.org/project/cvdupdate/) to save bandwidth on the",
-    "    CDN and your own network.",
-    " 3. Please do not open a ticket asking for an exemption from the rate limit,",
-    "    it will not be granted.",
-    NULL,
-};
-
-static const char *const help_previous[] = {
-    "This means that you have been rate limited or blocked by the CDN.",
-    " 1. Verify that you're running a supported ClamAV version.",
-    "    See https://docs.clamav.net/faq/faq-eol.html for details.",
-    " 2. Run FreshClam no more than once an hour to check for updates.",
-    "    FreshClam should check DNS first to see if an update is needed.",
-    " 3. If you have more than 10 hosts on your network attempting to download,",
-    "    it is recommended that you set up a private mirror on your network using",
-    "    cvdupdate (https://pypi.org/project/cvdupdate/) to save bandwidth on the",
-    "    CDN and your own network.",
-    " 4. Please do not open a ticket asking for an exemption from the rate limit,",
-    "    it will not be granted.",
-    NULL,
-};
-
-size_t cf_state_help(cf_state_help_kind kind, const char *ray,
-                     char lines[CF_STATE_HELP_LINES][CF_STATE_MSG_SIZE])
+static time_t mirror_since(const char *dbdir, const char *mirror)
 {
-    const char *const *src = kind == CF_STATE_HELP_403   ? help_403
-                             : kind == CF_STATE_HELP_429 ? help_429
-                                                         : help_previous;
-    size_t n = 0;
-    for (; n < CF_STATE_HELP_LINES && src[n]; n++)
-        snprintf(lines[n], CF_STATE_MSG_SIZE, "%s", src[n]);
-    if (ray == NULL || ray[0] == '\0' || kind == CF_STATE_HELP_429)
-        return n;
-    if (kind == CF_STATE_HELP_403) {
-        snprintf(lines[n++], CF_STATE_MSG_SIZE,
-                 "      Please provide the following cf-ray id with your ticket: %.20s", ray);
-    } else {
-        snprintf(lines[n++], CF_STATE_MSG_SIZE, "%s",
-                 " 5. If you have verified that you are not blocked due to your region, and have");
-        snprintf(lines[n++], CF_STATE_MSG_SIZE, "%s",
-                 "    not exceeded the rate limit, please provide the following cf-ray id when");
-        snprintf(lines[n++], CF_STATE_MSG_SIZE, "    submitting a ticket: %.20s", ray);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dbdir, CF_MIRROR_STATE_FILE);
+    cf_buf b = CF_BUF_INIT;
+    cf_err e = {0};
+    time_t found = 0;
+    if (cf_file_read_db(path, CF_MIRROR_STATE_MAX, &b, &e) == CF_OK && cf_buf_append(&b, "", 1) == CF_OK) {
+        char *save = NULL;
+        for (char *line = strtok_r((char *)b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char *sp = strchr(line, ' ');
+            if (sp && strcmp(sp + 1, mirror) == 0)
+                found = (time_t)strtoll(line, NULL, 10);
+        }
     }
-    lines[n++][0] = '\0';
-    return n;
+    cf_buf_free(&b);
+    return found;
+}
+
+int cf_state_mirror_lacks_versioned(const char *dbdir, const char *mirror, time_t now)
+{
+    time_t since = mirror_since(dbdir, mirror);
+    return since && now >= since && now - since < CF_NOVERSIONED_RETRY;
+}
+
+cf_code cf_state_mirror_mark(const char *dbdir, const char *mirror, time_t when, cf_err *e)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dbdir, CF_MIRROR_STATE_FILE);
+    cf_buf old = CF_BUF_INIT, out = CF_BUF_INIT;
+    cf_err re = {0};
+    if (cf_file_read_db(path, CF_MIRROR_STATE_MAX, &old, &re) == CF_OK &&
+        cf_buf_append(&old, "", 1) == CF_OK) {
+        char *save = NULL;
+        for (char *line = strtok_r((char *)old.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char *sp = strchr(line, ' ');
+            if (!sp || strcmp(sp + 1, mirror) == 0)
+                continue;
+            cf_buf_printf(&out, "%s\n", line);
+        }
+    }
+    if (when)
+        cf_buf_printf(&out, "%lld %s\n", (long long)when, mirror);
+    cf_code rc = cf_install_file(dbdir, CF_MIRROR_STATE_FILE, out.p ? (const void *)out.p : "", out.n, e);
+    cf_buf_free(&old);
+    cf_buf_free(&out);
+    return rc;
 }

@@ -30,8 +30,7 @@
 #include "clamfresh/vrecord.h"
 
 #define MSG_MAX 2048
-#define URL_MAX 1200
-#define MIRROR_STATE_MAX (64 * 1024)
+#define URL_MAX CF_REMOTE_URL_MAX
 
 /* Outcomes internal to one attempt, beside the cf_fc codes. */
 enum {
@@ -43,19 +42,8 @@ enum {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void say(cf_updater *u, cf_msglevel lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(cf_updater *u, cf_msglevel lvl, const char *fmt, ...)
-{
-    if (!u->env.log)
-        return;
-    char msg[MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    u->env.log(u->env.arg, lvl, msg);
-}
+/* Every message goes through the remote layer's log. */
+#define say(u, ...) cf_remote_say(&(u)->net, __VA_ARGS__)
 
 /* freshclam words a failure as a warning while attempts remain, as an error on
  * the last one (§5.2). */
@@ -66,94 +54,45 @@ static cf_msglevel warn_or_error(int last)
 
 static time_t now_of(cf_updater *u)
 {
-    return u->env.now ? u->env.now(u->env.arg) : time(NULL);
+    return cf_remote_now(&u->net);
+}
+
+/* The remote layer's reaction flags, as the caller reads them. */
+static void sync_flags(cf_updater *u)
+{
+    u->state_dirty |= u->net.state_dirty;
+    u->forbidden |= u->net.forbidden;
 }
 
 static void fetch(cf_updater *u, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k)
 {
-    for (size_t i = 0; i < n; i++)
-        cf_http_resp_init(&resps[i]);
-    u->env.fetch(u->env.arg, reqs, resps, n, k ? k : 1);
+    unsigned before = u->net.requests;
+    uint64_t bytes = u->net.bytes;
+    cf_remote_fetch(&u->net, reqs, resps, n, k);
     if (u->cur != NULL) {
-        u->cur->requests += (unsigned)n;
-        for (size_t i = 0; i < n; i++)
-            u->cur->bytes += resps[i].bytes ? resps[i].bytes : resps[i].body.n;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (resps[i].unreachable && !u->saw_unreachable) {
-            u->saw_unreachable = 1;
-            snprintf(u->unreachable_why, sizeof u->unreachable_why, "%.200s",
-                     resps[i].curl_msg[0] ? resps[i].curl_msg : resps[i].err.msg);
-        }
-}
-
-typedef enum rkind { K_OK, K_304, K_403, K_404, K_429, K_522, K_OTHER, K_TRANSPORT } rkind;
-
-static rkind classify(const cf_http_resp *r)
-{
-    if (r->err.code != CF_OK || r->status == 0)
-        return K_TRANSPORT;
-    switch (r->status) {
-    case 200:
-    case 206:
-        return K_OK;
-    case 304:
-        return K_304;
-    case 403:
-        return K_403;
-    case 404:
-        return K_404;
-    case 429:
-        return K_429;
-    case 522:
-        return K_522;
-    default:
-        return K_OTHER;
+        u->cur->requests += u->net.requests - before;
+        u->cur->bytes += u->net.bytes - bytes;
     }
 }
 
-/* The §5.2 wording of a failed response. fn is "remote_cvdhead" or "downloadFile". */
-static void say_failure(cf_updater *u, cf_msglevel lvl, const cf_http_resp *r, const char *fn,
-                        const char *url, const char *mirror)
-{
-    /* freshclam names the proxy in these two messages when one is in use. */
-    char via[300] = "";
-    if (u->o.proxy_label != NULL)
-        snprintf(via, sizeof via, " (Proxy: %s)", u->o.proxy_label);
-    switch (classify(r)) {
-    case K_404:
-        say(u, lvl, "%s: file not found: %s%s", fn, url, via);
-        break;
-    case K_522:
-        say(u, lvl,
-            "%s: Origin Connection Time-out. Cloudflare was unable to reach the origin web server and "
-            "the request timed out. URL: %s",
-            fn, url);
-        break;
-    case K_OTHER:
-        say(u, lvl, "%s: Unexpected response (%ld) from %s%s", fn, r->status,
-            strcmp(fn, "remote_cvdhead") == 0 ? mirror : url, via);
-        break;
-    case K_TRANSPORT:
-        if (r->err.code == CF_ETOOBIG)
-            /* A bound was hit: say which, for which URL, not curl's "Failed
-             * writing received data". */
-            say(u, lvl, "%s: %s", fn, r->err.msg);
-        else if (r->curl_code)
-            say(u, lvl, "%sDownload failed (%d)  Message: %s (%s)",
-                strcmp(fn, "remote_cvdhead") == 0 ? "remote_cvdhead: " : "", r->curl_code, r->curl_msg, url);
-        else
-            say(u, lvl, "%s: %s (%s)", fn, r->err.msg[0] ? r->err.msg : "transfer failed", url);
-        break;
-    default:
-        break;
-    }
-}
+/* The one reading of a response (remote.h). */
+#define classify(r) cf_remote_kind(r)
+#define K_OK CF_HTTP_OK
+#define K_304 CF_HTTP_NOT_MODIFIED
+#define K_403 CF_HTTP_FORBIDDEN
+#define K_404 CF_HTTP_NOT_FOUND
+#define K_429 CF_HTTP_RATE_LIMITED
+#define K_TRANSPORT CF_HTTP_TRANSPORT
+typedef cf_http_outcome rkind;
+
+#define say_failure(u, ...) cf_remote_say_failure(&(u)->net, __VA_ARGS__)
+#define on_forbidden(u, ...) cf_remote_forbidden(&(u)->net, __VA_ARGS__)
+#define on_rate_limited(u, ...) cf_remote_rate_limited(&(u)->net, __VA_ARGS__)
 
 /* Every URL buffer here is URL_MAX bytes. */
 static int url_join(char *out, const char *mirror, const char *file)
 {
-    return cf_http_url_join(out, URL_MAX, mirror, file);
+    return cf_remote_url(out, mirror, file);
 }
 
 static void hdr_summary(char *out, size_t n, const cf_cvdhdr *h)
@@ -189,134 +128,25 @@ void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env
     memset(u, 0, sizeof *u);
     u->o = *o;
     u->env = *env;
+    cf_remote_init(&u->net, &u->env, o->proxy_label, o->state);
     if (u->o.concurrency == 0)
         u->o.concurrency = 1;
 }
 
-/* ---------------------------------------------------------- 403, 429, cool-down */
-
-static int on_forbidden(cf_updater *u, const char *file, const char *url, const cf_http_resp *r)
-{
-    say(u, CF_MSG_WARN, "Can't download %s from %s", file, url);
-    say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_403);
-    say(u, CF_MSG_INFO, "This could mean several things:");
-    say(u, CF_MSG_INFO, " 1. You are running an out-of-date version of ClamAV / FreshClam.");
-    say(u, CF_MSG_INFO,
-        "    Ensure you are the most updated version by visiting https://www.clamav.net/downloads");
-    say(u, CF_MSG_INFO, " 2. Your network is explicitly denied by the FreshClam CDN.");
-    say(u, CF_MSG_INFO, "    In order to rectify this please check that you are:");
-    say(u, CF_MSG_INFO, "   a. Running an up-to-date version of FreshClam");
-    say(u, CF_MSG_INFO, "   b. Running FreshClam no more than once an hour");
-    say(u, CF_MSG_INFO, "   c. Connecting from an IP in a blocked region");
-    say(u, CF_MSG_INFO,
-        "      Please see https://www.cisco.com/c/m/en_us/crisis-response/russia-ukraine.html");
-    cf_state tmp = {0};
-    cf_state *s = u->o.state ? u->o.state : &tmp;
-    if (r && r->cf_ray[0]) {
-        say(u, CF_MSG_INFO,
-            "    If you believe you are not in any of the above categories, please contact the "
-            "ClamAV team with this reference: %s",
-            r->cf_ray);
-        cf_state_set_ray(s, r->cf_ray);
-    }
-    cf_state_block_403(s, now_of(u));
-    char msg[CF_STATE_MSG_SIZE];
-    cf_state_msg_on_cooldown(s, msg);
-    say(u, CF_MSG_WARN, "%s", msg);
-    u->state_dirty = u->o.state != NULL;
-    u->forbidden = 1;
-    return CF_FC_EFORBIDDEN;
-}
-
-static int on_rate_limited(cf_updater *u, const cf_http_resp *r)
-{
-    say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_429);
-    say(u, CF_MSG_INFO, "This means that you have been rate limited by the CDN.");
-    say(u, CF_MSG_INFO, " 1. Run FreshClam no more than once an hour to check for updates.");
-    say(u, CF_MSG_INFO, "    FreshClam should check DNS first to see if an update is needed.");
-    say(u, CF_MSG_INFO, " 2. If you have more than 10 hosts on your network attempting to download,");
-    say(u, CF_MSG_INFO, "    it is recommended that you set up a private mirror on your network.");
-    cf_state tmp = {0};
-    cf_state *s = u->o.state ? u->o.state : &tmp;
-    if (r->cf_ray[0])
-        cf_state_set_ray(s, r->cf_ray);
-    cf_state_block_429(s, now_of(u), r->retry_after);
-    char msg[CF_STATE_MSG_SIZE];
-    cf_state_msg_on_cooldown(s, msg);
-    say(u, CF_MSG_WARN, "%s", msg);
-    u->state_dirty = u->o.state != NULL;
-    return CF_FC_ERETRYLATER;
-}
-
 int cf_updater_cooldown_active(cf_updater *u)
 {
-    if (!u->o.state)
-        return 0;
-    switch (cf_state_cooldown_check(u->o.state, now_of(u))) {
-    case CF_COOLDOWN_ACTIVE: {
-        say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_PREVIOUS);
-        say(u, CF_MSG_INFO, "This means that you have been rate limited or blocked by the CDN.");
-        say(u, CF_MSG_INFO, " 1. Verify that you're running a supported ClamAV version.");
-        say(u, CF_MSG_INFO, " 2. Run FreshClam no more than once an hour to check for updates.");
-        say(u, CF_MSG_INFO, " 3. If you have more than 10 hosts on your network attempting to download,");
-        say(u, CF_MSG_INFO, "    it is recommended that you set up a private mirror on your network.");
-        char msg[CF_STATE_MSG_SIZE];
-        cf_state_msg_still_cooldown(u->o.state, msg);
-        say(u, CF_MSG_WARN, "%s", msg);
-        return 1;
-    }
-    case CF_COOLDOWN_EXPIRED:
-        say(u, CF_MSG_WARN, "%s", CF_STATE_MSG_EXPIRED);
-        u->state_dirty = 1;
-        return 0;
-    default:
-        return 0;
-    }
+    int active = cf_remote_cooldown_active(&u->net);
+    sync_flags(u);
+    return active;
 }
 
 /* -------------------------------------- per-mirror memory of NAME-V.cvd 404s */
 
-static time_t noversioned_since(cf_updater *u, const char *mirror)
+static void mirror_mark(cf_updater *u, const char *mirror, time_t when)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, CF_MIRROR_STATE_FILE);
-    cf_buf b = CF_BUF_INIT;
     cf_err e = {0};
-    time_t found = 0;
-    if (cf_file_read_db(path, MIRROR_STATE_MAX, &b, &e) == CF_OK && cf_buf_append(&b, "", 1) == CF_OK) {
-        char *save = NULL;
-        for (char *line = strtok_r((char *)b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            char *sp = strchr(line, ' ');
-            if (sp && strcmp(sp + 1, mirror) == 0)
-                found = (time_t)strtoll(line, NULL, 10);
-        }
-    }
-    cf_buf_free(&b);
-    return found;
-}
-
-static void noversioned_mark(cf_updater *u, const char *mirror, time_t when)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, CF_MIRROR_STATE_FILE);
-    cf_buf old = CF_BUF_INIT, out = CF_BUF_INIT;
-    cf_err e = {0};
-    if (cf_file_read_db(path, MIRROR_STATE_MAX, &old, &e) == CF_OK && cf_buf_append(&old, "", 1) == CF_OK) {
-        char *save = NULL;
-        for (char *line = strtok_r((char *)old.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            char *sp = strchr(line, ' ');
-            if (!sp || strcmp(sp + 1, mirror) == 0)
-                continue;
-            cf_buf_printf(&out, "%s\n", line);
-        }
-    }
-    if (when)
-        cf_buf_printf(&out, "%lld %s\n", (long long)when, mirror);
-    if (cf_install_file(u->o.dbdir, CF_MIRROR_STATE_FILE, out.p ? (const void *)out.p : "", out.n, &e) !=
-        CF_OK)
+    if (cf_state_mirror_mark(u->o.dbdir, mirror, when, &e) != CF_OK)
         say(u, CF_MSG_DEBUG, "Can't record mirror state: %s", e.msg);
-    cf_buf_free(&old);
-    cf_buf_free(&out);
 }
 
 /* ------------------------------------------------------------------ install */
@@ -328,7 +158,10 @@ typedef struct dbctx {
     int have_local;
     cf_cvdhdr lhdr;
     char lfile[64];
-    unsigned parts; /* staged candidate files made so far */
+    unsigned parts;    /* staged candidate files made so far */
+    cf_discovery disc; /* what the version probe learnt beside the header */
+    int open;          /* the header was stale: patch as far as the patches reach */
+    uint32_t said;     /* the version the stale header said */
 } dbctx;
 
 /* Is the open file fd dbdir/name the very file verified in full at version
@@ -449,17 +282,32 @@ static void say_uptodate(dbctx *c)
 /* Range probe of <mirror>/<file> (§4.2). Returns 0 with *ver set, CF_FC_UPTODATE
  * on 304, or a failure code. quiet_404: a failed .cld probe of a private mirror
  * is only a warning before the .cvd probe (§4.8). */
-static int probe(dbctx *c, const char *mirror, const char *file, int last, int quiet, uint32_t *ver)
+static int probe(dbctx *c, const char *mirror, const char *file, int last, int quiet, int discover,
+                 uint32_t *ver)
 {
     cf_updater *u = c->u;
     char url[URL_MAX];
     if (url_join(url, mirror, file) != 0)
         return CF_FC_EFAILEDGET;
     say(u, CF_MSG_INFO, "Trying to retrieve CVD header from %s", url);
-    cf_http_req req = {
-        .url = url, .range_head = 1, .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0};
-    cf_http_resp r;
-    fetch(u, &req, &r, 1, 1);
+    cf_http_req reqs[3] = {
+        {.url = url, .range_head = 1, .if_modified_since = c->have_local ? (time_t)c->lhdr.stime : 0}};
+    cf_http_resp resps[3];
+    /* What the header says may come from a cache: the pointer and the next
+     * patch ask the same question under names no cache can answer wrongly,
+     * in the same round (remote.h). */
+    size_t extra = 0;
+    if (discover) {
+        cf_discovery_free(&c->disc);
+        extra = cf_discovery_prepare(&u->net, &c->disc, mirror, c->db, c->have_local ? c->lhdr.version : 0,
+                                     u->o.scripted, reqs + 1);
+    }
+    fetch(u, reqs, resps, 1 + extra, (unsigned)(1 + extra));
+    if (discover)
+        cf_discovery_read(&u->net, &c->disc, c->db, resps + 1, extra);
+    for (size_t i = 1; i <= extra; i++)
+        cf_http_resp_free(&resps[i]);
+    cf_http_resp r = resps[0];
     int rc = 0;
     switch (classify(&r)) {
     case K_OK: {
@@ -720,32 +568,24 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
 static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, stagedfile *best)
 {
     cf_updater *u = c->u;
-    static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
     char file[128], url[URL_MAX], tmp[256];
     snprintf(file, sizeof file, "%s.%s", c->db, ext);
     int rc = CF_FC_EFAILEDGET;
     time_t now = now_of(u);
     char refused[URL_MAX] = "";
 
-    for (int step = 0; step < 3; step++) {
+    for (int step = 0; step < CF_REMOTE_FULL_STEPS; step++) {
         const char *const *headers = NULL;
         uint32_t signver = 0;
+        if (cf_remote_full_name(c->db, ext, V, step, tmp, sizeof tmp, &headers) != 0)
+            continue;
         if (step == 0) {
-            if (strcmp(ext, "cvd") != 0)
-                continue;
-            time_t since = noversioned_since(u, mirror);
-            if (since && now - since < CF_NOVERSIONED_RETRY && now >= since) {
+            if (cf_state_mirror_lacks_versioned(u->o.dbdir, mirror, now)) {
                 say(u, CF_MSG_DEBUG, "%s does not publish %s-%u.cvd (remembered); not asking", mirror, c->db,
                     V);
                 continue;
             }
-            snprintf(tmp, sizeof tmp, "%s-%u.cvd", c->db, V);
             signver = V;
-        } else if (step == 1) {
-            snprintf(tmp, sizeof tmp, "%s?version=%u", file, V);
-        } else {
-            snprintf(tmp, sizeof tmp, "%s", file);
-            headers = nocache;
         }
         if (url_join(url, mirror, tmp) != 0)
             return CF_FC_EFAILEDGET;
@@ -771,9 +611,9 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         if (step == 0) {
             /* A 403 is not remembered: it may be a block, to be seen again. */
             if (r == CF_FC_EFAILEDGET && !refused[0])
-                noversioned_mark(u, mirror, now);
+                mirror_mark(u, mirror, now);
             else if (r == 0)
-                noversioned_mark(u, mirror, 0);
+                mirror_mark(u, mirror, 0);
         }
         if (r != 0) {
             /* Report the most telling failure: a bad or empty file says more
@@ -906,7 +746,7 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
 
 /* -------------------------------------------------------------------- cdiffs */
 
-enum { P_NONE, P_EMPTY, P_DOWNLOAD, P_APPLY };
+enum { P_NONE, P_EMPTY, P_DOWNLOAD, P_APPLY, P_END };
 
 /* The patches of one chain, downloaded and verified, in order. */
 typedef struct chain {
@@ -928,8 +768,11 @@ static void chain_free(chain *ch)
 }
 
 /* Downloads and verifies patches L+1..V in batches, strictly in order, stopping
- * at the first that cannot be had (as freshclam does). Returns P_NONE when all
- * arrived, else why the chain stopped; ch->n patches are usable either way. */
+ * at the first that cannot be had (as freshclam does). With c->open the end
+ * is not known (the header was stale): batches start small and grow, and the
+ * first missing patch ends the chain where the patches reach (P_END). Returns
+ * P_NONE when all arrived, else why the chain stopped; ch->n patches are
+ * usable either way. */
 static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int last, chain *ch)
 {
     cf_updater *u = c->u;
@@ -939,39 +782,53 @@ static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int
     ch->scripts = calloc(n, sizeof *ch->scripts);
     ch->labels = calloc(n, sizeof *ch->labels);
     ch->labelp = calloc(n, sizeof *ch->labelp);
-    cf_http_req *reqs = calloc(per * CF_PATCH_BATCH, sizeof *reqs);
     cf_http_resp *resps = calloc(per * CF_PATCH_BATCH, sizeof *resps);
-    char(*urls)[URL_MAX] = calloc(per * CF_PATCH_BATCH, URL_MAX);
-    if (!ch->scripts || !ch->labels || !ch->labelp || !reqs || !resps || !urls) {
-        free(reqs);
+    if (!ch->scripts || !ch->labels || !ch->labelp || !resps) {
         free(resps);
-        free(urls);
         return P_APPLY;
     }
     int err = P_NONE;
     cf_err e = {0};
-    for (size_t base = 0; base < n && err == P_NONE; base += CF_PATCH_BATCH) {
-        size_t m = n - base < CF_PATCH_BATCH ? n - base : CF_PATCH_BATCH;
-        /* Every patch of the batch and its .sign at once; used strictly in order. */
-        for (size_t i = 0; i < m; i++) {
-            uint32_t ver = L + 1 + (uint32_t)(base + i);
-            char name[128];
-            snprintf(name, sizeof name, "%s-%u.cdiff", c->db, ver);
-            url_join(urls[per * i], mirror, name);
-            reqs[per * i] = (cf_http_req){.url = urls[per * i], .max_bytes = CF_PATCH_MAX_BYTES};
-            if (with_sign) {
-                snprintf(name, sizeof name, "%s-%u.cdiff.sign", c->db, ver);
-                url_join(urls[per * i + 1], mirror, name);
-                reqs[per * i + 1] = (cf_http_req){.url = urls[per * i + 1], .max_bytes = CF_MAX_SIGN_BYTES};
-            }
+    size_t batch = c->open ? 4 : CF_PATCH_BATCH;
+    size_t m = 0;
+    for (size_t base = 0; base < n && err == P_NONE;
+         base += m, batch = batch * 2 > CF_PATCH_BATCH ? CF_PATCH_BATCH : batch * 2) {
+        m = n - base < batch ? n - base : batch;
+        uint32_t vers[CF_PATCH_BATCH];
+        for (size_t i = 0; i < m; i++)
+            vers[i] = L + 1 + (uint32_t)(base + i);
+        /* The first patch may have come with the version probe. */
+        int have_first = base == 0 && c->disc.next_exists;
+        unsigned before = u->net.requests;
+        uint64_t bytes = u->net.bytes;
+        if (cf_remote_patch_batch(&u->net, mirror, c->db, vers, m, with_sign, CF_PATCH_MAX_BYTES,
+                                  u->o.concurrency, have_first, resps) != 0) {
+            err = P_APPLY;
+            break;
         }
-        fetch(u, reqs, resps, per * m, u->o.concurrency);
+        if (u->cur != NULL) {
+            u->cur->requests += u->net.requests - before;
+            u->cur->bytes += u->net.bytes - bytes;
+        }
+        if (have_first) {
+            resps[0] = c->disc.next;
+            cf_http_resp_init(&c->disc.next);
+            c->disc.next_exists = 0;
+        }
         for (size_t i = 0; i < m && err == P_NONE; i++) {
-            uint32_t ver = L + 1 + (uint32_t)(base + i);
+            uint32_t ver = vers[i];
             char *patch = ch->labels[ch->n];
+            char url[URL_MAX];
             snprintf(patch, sizeof ch->labels[0], "%s-%u.cdiff", c->db, ver);
+            url_join(url, mirror, patch);
             say(u, CF_MSG_PROGRESS, "Downloading database patch # %u...", ver);
             cf_http_resp *r = &resps[per * i];
+            if (c->open && ch->n > 0 && (classify(r) == K_404 || (classify(r) == K_OK && r->body.n == 0))) {
+                /* Past the newest patch: the chain ends here. */
+                say(u, CF_MSG_DEBUG, "%s: the patches reach version %u", c->db, ver - 1);
+                err = P_END;
+                break;
+            }
             /* Each patch gets MaxAttempts tries, without delay (§4.5 step 3).
              * freshclam 1.4.6 treats a 403 or 429 on a patch like any failed
              * patch: no cool-down, and the fallback rules decide (observed). */
@@ -986,16 +843,16 @@ static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int
                     err = P_DOWNLOAD;
                     break;
                 }
-                say_failure(u, CF_MSG_WARN, r, "downloadFile", urls[per * i], mirror);
+                say_failure(u, CF_MSG_WARN, r, "downloadFile", url, mirror);
                 /* An ERROR on the database's last attempt, as freshclam words it. */
-                say(u, warn_or_error(last), "downloadPatchAndApply: Can't download %s from %s", patch,
-                    urls[per * i]);
+                say(u, warn_or_error(last), "downloadPatchAndApply: Can't download %s from %s", patch, url);
                 if (tries >= u->o.max_attempts || r->unreachable) {
                     err = P_DOWNLOAD;
                     break;
                 }
                 cf_http_resp_free(r);
-                fetch(u, &reqs[per * i], r, 1, 1);
+                cf_http_req req = {.url = url, .max_bytes = CF_PATCH_MAX_BYTES};
+                fetch(u, &req, r, 1, 1);
             }
             if (err != P_NONE)
                 break;
@@ -1038,9 +895,7 @@ static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int
         for (size_t i = 0; i < per * m; i++)
             cf_http_resp_free(&resps[i]);
     }
-    free(reqs);
     free(resps);
-    free(urls);
     return err;
 }
 
@@ -1123,9 +978,10 @@ static int chain_apply(dbctx *c, chain *ch, const char *staged, cf_cvdhdr *h)
 }
 
 /* §4.5. Returns a cf_fc code, or sets *fallback to ask for the full database. */
-static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *fallback)
+static int cdiff_route(dbctx *c, const char *mirror, uint32_t *Vp, int last, int *fallback)
 {
     cf_updater *u = c->u;
+    uint32_t V = *Vp;
     uint32_t L = c->lhdr.version;
     size_t n = V - L;
     *fallback = 0;
@@ -1139,10 +995,30 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
         return 0;
     }
 
-    say(u, CF_MSG_PROGRESS, "Current database is %zu version%s behind.", n, n == 1 ? "" : "s");
+    if (!c->open)
+        say(u, CF_MSG_PROGRESS, "Current database is %zu version%s behind.", n, n == 1 ? "" : "s");
     chain ch = {0};
     int err = chain_fetch(c, mirror, L, V, last, &ch);
     size_t applied = ch.n;
+    if (c->open) {
+        if (err == P_END || (err == P_NONE && applied == n)) {
+            say(u, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, patches reach %u", c->db, mirror, c->said,
+                L + (uint32_t)applied);
+            if (u->cur != NULL)
+                u->cur->advertised = L + (uint32_t)applied;
+            n = applied;
+            err = P_NONE;
+        } else if (applied == 0 && err == P_DOWNLOAD) {
+            say(u, CF_MSG_WARN, "%s.cvd from %s says %u, but %s-%u.cdiff could not be had; keeping %s", c->db,
+                mirror, c->said, c->db, L + 1, c->lfile);
+            chain_free(&ch);
+            return CF_FC_SUCCESS;
+        } else {
+            /* The patch that failed names a version the mirror has. */
+            *Vp = V = L + (uint32_t)applied + (err == P_DOWNLOAD ? 0 : 1);
+            n = V - L;
+        }
+    }
 
     if (err != P_NONE && u->o.private_mirror) {
         /* A private mirror need not carry cdiffs: quietly take the whole file. */
@@ -1187,6 +1063,8 @@ static int cdiff_route(dbctx *c, const char *mirror, uint32_t V, int last, int *
     chain_free(&ch);
     if (rc == -1 || rc == P_APPLY) {
         say(u, CF_MSG_WARN, "Incremental update failed, trying to download %s.cvd", c->db);
+        if (c->open)
+            *Vp = L + (uint32_t)applied;
         *fallback = 1;
         return 0;
     }
@@ -1329,45 +1207,103 @@ static int up_to_date(dbctx *c, const char *mirror)
 
 /* ------------------------------------------------------------- one attempt */
 
+/* What the header probe said, weighed against the pointer and the next patch
+ * (remote.h, "Version discovery"). hrc is the probe's code, *V its version.
+ * Returns -1 to go on with *V (c->open set when only the patches know how far
+ * to go), or a cf_fc code / R_DAMAGED to end the attempt with. */
+static int weigh(dbctx *c, const char *mirror, const char *ext, int hrc, uint32_t *V)
+{
+    cf_updater *u = c->u;
+    uint32_t L = c->have_local ? c->lhdr.version : 0;
+    if (hrc == CF_FC_EFORBIDDEN || hrc == CF_FC_ERETRYLATER)
+        return hrc;
+    int answered = hrc == 0 || hrc == CF_FC_UPTODATE;
+    /* A probe that failed fails the attempt as freshclam's does (§5.2),
+     * unless the pointer answered in its place. */
+    if (!answered && !c->disc.pointer)
+        return hrc;
+    uint32_t said = hrc == 0 ? *V : hrc == CF_FC_UPTODATE ? L : 0;
+    uint32_t best = said;
+    if (c->disc.pointer > best) {
+        if (answered)
+            say(u, CF_MSG_WARN, "%s.%s from %s is stale: says %u, %s%s says %u", c->db, ext, mirror, said,
+                c->db, CF_REMOTE_POINTER_EXT, c->disc.pointer);
+        best = c->disc.pointer;
+    }
+    if (best <= L && c->disc.next_exists && c->have_local) {
+        /* The header is older than a patch the mirror has: follow the
+         * patches (bounded by the window) to see how far they go. */
+        c->open = 1;
+        c->said = said;
+        *V = L + CF_PATCH_WINDOW;
+        return -1;
+    }
+    if (!c->disc.pointer && c->disc.pointer_missing && !c->disc.next_exists && strcmp(ext, "cvd") == 0 &&
+        answered && (said <= L || !c->have_local)) {
+        /* Neither a pointer nor the next patch: versioned full files are the
+         * last immutable witness. */
+        int code = 0;
+        uint32_t from = said > L ? said : L;
+        uint32_t found = cf_remote_newest_versioned(&u->net, mirror, c->db, from, &code);
+        if (code)
+            return code;
+        if (found > from) {
+            say(u, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, %s-%u.cvd is published", c->db, mirror,
+                said, c->db, found);
+            best = found;
+        }
+    }
+    if (!answered && best == 0)
+        return hrc;
+    *V = best;
+    if (best <= L && c->have_local) {
+        int rc = up_to_date(c, mirror);
+        return rc;
+    }
+    return -1;
+}
+
 static int try_once(dbctx *c, const char *mirror, int last)
 {
     cf_updater *u = c->u;
     c->have_local = cf_updater_local(u->o.dbdir, c->db, &c->lhdr, c->lfile);
+    c->open = 0;
     uint32_t V = c->dnsver;
     const char *ext = "cvd";
     int rc;
-    if (u->o.private_mirror) {
+    if (u->o.private_mirror && V == 0) {
         char f[128];
         snprintf(f, sizeof f, "%s.cld", c->db);
-        rc = probe(c, mirror, f, last, 1, &V);
+        rc = probe(c, mirror, f, last, 1, 1, &V);
         if (rc == 0 || rc == CF_FC_UPTODATE) {
             ext = "cld";
         } else if (rc == CF_FC_EFORBIDDEN || rc == CF_FC_ERETRYLATER) {
             return rc;
         } else {
             snprintf(f, sizeof f, "%s.cvd", c->db);
-            rc = probe(c, mirror, f, last, 0, &V);
+            rc = probe(c, mirror, f, last, 0, 0, &V);
         }
-        if (rc != 0 && rc != CF_FC_UPTODATE)
-            return rc;
-        if (rc == CF_FC_UPTODATE && (rc = up_to_date(c, mirror)) != R_DAMAGED)
+        rc = weigh(c, mirror, ext, rc, &V);
+        if (rc != -1 && rc != R_DAMAGED)
             return rc;
     } else if (V == 0) {
         char f[128];
         snprintf(f, sizeof f, "%s.cvd", c->db);
-        rc = probe(c, mirror, f, last, 0, &V);
-        if (rc == CF_FC_UPTODATE && (rc = up_to_date(c, mirror)) != R_DAMAGED)
-            return rc;
-        if (rc != 0 && rc != R_DAMAGED)
+        rc = probe(c, mirror, f, last, 0, 1, &V);
+        rc = weigh(c, mirror, "cvd", rc, &V);
+        if (rc != -1 && rc != R_DAMAGED)
             return rc;
     }
     if (u->cur != NULL)
         u->cur->advertised = V;
-    if (c->have_local && c->lhdr.version >= V && (rc = up_to_date(c, mirror)) != R_DAMAGED)
+    if (!c->open && c->have_local && c->lhdr.version >= V && (rc = up_to_date(c, mirror)) != R_DAMAGED)
         return rc;
     if (V < c->lhdr.version)
         V = c->lhdr.version; /* a damaged copy is fetched again at its own version */
-    if (c->have_local)
+    if (c->open)
+        say(u, CF_MSG_INFO, "%s database available for update (local version: %u, remote version: unknown)",
+            c->db, c->lhdr.version);
+    else if (c->have_local)
         say(u, CF_MSG_INFO, "%s database available for update (local version: %u, remote version: %u)", c->db,
             c->lhdr.version, V);
     else
@@ -1375,7 +1311,7 @@ static int try_once(dbctx *c, const char *mirror, int last)
 
     int fallback = 0;
     if (c->have_local && u->o.scripted) {
-        rc = cdiff_route(c, mirror, V, last, &fallback);
+        rc = cdiff_route(c, mirror, &V, last, &fallback);
         if (!fallback)
             return rc;
     }
@@ -1406,6 +1342,7 @@ int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
     u->cur = r;
     double t0 = mono_seconds();
     int rc = updater_db(u, db, remote_version);
+    sync_flags(u);
     u->cur = NULL;
     if (r != NULL) {
         r->seconds = mono_seconds() - t0;
@@ -1424,22 +1361,41 @@ int cf_updater_probe(cf_updater *u, const char *db, uint32_t *version)
     char f[128];
     snprintf(f, sizeof f, "%s.cvd", db);
     int rc = CF_FC_EFAILEDGET;
+    uint32_t L = c.have_local ? c.lhdr.version : 0;
     for (size_t m = 0; m < u->o.nmirrors; m++) {
         uint32_t v = 0;
-        rc = probe(&c, u->o.mirrors[m], f, 1, 1, &v);
-        if (rc == CF_FC_SUCCESS || rc == CF_FC_UPTODATE) {
-            *version = rc == CF_FC_SUCCESS ? v : c.lhdr.version;
-            return CF_FC_SUCCESS;
+        rc = probe(&c, u->o.mirrors[m], f, 1, 1, 1, &v);
+        if (rc == CF_FC_SUCCESS || rc == CF_FC_UPTODATE || c.disc.pointer) {
+            v = rc == CF_FC_SUCCESS ? v : L;
+            if (c.disc.pointer > v)
+                v = c.disc.pointer;
+            if (v <= L && c.disc.next_exists)
+                v = L + 1; /* a stale header: at least the next patch is out */
+            *version = v;
+            rc = CF_FC_SUCCESS;
+            break;
         }
         if (rc == CF_FC_EFORBIDDEN || rc == CF_FC_ERETRYLATER)
-            return rc; /* the CDN said stop: no other mirror either */
+            break; /* the CDN said stop: no other mirror either */
     }
+    cf_discovery_free(&c.disc);
+    sync_flags(u);
     return rc;
 }
+
+static int db_attempts(cf_updater *u, dbctx *c);
 
 static int updater_db(cf_updater *u, const char *db, uint32_t remote_version)
 {
     dbctx c = {.u = u, .db = db, .dnsver = remote_version};
+    int rc = db_attempts(u, &c);
+    cf_discovery_free(&c.disc);
+    return rc;
+}
+
+static int db_attempts(cf_updater *u, dbctx *c)
+{
+    const char *db = c->db;
     int rc = CF_FC_EFAILEDGET;
     if (u->o.max_attempts == 0 || u->o.nmirrors == 0)
         return CF_FC_SUCCESS;
@@ -1453,15 +1409,15 @@ static int updater_db(cf_updater *u, const char *db, uint32_t remote_version)
         unsigned unreachable = 0;
         for (unsigned attempt = 1; attempt <= u->o.max_attempts; attempt++) {
             int last = attempt == u->o.max_attempts;
-            u->saw_unreachable = 0;
-            rc = try_once(&c, mirror, last);
+            u->net.saw_unreachable = 0;
+            rc = try_once(c, mirror, last);
             /* No network or no such host is not transient like a timeout:
              * one retry, then on to the next mirror (Hardening: offline). */
-            if (rc != CF_FC_SUCCESS && u->saw_unreachable && ++unreachable >= 2) {
+            if (rc != CF_FC_SUCCESS && u->net.saw_unreachable && ++unreachable >= 2) {
                 say(u, CF_MSG_WARN,
                     "%s cannot be reached (%s): the host cannot be resolved or the network is "
                     "unreachable; not retrying it in this run",
-                    mirror, u->unreachable_why);
+                    mirror, u->net.unreachable_why);
                 if (m < CF_UPDATER_MAX_MIRRORS)
                     u->unreachable[m] = 1;
                 break;

@@ -94,6 +94,7 @@ int cf_http_url_join(char *out, size_t outsz, const char *base, const char *file
 typedef struct cf_http_req {
     const char *url;            /* http://, https:// or file:// */
     int range_head;             /* nonzero: send "Range: bytes=0-511" (version probe) */
+    int head;                   /* nonzero: a HEAD request (is the file there?) */
     time_t if_modified_since;   /* nonzero: send If-Modified-Since (RFC 1123, GMT) */
     const char *const *headers; /* NULL or NULL-terminated extra lines, e.g.
                                  * "Cache-Control: no-cache", "Pragma: no-cache" */
@@ -165,33 +166,12 @@ typedef enum cf_http_outcome {
     CF_HTTP_TRANSPORT,      /* no usable response: libcurl error, body too big, setup error */
 } cf_http_outcome;
 
+/* The one reading of a response; a response without a status is TRANSPORT. */
 cf_http_outcome cf_http_classify(const cf_http_resp *r);
 
 /* Connections opened (CURLINFO_NUM_CONNECTS summed) and requests run by h so
  * far; either pointer may be NULL. For benchmarks and tests of reuse. */
 void cf_http_stats(const cf_http *h, unsigned *connections, unsigned *requests);
-
-/* Which of freshclam's functions a message imitates. */
-typedef enum cf_http_ctx {
-    CF_HTTP_CTX_PROBE,    /* "remote_cvdhead: ..." (version probe) */
-    CF_HTTP_CTX_DOWNLOAD, /* "downloadFile: ..." (any file download) */
-} cf_http_ctx;
-
-/* The §5.2 message(s) for a failed response, without level prefix or newline:
- *   404:       "<fn>: file not found: <url>[ (Proxy: <host>:<port>)]"
- *   522:       "<fn>: Origin Connection Time-out. Cloudflare was unable to reach the
- *               origin web server and the request timed out. URL: <url>"
- *   other:     probe "remote_cvdhead: Unexpected response (<code>) from <mirror>",
- *              download "downloadFile: Unexpected response (<code>) from <url>"
- *   transport: line1 "remote_cvdhead: Download failed (<n>) " (probe) or
- *              "Download failed (<n>) " (download), line2 " Message: <curl text>";
- *              a setup error or an exceeded body bound gives line1 = that message.
- * freshclam logs the two lines with two calls (same level). line2 is set to ""
- * when there is no second line. For OK/304/403/429 both are "" (the updater
- * words those itself, §5.3). Returns the number of lines written (0, 1 or 2).
- * url is the requested URL; mirror is the mirror base (used by the probe). */
-int cf_http_message(const cf_http *h, const cf_http_resp *r, cf_http_ctx ctx, const char *url,
-                    const char *mirror, char line1[CF_HTTP_MSG_SIZE], char line2[CF_HTTP_MSG_SIZE]);
 
 /* freshclam's User-Agent with an honest product token:
  *   "ClamAV/<engine> (OS: Linux, ARCH: <arch>, CPU: <cpu>, UUID: <uuid>) clamfresh/<v>"

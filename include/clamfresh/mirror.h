@@ -104,8 +104,6 @@
 #define CF_MIRROR_BACKFILL_BATCH 16
 #define CF_MIRROR_CURRENT "current.txt"
 #define CF_MIRROR_NGINX_CONF "nginx-clamfresh-mirror.conf"
-#define CF_MIRROR_POINTER_EXT ".version"
-#define CF_MIRROR_POINTER_MAX 64 /* bytes of a NAME.version file */
 
 typedef struct cf_mirror_opts {
     const char *dir;        /* MirrorDirectory / --mirror (must exist) */
@@ -122,6 +120,7 @@ typedef struct cf_mirror_opts {
     const cf_verifyctx *verify; /* the trust path */
     const char *newest_clamav;  /* field 0 of current.txt (from the DNS record); NULL = "0" */
     int no_nginx_conf;          /* nonzero: don't (re)write CF_MIRROR_NGINX_CONF */
+    cf_state *state;            /* cool-down after a 403/429 upstream; may be NULL */
 } cf_mirror_opts;
 
 /* One mirror run (rules above). Returns a cf_fc code. */
@@ -130,9 +129,6 @@ int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env);
 /* Steps 2 and 4 for one database, without the lock (the caller holds it).
  * version: advertised version, 0 = probe. Returns a cf_fc code. */
 int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *db, uint32_t version);
-
-/* Reads a NAME.version text ("V" or "V:T", optional final '\n'). */
-cf_code cf_mirror_pointer_parse(const uint8_t *p, size_t n, uint32_t *version, time_t *when, cf_err *e);
 
 /* The published version of db in dir: the header of dir/db.cvd. 0 when none. */
 uint32_t cf_mirror_published(const char *dir, const char *db);

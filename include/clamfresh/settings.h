@@ -189,7 +189,7 @@ typedef struct cf_settings {
     /* ---- derived by cf_settings_finish ---- */
     cf_strlist mirrors;        /* normalised URLs, in order (PrivateMirror if any, else DatabaseMirror) */
     bool private_mode;         /* PrivateMirror in use */
-    bool dns_enabled;          /* !no_dns && !private_mode */
+    bool dns_enabled;          /* !no_dns, and with PrivateMirror only when DNSDatabaseInfo is set */
     bool scripted_effective;   /* scripted_updates && !private_mode */
     cf_strlist databases;      /* official databases to update, in order (§4.1) */
     bool use_custom_urls;      /* process DatabaseCustomURL entries */

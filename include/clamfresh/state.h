@@ -106,18 +106,18 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
 #define CF_STATE_MSG_403 "FreshClam received error code 403 from the ClamAV Content Delivery Network (CDN)."
 #define CF_STATE_MSG_429 "FreshClam received error code 429 from the ClamAV Content Delivery Network (CDN)."
 
-/* The INFO help block freshclam prints after each CDN warning (§5.3). */
-typedef enum cf_state_help_kind {
-    CF_STATE_HELP_403,      /* after CF_STATE_MSG_403 */
-    CF_STATE_HELP_429,      /* after CF_STATE_MSG_429 */
-    CF_STATE_HELP_PREVIOUS, /* after CF_STATE_MSG_PREVIOUS */
-} cf_state_help_kind;
-#define CF_STATE_HELP_LINES 20
+/* Per-mirror memory, in DatabaseDirectory: "this mirror does not publish
+ * NAME-V.cvd" (a 404), so a run does not ask it again for a day. Lines
+ * "<unix time> <mirror url>". */
+#define CF_MIRROR_STATE_FILE "clamfresh-mirrors.state"
+#define CF_MIRROR_STATE_MAX (64 * 1024)
+#define CF_NOVERSIONED_RETRY (24 * 3600) /* ask a mirror for NAME-V.cvd again after a day */
 
-/* Fills lines with the block, one log line each (an empty string is an empty
- * INFO line). ray is the remembered cf-ray id; when it is non-empty the lines
- * that quote it are included, as freshclam does. Returns the number of lines. */
-size_t cf_state_help(cf_state_help_kind kind, const char *ray,
-                     char lines[CF_STATE_HELP_LINES][CF_STATE_MSG_SIZE]);
+/* Nonzero when dbdir's memory says mirror lacked versioned files less than
+ * CF_NOVERSIONED_RETRY before now. */
+int cf_state_mirror_lacks_versioned(const char *dbdir, const char *mirror, time_t now);
+
+/* Records (when != 0) or forgets (when == 0) that mirror lacked them. */
+cf_code cf_state_mirror_mark(const char *dbdir, const char *mirror, time_t when, cf_err *e);
 
 #endif

@@ -17,29 +17,9 @@
 #include "clamfresh/fcerr.h"
 #include "clamfresh/http.h"
 #include "clamfresh/image.h"
+#include "clamfresh/remote.h"
 #include "clamfresh/state.h"
 #include "clamfresh/verify.h"
-
-typedef enum cf_msglevel {
-    CF_MSG_DEBUG,
-    CF_MSG_INFO,
-    CF_MSG_WARN,
-    CF_MSG_ERROR,
-    CF_MSG_PROGRESS, /* terminal only, when progress output is wanted (§8.5) */
-} cf_msglevel;
-
-/* The outside world of the updater. fetch runs n requests, at most k at once,
- * filling resps[i] for reqs[i] like cf_http_get_many (resps are initialised by
- * the caller with cf_http_resp_init and freed by the updater). testdb loads a
- * written database file into an engine (§4.7); NULL = no load test. */
-typedef struct cf_update_env {
-    void *arg;
-    void (*fetch)(void *arg, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k);
-    time_t (*now)(void *arg);
-    void (*sleep)(void *arg, unsigned seconds);
-    void (*log)(void *arg, cf_msglevel level, const char *msg);
-    cf_code (*testdb)(void *arg, const char *path, cf_err *e);
-} cf_update_env;
 
 typedef struct cf_update_opts {
     const char *dbdir;          /* DatabaseDirectory (holds the lock) */
@@ -61,18 +41,6 @@ typedef struct cf_update_opts {
 } cf_update_opts;
 
 #define CF_UPDATER_MAX_MIRRORS 32
-
-/* Bounds of an incremental update. The official mirrors keep about 90 days of
- * patches and daily gains one to three versions a day, so a gap wider than the
- * window cannot be patched anyway: the whole database is fetched without
- * asking for a single patch. A real cdiff is about 10 KiB; one of 4 MiB is
- * already 400 times that, and a chain whose scripts pass 64 MiB costs more
- * than the database it patches. Patches are requested a batch at a time and
- * used in order, so a missing one stops the chain after at most one batch. */
-#define CF_PATCH_WINDOW 300
-#define CF_PATCH_BATCH 32
-#define CF_PATCH_MAX_BYTES (4UL * 1024 * 1024)
-#define CF_CHAIN_MAX_BYTES (64UL * 1024 * 1024)
 
 /* What one database's update did, for machine-readable reports (--json,
  * --metrics). Filled by cf_updater_db; how is one of "cdiffs", "NAME-V.cvd",
@@ -96,11 +64,10 @@ typedef struct cf_updater {
     unsigned replaced; /* databases replaced on disk in this run (official + custom) */
     int state_dirty;   /* o.state changed (403/429/expired cool-down): save it */
     int forbidden;     /* a 403 was received: the run must end with 17 */
+    cf_remote net;     /* the conversation with the mirrors */
     /* Mirrors whose host could not be resolved or whose network was
      * unreachable twice: not tried again in this run. */
     unsigned char unreachable[CF_UPDATER_MAX_MIRRORS];
-    int saw_unreachable; /* the last attempt met an unreachable host */
-    char unreachable_why[256];
     cf_dbreport reports[CF_UPDATER_MAX_REPORTS]; /* one per cf_updater_db call, in order */
     size_t nreports;
     cf_dbreport *cur; /* the report being filled, or NULL */
@@ -139,10 +106,5 @@ int cf_updater_probe(cf_updater *u, const char *db, uint32_t *version);
  * Returns 1 and fills *hdr and file ("<db>.cvd"/"<db>.cld") when one is readable,
  * else 0. file must hold 64 bytes. */
 int cf_updater_local(const char *dbdir, const char *db, cf_cvdhdr *hdr, char *file);
-
-/* Name of the per-mirror memory of "NAME-V.cvd is not published here"; lines
- * "<unix time> <mirror url>" in the database directory. */
-#define CF_MIRROR_STATE_FILE "clamfresh-mirrors.state"
-#define CF_NOVERSIONED_RETRY (24 * 3600) /* ask a mirror for NAME-V.cvd again after a day */
 
 #endif

@@ -251,7 +251,8 @@ o_before=$(lines "$ORIGIN_LOG")
 fc 11
 cf_expect_err "^ERROR: remote_cvdhead: Unexpected response \\(407\\) from \\Q$ORIGIN_URL\\E \\(Proxy: 127\\.0\\.0\\.1:$AUTH_PORT\\)"
 cf_expect_err 'Update failed for database: daily'
-expect_count "the proxy refused the wrong password" "$AUTH_LOG" '"proxy_auth_ok": false, "proxy_credentials": "clamuser:wrong".*"status": 407' -eq 1
+expect_count "the proxy refused the wrong password" "$AUTH_LOG" '"proxy_auth_ok": false, "proxy_credentials": "clamuser:wrong".*"status": 407' -ge 1
+expect_count "the proxy let nothing through with the wrong password" "$AUTH_LOG" '"proxy_credentials": "clamuser:wrong".*"status": (?!407)' -eq 0
 cf_check "nothing reached the origin" test "$(lines "$ORIGIN_LOG")" = "$o_before"
 old_db_kept
 

@@ -26,7 +26,35 @@
 #include "clamfresh/http.h"
 #include "clamfresh/retryafter.h"
 #include "clamfresh/limits.h"
+#include "clamfresh/remote.h"
 #include "clamfresh/version.h"
+
+/* The remote layer's wording of a failed response (remote.h), captured: the
+ * number of lines logged, the first in l1; l2 is always "" (one line each). */
+static char g_said[CF_HTTP_MSG_SIZE];
+static int g_nsaid;
+
+static void capture_log(void *arg, cf_msglevel lvl, const char *msg)
+{
+    (void)arg;
+    (void)lvl;
+    if (g_nsaid++ == 0)
+        snprintf(g_said, sizeof g_said, "%s", msg);
+}
+
+static int wording(const cf_http *h, const cf_http_resp *r, int probe, const char *url, const char *mirror,
+                   char *l1, char *l2)
+{
+    cf_update_env env = {.log = capture_log};
+    cf_remote net;
+    cf_remote_init(&net, &env, cf_http_proxy_label(h), NULL);
+    g_nsaid = 0;
+    g_said[0] = '\0';
+    cf_remote_say_failure(&net, CF_MSG_WARN, r, probe ? "remote_cvdhead" : "downloadFile", url, mirror);
+    snprintf(l1, CF_HTTP_MSG_SIZE, "%s", g_said);
+    l2[0] = '\0';
+    return g_nsaid;
+}
 
 static char *g_dir;
 static char g_www[4200], g_log[4200], g_faults[4200], g_base[64];
@@ -229,7 +257,7 @@ static void test_200_body(void **state)
     assert_int_equal(r.last_modified, st.st_mtime);
     assert_int_equal(r.curl_code, 0);
     char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 0);
+    assert_int_equal(wording(h, &r, 0, url, g_base, l1, l2), 0);
 
     /* Request shape (§5.1), but without freshclam's "Connection: close" (the
      * connection is kept for the next request): the default Accept, no
@@ -366,18 +394,18 @@ static void test_statuses(void **state)
 
     expect_status(h, "/missing.cvd", 404, CF_HTTP_NOT_FOUND, &r);
     url_of(url, sizeof url, "/missing.cvd");
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 1);
+    assert_int_equal(wording(h, &r, 0, url, g_base, l1, l2), 1);
     char want[512];
     snprintf(want, sizeof want, "downloadFile: file not found: %s", url);
     assert_string_equal(l1, want);
     assert_string_equal(l2, "");
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_PROBE, url, g_base, l1, l2), 1);
+    assert_int_equal(wording(h, &r, 1, url, g_base, l1, l2), 1);
     snprintf(want, sizeof want, "remote_cvdhead: file not found: %s", url);
     assert_string_equal(l1, want);
     cf_http_resp_free(&r);
 
     expect_status(h, "/forbidden.cvd", 403, CF_HTTP_FORBIDDEN, &r);
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, "u", g_base, l1, l2), 0);
+    assert_int_equal(wording(h, &r, 0, "u", g_base, l1, l2), 0);
     cf_http_resp_free(&r);
 
     expect_status(h, "/limited.cvd", 429, CF_HTTP_RATE_LIMITED, &r);
@@ -393,7 +421,7 @@ static void test_statuses(void **state)
 
     expect_status(h, "/origin.cvd", 522, CF_HTTP_ORIGIN_TIMEOUT, &r);
     url_of(url, sizeof url, "/origin.cvd");
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_PROBE, url, g_base, l1, l2), 1);
+    assert_int_equal(wording(h, &r, 1, url, g_base, l1, l2), 1);
     snprintf(want, sizeof want,
              "remote_cvdhead: Origin Connection Time-out. Cloudflare was unable to reach the origin web "
              "server and the request timed out. URL: %s",
@@ -403,10 +431,10 @@ static void test_statuses(void **state)
 
     expect_status(h, "/broken.cvd", 500, CF_HTTP_UNEXPECTED, &r);
     url_of(url, sizeof url, "/broken.cvd");
-    cf_http_message(h, &r, CF_HTTP_CTX_PROBE, url, g_base, l1, l2);
+    wording(h, &r, 1, url, g_base, l1, l2);
     snprintf(want, sizeof want, "remote_cvdhead: Unexpected response (500) from %s", g_base);
     assert_string_equal(l1, want);
-    cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2);
+    wording(h, &r, 0, url, g_base, l1, l2);
     snprintf(want, sizeof want, "downloadFile: Unexpected response (500) from %s", url);
     assert_string_equal(l1, want);
     cf_http_resp_free(&r);
@@ -458,10 +486,11 @@ static void test_broken_bodies(void **state)
     assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
     assert_int_equal(e.code, CF_ENET);
     assert_non_null(strstr(e.msg, "/close.bin"));
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 2);
-    assert_string_equal(l1, "Download failed (18) ");
-    snprintf(url, sizeof url, " Message: %s", curl_easy_strerror(CURLE_PARTIAL_FILE));
-    assert_string_equal(l2, url);
+    assert_int_equal(wording(h, &r, 0, url, g_base, l1, l2), 1);
+    char partial[CF_HTTP_MSG_SIZE];
+    snprintf(partial, sizeof partial, "Download failed (18)  Message: %s (%s)",
+             curl_easy_strerror(CURLE_PARTIAL_FILE), url);
+    assert_string_equal(l1, partial);
     cf_http_resp_free(&r);
 
     url_of(url, sizeof url, "/empty.bin");
@@ -535,8 +564,10 @@ static void test_max_bytes(void **state)
     assert_true(r.body.cap <= 2 * 100000 + 65536);
     assert_non_null(strstr(e.msg, "100000"));
     char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 1);
-    assert_string_equal(l1, e.msg);
+    assert_int_equal(wording(h, &r, 0, url, g_base, l1, l2), 1);
+    char bound[CF_HTTP_MSG_SIZE + 16];
+    snprintf(bound, sizeof bound, "downloadFile: %s", e.msg);
+    assert_string_equal(l1, bound);
     cf_http_resp_free(&r);
 
     /* Exactly at the bound is fine. */
@@ -707,11 +738,14 @@ static void test_refused(void **state)
     assert_int_equal(r.unreachable, 0); /* refused: the host is there */
     assert_int_equal(r.status, 0);
     assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_PROBE, url, mirror, l1, l2), 2);
-    assert_string_equal(l1, "remote_cvdhead: Download failed (7) ");
-    assert_string_equal(l2, " Message: Couldn't connect to server");
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, mirror, l1, l2), 2);
-    assert_string_equal(l1, "Download failed (7) ");
+    char refused[CF_HTTP_MSG_SIZE];
+    assert_int_equal(wording(h, &r, 1, url, mirror, l1, l2), 1);
+    snprintf(refused, sizeof refused,
+             "remote_cvdhead: Download failed (7)  Message: Couldn't connect to server (%s)", url);
+    assert_string_equal(l1, refused);
+    assert_int_equal(wording(h, &r, 0, url, mirror, l1, l2), 1);
+    snprintf(refused, sizeof refused, "Download failed (7)  Message: Couldn't connect to server (%s)", url);
+    assert_string_equal(l1, refused);
     cf_http_resp_free(&r);
     cf_http_free(h);
 }
@@ -874,7 +908,7 @@ static void test_proxy(void **state)
     assert_int_equal(cf_http_get(h, &m, &r, &e), CF_OK);
     assert_int_equal(r.status, 404);
     char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE], want[256];
-    cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, m.url, "http://mirror.invalid", l1, l2);
+    wording(h, &r, 0, m.url, "http://mirror.invalid", l1, l2);
     snprintf(want, sizeof want, "downloadFile: file not found: http://mirror.invalid/absent.cvd (Proxy: %s)",
              label);
     assert_string_equal(l1, want);
@@ -1212,9 +1246,10 @@ static void test_sink(void **state)
     assert_int_equal(r.curl_code, 0);
     assert_int_equal(cf_http_classify(&r), CF_HTTP_TRANSPORT);
     assert_true(c.got.n < data.n);
-    char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, g_base, l1, l2), 1);
-    assert_string_equal(l1, e.msg);
+    char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE], full[8192];
+    assert_int_equal(wording(h, &r, 0, url, g_base, l1, l2), 1);
+    snprintf(full, sizeof full, "downloadFile: %s (%s)", e.msg, url);
+    assert_string_equal(l1, full);
     cf_http_resp_free(&r);
 
     /* The same in a get_many, where the other transfers go on. */
@@ -1320,8 +1355,10 @@ static void test_bounds(void **state)
     assert_true(c.got.n <= 100000);
     assert_int_equal(r.bytes, c.got.n);
     char l1[CF_HTTP_MSG_SIZE], l2[CF_HTTP_MSG_SIZE];
-    assert_int_equal(cf_http_message(h, &r, CF_HTTP_CTX_DOWNLOAD, url, url, l1, l2), 1);
-    assert_string_equal(l1, want);
+    assert_int_equal(wording(h, &r, 0, url, url, l1, l2), 1);
+    char said[CF_HTTP_MSG_SIZE + 16];
+    snprintf(said, sizeof said, "downloadFile: %s", want);
+    assert_string_equal(l1, said);
     cf_http_resp_free(&r);
 
     /* Without a sink, into memory. */

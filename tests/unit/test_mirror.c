@@ -750,17 +750,17 @@ static void pointer_parse(void **state)
     uint32_t v = 0;
     time_t t = 0;
     cf_err e = {0};
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"27450:1731513540\n", 17, &v, &t, &e), CF_OK);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"27450:1731513540\n", 17, &v, &t, &e), CF_OK);
     assert_int_equal(v, 27450);
     assert_int_equal((long long)t, 1731513540LL);
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"62", 2, &v, &t, &e), CF_OK);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"62", 2, &v, &t, &e), CF_OK);
     assert_int_equal(v, 62);
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"", 0, &v, &t, &e), CF_EFORMAT);
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"5:\n", 3, &v, &t, &e), CF_EFORMAT);
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"5x\n", 3, &v, &t, &e), CF_EFORMAT);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"", 0, &v, &t, &e), CF_EFORMAT);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"5:\n", 3, &v, &t, &e), CF_EFORMAT);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"5x\n", 3, &v, &t, &e), CF_EFORMAT);
     assert_non_null(strstr(e.msg, "offset 1"));
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"99999999999", 11, &v, &t, &e), CF_EFORMAT);
-    assert_int_equal(cf_mirror_pointer_parse((const uint8_t *)"5\n\n", 3, &v, &t, &e), CF_EFORMAT);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"99999999999", 11, &v, &t, &e), CF_EFORMAT);
+    assert_int_equal(cf_remote_pointer_parse((const uint8_t *)"5\n\n", 3, &v, &t, &e), CF_EFORMAT);
 }
 
 static void nginx_text(void **state)

@@ -232,23 +232,6 @@ static void test_messages(void **state)
     cf_state_format_time(1700000000, t);
     if (access("/usr/share/zoneinfo/Europe/Berlin", R_OK) == 0)
         assert_string_equal(t, "2023-11-14 23:13:20"); /* local time, not UTC */
-
-    char lines[CF_STATE_HELP_LINES][CF_STATE_MSG_SIZE];
-    size_t n = cf_state_help(CF_STATE_HELP_403, "", lines);
-    assert_int_equal(n, 12);
-    assert_string_equal(lines[0], "This could mean several things:");
-    size_t m = cf_state_help(CF_STATE_HELP_403, "0123456789abcdef-XYZ", lines);
-    assert_int_equal(m, n + 2);
-    assert_string_equal(
-        lines[n], "      Please provide the following cf-ray id with your ticket: 0123456789abcdef-XYZ");
-    assert_string_equal(lines[n + 1], "");
-    n = cf_state_help(CF_STATE_HELP_429, "ray", lines);
-    assert_int_equal(n, 9);
-    assert_string_equal(lines[0], "This means that you have been rate limited by the CDN.");
-    n = cf_state_help(CF_STATE_HELP_PREVIOUS, "abc", lines);
-    assert_int_equal(n, 15);
-    assert_string_equal(lines[0], "This means that you have been rate limited or blocked by the CDN.");
-    assert_string_equal(lines[13], "    submitting a ticket: abc");
 }
 
 /* Whatever a server or a stored file asks for, a cool-down ends at most

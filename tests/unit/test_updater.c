@@ -455,7 +455,11 @@ static void serve(const cf_http_req *q, cf_http_resp *r)
     if (qm)
         *qm = '\0';
     if (F.nreq < 512)
-        snprintf(F.reqs[F.nreq++], sizeof F.reqs[0], "%c %s", q->range_head ? 'R' : 'G', path);
+        snprintf(F.reqs[F.nreq++], sizeof F.reqs[0], "%c %s",
+                 q->range_head ? 'R'
+                 : q->head     ? 'H'
+                               : 'G',
+                 path);
     if (F.mode == F_NOHOST) {
         r->err.code = CF_ENET;
         r->curl_code = 6;
@@ -497,6 +501,8 @@ static void serve(const cf_http_req *q, cf_http_resp *r)
     if (q->range_head) {
         r->status = 206;
         cf_buf_set(&r->body, f->data.p, f->data.n < 512 ? f->data.n : 512);
+    } else if (q->head) {
+        r->status = 200;
     } else {
         r->status = 200;
         cf_buf_set(&r->body, f->data.p ? (const void *)f->data.p : "", f->data.n);
@@ -602,8 +608,13 @@ static void expect_reqs(const char *const *want)
             fprintf(stderr, "request %zu: %s\n", i, F.reqs[i]);
     }
     assert_int_equal(F.nreq, n);
-    for (size_t i = 0; i < n; i++)
-        assert_string_equal(F.reqs[i], want[i]);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(want[i]);
+        if (k > 0 && want[i][k - 1] == '*') /* a per-run query string follows */
+            assert_int_equal(strncmp(F.reqs[i], want[i], k - 1), 0);
+        else
+            assert_string_equal(F.reqs[i], want[i]);
+    }
 }
 
 /* ------------------------------------------------------------------ set-up */
@@ -763,6 +774,8 @@ static void test_05_cdiff_update(void **state)
     snprintf(want_store[nw], sizeof want_store[0], "R test.cvd");
     want[nw] = want_store[nw];
     nw++;
+    /* in the probe's round: the version pointer and the next patch */
+    want[nw++] = "G test.version?r=*";
     for (uint32_t v = 2; v <= top; v++) {
         snprintf(name, sizeof name, "test-%u.cdiff", v);
         ff_fx(name, name);
@@ -804,7 +817,12 @@ static void test_05_cdiff_update(void **state)
     snprintf(text, sizeof text, "test.cld database is up-to-date (version: %u, sigs: %u, f-level: 81", top,
              FX.sigs[top]);
     assert_true(has(text));
-    const char *want2[] = {"R test.cvd", NULL};
+    /* the pointer and the next patch beside the probe; with neither
+     * published, one HEAD for a newer versioned file */
+    char next[64], head[64];
+    snprintf(next, sizeof next, "G test-%u.cdiff", top + 1);
+    snprintf(head, sizeof head, "H test-%u.cvd", top + 1);
+    const char *want2[] = {"R test.cvd", "G test.version?r=*", next, head, NULL};
     expect_reqs(want2);
 }
 
@@ -869,12 +887,12 @@ static void test_07_partial_minus_two(void **state)
     assert_true(find_msg(CF_MSG_WARN, "Incremental update failed, trying to download test.cvd") >= 0);
     assert_true(has("test.cvd updated (version: 3"));
     assert_false(has("test.cld updated"));
-    const char *want[] = {"R test.cvd", "G test-2.cdiff", "G test-2.cdiff.sign", "G test-3.cdiff",
-                          "G test-3.cdiff.sign", "G test-2.cdiff", "G test-2.cdiff",
-                          /* versioned name first with its .sign alongside (not published
-                           * here), then the cache-busting one and the .sign of what came */
-                          "G test-3.cvd", "G test-3.cvd.sign", "G test.cvd?version=3", "G test-3.cvd.sign",
-                          NULL};
+    const char *want[] = {
+        "R test.cvd", "G test.version?r=*", "G test-2.cdiff", "G test-2.cdiff", "G test-2.cdiff.sign",
+        "G test-3.cdiff", "G test-3.cdiff.sign", "G test-2.cdiff", "G test-2.cdiff",
+        /* versioned name first with its .sign alongside (not published
+         * here), then the cache-busting one and the .sign of what came */
+        "G test-3.cvd", "G test-3.cvd.sign", "G test.cvd?version=3", "G test-3.cvd.sign", NULL};
     expect_reqs(want);
     expect_db("test.cvd", 3);
     assert_true(db_exists("test-3.cvd.sign"));
@@ -960,9 +978,65 @@ static void test_08_cdiff_twice(void **state)
     /* the second patch applies to the CLD we built */
     assert_int_equal(run_db("test", 0), 0);
     assert_true(has("test.cld updated (version: 3"));
-    const char *want[] = {"R test.cvd", "G test-3.cdiff", "G test-3.cdiff.sign", NULL};
+    const char *want[] = {"R test.cvd", "G test.version?r=*", "G test-3.cdiff", "G test-3.cdiff.sign", NULL};
     expect_reqs(want);
     expect_db("test.cld", 3);
+}
+
+/* Cache-proof discovery (remote.h): a cache that still holds the v1 header of
+ * test.cvd cannot keep a client at v1 while the mirror has patches past it. */
+static void test_stale_header_patches_reach(void **state)
+{
+    (void)state;
+    local_test1();
+    ff_fx("test.cvd.advertised", "test-1.cvd"); /* the cache's old copy */
+    for (uint32_t v = 2; v <= FX.top; v++) {
+        char name[64];
+        snprintf(name, sizeof name, "test-%u.cdiff", v);
+        ff_fx(name, name);
+        strcat(name, ".sign");
+        ff_fx(name, name);
+    }
+    assert_int_equal(run_db("test", 0), 0);
+    char text[160];
+    snprintf(text, sizeof text, "test.cvd from " MIRROR " is stale: says 1, patches reach %u", FX.top);
+    assert_true(find_msg(CF_MSG_WARN, text) >= 0);
+    expect_db("test.cld", FX.top);
+}
+
+/* The mirror's version pointer is read past any cache (a per-run query). */
+static void test_pointer_beats_stale_header(void **state)
+{
+    (void)state;
+    local_test1();
+    ff_fx("test.cvd.advertised", "test-1.cvd");
+    ff_put("test.version", "2:1700000000\n", 13);
+    ff_fx("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff.sign", "test-2.cdiff.sign");
+    assert_int_equal(run_db("test", 0), 0);
+    assert_true(find_msg(CF_MSG_WARN, "test.cvd from " MIRROR " is stale: says 1, test.version says 2") >= 0);
+    expect_db("test.cld", 2);
+    /* up to date against a pointer: two small requests beside the probe */
+    ff_fx("test.cvd.advertised", "test-2.cvd");
+    assert_int_equal(run_db("test", 0), 0);
+    const char *want[] = {"R test.cvd", "G test.version?r=*", "G test-3.cdiff", NULL};
+    expect_reqs(want);
+}
+
+/* Versioned full files only (no patches, no pointer): HEAD requests find the
+ * newest NAME-V.cvd. */
+static void test_versioned_search(void **state)
+{
+    (void)state;
+    local_test1();
+    ff_fx("test.cvd.advertised", "test-1.cvd");
+    ff_fx("test-2.cvd.served", "test-2.cvd");
+    ff_fx("test-3.cvd.served", "test-3.cvd");
+    ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
+    assert_int_equal(run_db("test", 0), 0);
+    assert_true(find_msg(CF_MSG_WARN, "test.cvd from " MIRROR " is stale: says 1, test-3.cvd is published") >=
+                0);
+    expect_db("test.cvd", 3);
 }
 
 static void test_cdiff_without_sign_uses_embedded_signature(void **state)
@@ -1002,7 +1076,8 @@ static void test_no_local_full_download(void **state)
     ff_fx("test-3.cvd.sign", "test-3.cvd.sign");
     assert_int_equal(run_db("test", 0), 0);
     assert_true(has("test database available for download (remote version: 3)"));
-    const char *want[] = {"R test.cvd", "G test-3.cvd", "G test-3.cvd.sign", NULL};
+    const char *want[] = {"R test.cvd",   "G test.version?r=*", "H test-4.cvd",
+                          "G test-3.cvd", "G test-3.cvd.sign",  NULL};
     expect_reqs(want);
     expect_db("test.cvd", 3);
     assert_true(db_exists("test-3.cvd.sign"));
@@ -1115,7 +1190,7 @@ static void test_transport_failure_rotation(void **state)
     cf_updater u;
     make_updater(&u, mirrors2, 2);
     assert_int_equal(cf_updater_db(&u, "test", 0), CF_FC_EFAILEDGET);
-    assert_int_equal(F.nreq, 6);
+    assert_int_equal(F.nreq, 12); /* each attempt: the probe and the version pointer */
     assert_int_equal(F.slept, 4 * 5);
     assert_true(has("Giving up on " MIRROR "..."));
     assert_true(has("Giving up on " MIRROR2 "..."));
@@ -1409,6 +1484,9 @@ int main(void)
         T(test_07_noversioned_memory),
         T(test_07_zero_byte_cdiff),
         T(test_08_cdiff_twice),
+        T(test_stale_header_patches_reach),
+        T(test_pointer_beats_stale_header),
+        T(test_versioned_search),
         T(test_cdiff_without_sign_uses_embedded_signature),
         T(test_wrong_sign_is_fatal),
         T(test_no_local_full_download),
