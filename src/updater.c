@@ -1256,6 +1256,8 @@ static int weigh(dbctx *c, const char *mirror, const char *ext, int hrc, uint32_
     if (!answered && best == 0)
         return hrc;
     *V = best;
+    if (u->cur != NULL)
+        u->cur->advertised = best > L ? best : L;
     if (best <= L && c->have_local) {
         int rc = up_to_date(c, mirror);
         return rc;
