@@ -204,6 +204,12 @@ EOF
         cf_expect_file_match "$NG/h3" '^Cache-Control: no-cache'
         curl -sS -D "$NG/h4" -o /dev/null "http://127.0.0.1:$port/daily-5.cdiff"
         cf_expect_file_match "$NG/h4" '^Cache-Control: public, max-age=31536000, immutable'
+        # A versioned name that is not there yet: a 404 cached a minute at most,
+        # never "immutable" (it would hide the next patch for a year).
+        curl -sS -D "$NG/h5" -o /dev/null "http://127.0.0.1:$port/daily-99.cdiff"
+        cf_expect_file_match "$NG/h5" '^HTTP/1\.1 404'
+        cf_expect_file_match "$NG/h5" '^Cache-Control: public, max-age=60'
+        cf_check "a 404 is never immutable" bash -c "! grep -qi immutable '$NG/h5'"
         cf_stop "$NG_PID"
     else
         cf_fail "nginx did not start with the generated snippet (see $NG/error.log)"
