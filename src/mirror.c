@@ -247,18 +247,21 @@ static int probe(const mctx *c, uint32_t P, uint32_t *ver)
             say(c, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, %s%s says %u", c->db, mirror, said, c->db,
                 CF_REMOTE_POINTER_EXT, d.pointer);
         if (!d.pointer && (said || d.next_exists) && (d.next_exists || d.pointer_missing)) {
-            /* The mirror needs the whole NAME-V.cvd anyway: find the newest. */
+            /* Neither a pointer nor a header newer than what is published:
+             * the patch window (contiguous) tells how far upstream is, else
+             * its versioned full files. */
             int code = 0;
             uint32_t from = said > P ? said : P;
-            uint32_t found = cf_remote_newest_versioned(c->net, mirror, c->db, from, &code);
+            uint32_t found = cf_remote_newest_versioned(
+                c->net, mirror, c->db, d.next_exists ? "cdiff" : "cvd", d.next_exists ? P : from, &code);
             if (code) {
                 cf_discovery_free(&d);
                 return code;
             }
             if (found > best) {
                 if (said)
-                    say(c, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, %s-%u.cvd is published", c->db,
-                        mirror, said, c->db, found);
+                    say(c, CF_MSG_WARN, "%s.cvd from %s is stale: says %u, %s-%u.%s is published", c->db,
+                        mirror, said, c->db, found, d.next_exists ? "cdiff" : "cvd");
                 best = found;
             }
         }

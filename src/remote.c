@@ -391,11 +391,12 @@ void cf_discovery_free(cf_discovery *d)
     d->next_exists = 0;
 }
 
-/* One HEAD on NAME-v.cvd: 1 there, 0 not, -1 a 403/429 (reaction done). */
-static int versioned_exists(cf_remote *r, const char *mirror, const char *db, uint32_t v, int *code)
+/* One HEAD on NAME-v.EXT: 1 there, 0 not, -1 a 403/429 (reaction done). */
+static int versioned_exists(cf_remote *r, const char *mirror, const char *db, const char *ext, uint32_t v,
+                            int *code)
 {
     char name[160], url[CF_REMOTE_URL_MAX];
-    snprintf(name, sizeof name, "%s-%u.cvd", db, v);
+    snprintf(name, sizeof name, "%s-%u.%s", db, v, ext);
     if (cf_remote_url(url, mirror, name) != 0)
         return 0;
     cf_http_req req = {.url = url, .head = 1, .max_bytes = CF_MAX_DB_BYTES};
@@ -416,8 +417,8 @@ static int versioned_exists(cf_remote *r, const char *mirror, const char *db, ui
     return there;
 }
 
-uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char *db, uint32_t from,
-                                    int *code)
+uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char *db, const char *ext,
+                                    uint32_t from, int *code)
 {
     *code = 0;
     unsigned asked = 0;
@@ -430,7 +431,7 @@ uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char
     uint64_t lo = 0, hi = limit + 1, step = 1;
     uint64_t v = (uint64_t)from + 1;
     while (asked < CF_REMOTE_SEARCH_MAX) {
-        int t = versioned_exists(r, mirror, db, (uint32_t)v, code);
+        int t = versioned_exists(r, mirror, db, ext, (uint32_t)v, code);
         asked++;
         if (t < 0)
             return 0;
@@ -450,7 +451,7 @@ uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char
         return 0;
     while (hi - lo > 1 && asked < CF_REMOTE_SEARCH_MAX && hi <= limit) {
         uint64_t mid = lo + (hi - lo) / 2;
-        int t = versioned_exists(r, mirror, db, (uint32_t)mid, code);
+        int t = versioned_exists(r, mirror, db, ext, (uint32_t)mid, code);
         asked++;
         if (t < 0)
             return 0;
@@ -459,7 +460,7 @@ uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char
         else
             hi = mid;
     }
-    cf_remote_say(r, CF_MSG_DEBUG, "%s: newest %s-N.cvd at %s is %llu (%u requests)", db, db, mirror,
+    cf_remote_say(r, CF_MSG_DEBUG, "%s: newest %s-N.%s at %s is %llu (%u requests)", db, db, ext, mirror,
                   (unsigned long long)lo, asked);
     return (uint32_t)lo;
 }

@@ -1244,7 +1244,7 @@ static int weigh(dbctx *c, const char *mirror, const char *ext, int hrc, uint32_
          * last immutable witness. */
         int code = 0;
         uint32_t from = said > L ? said : L;
-        uint32_t found = cf_remote_newest_versioned(&u->net, mirror, c->db, from, &code);
+        uint32_t found = cf_remote_newest_versioned(&u->net, mirror, c->db, "cvd", from, &code);
         if (code)
             return code;
         if (found > from) {

@@ -181,11 +181,13 @@ void cf_discovery_read(cf_remote *r, cf_discovery *d, const char *db, cf_http_re
 
 void cf_discovery_free(cf_discovery *d);
 
-/* The newest version V > from for which <mirror>/NAME-V.cvd exists, found with
- * HEAD requests (doubling, then bisecting), at most CF_REMOTE_SEARCH_MAX of
- * them and never beyond from + CF_REMOTE_SEARCH_SPAN. 0 when NAME-(from+1).cvd
- * is not there. A 403/429 ends the search (*code set to the reaction's code). */
-uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char *db, uint32_t from,
-                                    int *code);
+/* The newest version V > from for which <mirror>/NAME-V.EXT exists (EXT "cvd"
+ * or "cdiff"), found with HEAD requests (doubling, then bisecting: right for
+ * a contiguous run of versions such as a patch window or kept full files), at
+ * most CF_REMOTE_SEARCH_MAX of them and never beyond from +
+ * CF_REMOTE_SEARCH_SPAN. 0 when NAME-(from+1).EXT is not there. A 403/429
+ * ends the search (*code set to the reaction's code). */
+uint32_t cf_remote_newest_versioned(cf_remote *r, const char *mirror, const char *db, const char *ext,
+                                    uint32_t from, int *code);
 
 #endif

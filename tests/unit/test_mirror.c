@@ -660,6 +660,37 @@ static void probe_finds_version(void **state)
     expect_text("daily.version", "4:1700000000\n");
 }
 
+/* Upstream behind a cache that kept an old daily.cvd (remote.h): with the
+ * mirror at version 2, the next patch proves the header stale and the patch
+ * window tells how far upstream is. */
+static void stale_upstream_header(void **state)
+{
+    (void)state;
+    up_publish(2, 2);
+    assert_int_equal(run(0, 0, 0), 0);
+    expect_same("daily.cvd", cvd(2));
+    up_publish(5, 2);
+    up_put("daily.cvd", cvd(2)); /* what the cache still answers */
+    assert_int_equal(run(0, 0, 0), 0);
+    expect_same("daily.cvd", cvd(5));
+    assert_true(has_msg(CF_MSG_WARN, "is stale: says 2, daily-5.cdiff is published"));
+}
+
+/* The pointer of an upstream clamfresh mirror is read past any cache. */
+static void upstream_pointer(void **state)
+{
+    (void)state;
+    up_publish(4, 3);
+    up_put("daily.cvd", cvd(3));
+    cf_buf p = CF_BUF_INIT;
+    cf_buf_set(&p, "4:1700000000\n", 13);
+    up_put("daily.version", &p);
+    cf_buf_free(&p);
+    assert_int_equal(run(0, 0, 0), 0);
+    expect_same("daily.cvd", cvd(4));
+    assert_true(has_msg(CF_MSG_WARN, "is stale: says 3, daily.version says 4"));
+}
+
 static void forbidden_stops(void **state)
 {
     (void)state;
@@ -804,6 +835,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unchecked_sign_not_published, setup, teardown),
         cmocka_unit_test_setup_teardown(real_vectors_with_signs, setup, teardown),
         cmocka_unit_test(pointer_parse),
+        cmocka_unit_test_setup_teardown(stale_upstream_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(upstream_pointer, setup, teardown),
         cmocka_unit_test(nginx_text),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
