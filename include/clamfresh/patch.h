@@ -8,7 +8,10 @@
  * the sink as they arrive, edited lines are checked against their prefix as
  * they arrive (no line is buffered), and only the lines a MOVE carries from
  * one member to another are held, at most CF_MAX_MOVE_BYTES for the whole
- * chain at any time.
+ * chain at any time. Time grows with the bytes and the edits, barely with
+ * the length of the chain: each byte is searched for newlines once, however
+ * many scripts edit its member, and a script's stage costs a step per edit
+ * and per piece of input (patch.c).
  *
  * Use: plan the chain once; stream every input member that the plan touches
  * through a cf_memberpatch (members the plan does not touch pass unchanged);

@@ -433,6 +433,98 @@ static void test_oracle(void **state)
     assert_true(cycles < cases / 10);
 }
 
+/* ------------------------------------------- long chains on large members */
+
+/* Line lengths around the engine's internal boundaries: empty lines, 16- and
+ * 64-byte multiples (its newline search reads 64 bytes at a time) and, now and
+ * then, lines about and beyond the 16 KiB pieces it indexes fed bytes in. */
+static size_t chain_line_len(void)
+{
+    static const size_t lens[] = {0, 1, 14, 15, 16, 17, 62, 63, 64, 65, 80, 127, 128};
+    unsigned r = cf_test_rand() % 200;
+    if (r == 0)
+        return 16370 + cf_test_rand() % 30;
+    if (r == 1)
+        return 20000 + cf_test_rand() % 30000;
+    return lens[cf_test_rand() % (sizeof(lens) / sizeof(lens[0]))];
+}
+
+static void chain_member(cf_buf *b, size_t lines)
+{
+    static const char alphabet[] = "ABCSigx0123456789:._ ";
+    for (size_t i = 0; i < lines; i++) {
+        size_t len = chain_line_len();
+        /* a word first, so that prefixes are often shared and sometimes not */
+        const char *w = words[cf_test_rand() % NWORDS];
+        size_t wn = strlen(w) < len ? strlen(w) : len;
+        cf_buf_append(b, w, wn);
+        for (size_t k = wn; k < len; k++)
+            cf_buf_append(b, &alphabet[cf_test_rand() % (sizeof(alphabet) - 1)], 1);
+        cf_buf_append(b, "\n", 1);
+    }
+}
+
+/* 20 to 40 scripts after each other, as a month of daily updates is, on
+ * members of hundreds of lines and several pieces, fed in many chunkings:
+ * every stage of a member must find its lines from the shared index exactly
+ * where the reference finds them. */
+static void test_long_chains(void **state)
+{
+    (void)state;
+    enum { CASES = 240, MAXS = 40 };
+    static const int modes[] = {0, 2, 4096, 16383, 16384, 16385, 100000};
+    size_t agree_ok = 0, agree_fail = 0;
+    for (size_t c = 0; c < CASES; c++) {
+        cf_test_srand((uint32_t)(c * 2246822519u + 3));
+        g_clean = c % 4 != 0;
+        cf_image img, cur, ref, got;
+        cf_err e = {0}, e2 = {0};
+        cf_image_init(&img);
+        for (size_t i = 0; i < NNAMES; i++) {
+            if (cf_test_rand() % 4 == 0)
+                continue;
+            cf_buf b = CF_BUF_INIT;
+            chain_member(&b, cf_test_rand() % 400);
+            assert_int_equal(cf_image_put(&img, names[i], b.p, b.n, &e), CF_OK);
+            cf_buf_free(&b);
+        }
+        assert_int_equal(cf_image_copy(&cur, &img, &e), CF_OK);
+        size_t n = 20 + cf_test_rand() % (MAXS - 19);
+        cf_buf scripts[MAXS];
+        for (size_t i = 0; i < n; i++) {
+            memset(&scripts[i], 0, sizeof(scripts[i]));
+            random_script(&scripts[i], &cur);
+        }
+        int mode = modes[cf_test_rand() % (sizeof(modes) / sizeof(modes[0]))];
+        cf_code rr = reference_chain(&img, scripts, n, &ref, &e);
+        cf_code rg = stream_chain(&img, scripts, NULL, n, mode, &got, &e2);
+        if (rg == CF_EUNSUPP && strstr(e2.msg, "cycle") != NULL) {
+            if (rr == CF_OK)
+                cf_image_free(&ref);
+        } else if ((rr == CF_OK) != (rg == CF_OK)) {
+            fail_msg("case %zu (%zu scripts, chunks %d): reference %s (%s), engine %s (%s)", c, n, mode,
+                     rr == CF_OK ? "ok" : "fails", e.msg, rg == CF_OK ? "ok" : "fails", e2.msg);
+        } else if (rr == CF_OK) {
+            if (!image_same_set(&ref, &got))
+                fail_msg("case %zu (%zu scripts, chunks %d): results differ", c, n, mode);
+            agree_ok++;
+            cf_image_free(&ref);
+            cf_image_free(&got);
+        } else {
+            assert_true(strncmp(e2.msg, "script ", 7) == 0);
+            agree_fail++;
+        }
+        for (size_t i = 0; i < n; i++)
+            cf_buf_free(&scripts[i]);
+        cf_image_free(&img);
+        cf_image_free(&cur);
+    }
+    fprintf(stderr, "long chains: %d cases, %zu succeed in both, %zu fail in both\n", CASES, agree_ok,
+            agree_fail);
+    assert_true(agree_ok > CASES / 2);
+    assert_true(agree_fail > 0);
+}
+
 /* ----------------------------------------------------------- real vectors */
 
 static void test_vectors(void **state)
@@ -806,11 +898,11 @@ static void test_three_scripts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_oracle),         cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_stricter_rules), cmocka_unit_test(test_member_limit),
-        cmocka_unit_test(test_move_cycle),     cmocka_unit_test(test_move_bound),
-        cmocka_unit_test(test_long_lines),     cmocka_unit_test(test_streams_as_fed),
-        cmocka_unit_test(test_three_scripts),
+        cmocka_unit_test(test_oracle),         cmocka_unit_test(test_long_chains),
+        cmocka_unit_test(test_vectors),        cmocka_unit_test(test_stricter_rules),
+        cmocka_unit_test(test_member_limit),   cmocka_unit_test(test_move_cycle),
+        cmocka_unit_test(test_move_bound),     cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_streams_as_fed), cmocka_unit_test(test_three_scripts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
