@@ -18,6 +18,9 @@
 # Scenario (MirrorKeepPatches 2, so a run really prunes): the mirror holds
 # main 2, daily 3 and bytecode 2; upstream has moved on to daily 5 and
 # bytecode 5 (main unchanged: the up-to-date path rewrites only its pointer).
+# Part 1 kills that update everywhere; part 2 starts from what the update,
+# killed just before current.txt is replaced, leaves, and kills the run that
+# finishes it everywhere. Part 0 shows the checker catches each breach.
 # Needs strace with -e inject (Debian 12: strace 6.1) and ptrace.
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/fixtures.sh"
@@ -117,9 +120,10 @@ MIRROR_ARGS+=(--mirror="$M")
 # ---------------------------------------------------------------- the checker
 # crashcheck.py plan TRACE DIR          the publishing calls of a traced run:
 #                                       "SYSCALL N WHAT" (N-th call of that kind)
-# crashcheck.py killed TRACE DIR        WHAT of the call a run was killed at
-# crashcheck.py check DIR FX KEEP PRISTINE DB=FLOOR... [--final DB=V...]
-#                                       the invariants (one line per breach)
+# crashcheck.py check DIR FX KEEP PRISTINE [--trace TRACE OUT] DB=FLOOR... [--final DB=V...]
+#                                       the invariants (one line per breach);
+#                                       with --trace, WHAT of the call the
+#                                       traced run was killed at goes to OUT
 cat >"$W/crashcheck.py" <<'EOF'
 import os, re, sys
 
@@ -194,7 +198,7 @@ def killed(trace, d):
     for pid, name, args, ret in calls(trace):
         if ret is not None and ret.strip() == "?":
             last = publishing(name, args, d) or name + " (outside the mirror directory)"
-    print(last or "(no call was interrupted)")
+    return last or "(no call was interrupted)"
 
 
 def hdr_version(data):
@@ -206,6 +210,10 @@ def hdr_version(data):
 
 def check(d, fx, keep, pristine, rest):
     keep = int(keep)
+    if rest[:1] == ["--trace"]:
+        with open(rest[2], "w") as f:
+            print(killed(rest[1], d), file=f)
+        rest = rest[3:]
     final = "--final" in rest
     cut = rest.index("--final") if final else len(rest)
     floors = {k: int(v) for k, v in (a.split("=") for a in rest[:cut])}
@@ -328,15 +336,13 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "plan":
         plan(*args)
-    elif cmd == "killed":
-        killed(*args)
     elif cmd == "check":
         sys.exit(check(args[0], args[1], args[2], args[3], args[4:]))
     else:
-        sys.exit("usage: crashcheck.py plan|killed|check ...")
+        sys.exit("usage: crashcheck.py plan|check ...")
 EOF
-# The interpreter itself, not a version manager's wrapper script: it runs
-# three times per kill point.
+# The interpreter itself, not a version manager's wrapper script: it starts
+# twice per kill point.
 PY=$(python3 -c 'import sys; print(sys.executable)') && [ -x "$PY" ] || PY=python3
 CHECK=("$PY" "$W/crashcheck.py")
 
@@ -344,77 +350,137 @@ CHECK=("$PY" "$W/crashcheck.py")
 cf_expect_exit 0 "$CLAMFRESH" "${MIRROR_ARGS[@]}" || cf_abort "the first mirror run failed"
 cf_check "the starting directory holds ${BEFORE[*]} and passes the checks" \
     "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$M" "${BEFORE[@]}" --final "${BEFORE[@]}"
-cp -a "$M" "$W/pristine"
-cp -a "$W/mdb" "$W/pristine-mdb"
+mkdir "$W/old"
+cp -a "$M" "$W/old/m"
+cp -a "$W/mdb" "$W/old/mdb"
 publish_up "${AFTER[@]}"
 
-restore() {
-    rm -rf "$M" "$W/mdb"
-    cp -a "$W/pristine" "$M"
-    cp -a "$W/pristine-mdb" "$W/mdb"
+# ---------------------------------------------------------------- 0. the checker can fail
+# breach_case WHAT REGEX SHELL-SNIPPET: the starting directory, damaged by the
+# snippet (run inside a copy of it), must be reported as REGEX.
+breach_case() {
+    rm -rf "$W/bad"
+    cp -a "$W/old/m" "$W/bad"
+    (cd "$W/bad" && bash -c "$3") || cf_abort "cannot damage a copy for: $1"
+    if "${CHECK[@]}" check "$W/bad" "$FX" "$KEEP" "$W/old/m" "${BEFORE[@]}" >"$W/breach"; then
+        cf_fail "the checker misses $1"
+    elif grep -qP -- "$2" "$W/breach"; then
+        cf_pass "the checker reports $1"
+    else
+        cf_fail "the checker reports $1, but not as /$2/: $(head -n 2 "$W/breach" | paste -sd ';' -)"
+    fi
 }
+breach_case "a half-written cdiff" '^daily-3\.cdiff: 100 bytes that are not upstream' 'truncate -s 100 daily-3.cdiff'
+breach_case "current.txt naming a pruned version" 'current\.txt names daily version 3 but daily-3\.cvd is missing' \
+    'rm daily-3.cvd'
+breach_case "NAME.version ahead of NAME.cvd" 'daily\.version says 4 but daily\.cvd is version 3' \
+    'echo 4:1 >daily.version'
+breach_case "a missing .sign of the window" 'bytecode-2\.cdiff\.sign is missing' 'rm bytecode-2.cdiff.sign'
+breach_case "NAME.cvd differing from NAME-V.cvd" 'daily\.cvd \(version 3\) is not upstream' \
+    'cp --remove-destination daily-3.cvd daily.cvd && echo x >>daily.cvd'
+breach_case "a half-written NAME.version" 'main\.version is not' 'printf 2: >main.version'
+breach_case "a database going back" 'bytecode\.cvd went back from version 2 to 1' \
+    "cp --remove-destination '$FX/bytecode-1.cvd' bytecode.cvd"
 
-# ---------------------------------------------------------------- the publishing calls of one run
 TRACED=rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,rmdir,mkdir,mkdirat
 TRACED=$TRACED,fsync,fdatasync,syncfs,sync_file_range,open,openat,openat2,creat,write,pwrite64,writev
 TRACED=$TRACED,pwritev,pwritev2,ftruncate,truncate,fallocate,copy_file_range,sendfile
-restore
-{
-    strace -f -y -qq -s 64 -o "$W/ref.trace" -e trace="$TRACED" "$CLAMFRESH" "${MIRROR_ARGS[@]}" \
-        >"$W/ref.out" 2>&1
-    rc=$?
-} 2>>"$W/strace.err"
-cf_check "the traced reference run succeeds (exit $rc)" test "$rc" = 0
-cf_check "the reference run converges" \
-    "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$W/pristine" "${BEFORE[@]}" --final "${AFTER[@]}"
-"${CHECK[@]}" plan "$W/ref.trace" "$M" >"$W/plan"
-cf_check "the reference run has publishing calls to kill ($(wc -l <"$W/plan") found)" test -s "$W/plan"
-cf_check "the reference run renames, fsyncs, unlinks and writes in the mirror directory" \
-    bash -c "grep -q '^rename' '$W/plan' && grep -q '^fsync' '$W/plan' &&
-             grep -q '^unlink' '$W/plan' && grep -q '^write' '$W/plan'"
 
-# ---------------------------------------------------------------- kill at each of them
-declare -A TRIED=()
-declare -A BROKEN=()
-while read -r call n what; do
+# kill_everywhere START: the mirror and database directories are reset from
+# START/m and START/mdb before every run; one traced run lists the publishing
+# calls, then a run is killed at each and the directory checked, then rerun.
+kill_everywhere() {
+    local start=$1 call n what rc landed at summary
+    local -A tried=() broken=()
+    restore() {
+        rm -rf "$M" "$W/mdb"
+        cp -a "$start/m" "$M"
+        cp -a "$start/mdb" "$W/mdb"
+    }
     restore
     {
-        strace -f -y -qq -s 64 -o "$W/kill.trace" -e trace="$call" -e inject="$call":signal=KILL:when="$n" \
-            "$CLAMFRESH" "${MIRROR_ARGS[@]}" >"$W/kill.out" 2>&1
+        strace -f -y -qq -s 64 -o "$W/ref.trace" -e trace="$TRACED" "$CLAMFRESH" "${MIRROR_ARGS[@]}" \
+            >"$W/ref.out" 2>&1
         rc=$?
     } 2>>"$W/strace.err"
-    TRIED[$call]=$((${TRIED[$call]:-0} + 1))
-    at="$call #$n ($what)"
-    if [ "$rc" != 137 ]; then
-        cf_fail "killed at $at: the run was not killed (exit $rc); the calls differ from the reference run"
-        continue
-    fi
-    landed=$("${CHECK[@]}" killed "$W/kill.trace" "$M")
-    case $landed in
-    "$what") ;;
-    "$call "*) cf__say "# note: $call #$n landed on '$landed', the reference run had '$what' there" ;;
-    *) cf_fail "killed at $at: the kill landed on '$landed', not in the mirror directory" ;;
-    esac
-    if "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$W/pristine" "${BEFORE[@]}" >"$W/breach"; then
-        cf_pass "killed at $at: every alias names whole files"
-    else
-        cf_fail "killed at $at: $(head -n 3 "$W/breach" | paste -sd ';' -)$([ "$(wc -l <"$W/breach")" -gt 3 ] &&
-            echo " ... ($(wc -l <"$W/breach") breaches)")"
-        BROKEN[$call]=$((${BROKEN[$call]:-0} + 1))
-    fi
-    "$CLAMFRESH" "${MIRROR_ARGS[@]}" >"$W/rerun.out" 2>&1
-    rc=$?
-    if [ "$rc" = 0 ] &&
-        "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$W/pristine" "${BEFORE[@]}" --final "${AFTER[@]}" >"$W/breach"; then
-        cf_pass "killed at $at: the next run converges to ${AFTER[*]}"
-    else
-        cf_fail "killed at $at: the next run (exit $rc): $(head -n 3 "$W/breach" | paste -sd ';' -)"
-        tail -n 5 "$W/rerun.out" >&2
-    fi
-done <"$W/plan"
+    cf_check "the traced reference run succeeds (exit $rc)" test "$rc" = 0
+    cf_check "the reference run converges to ${AFTER[*]}" \
+        "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$start/m" "${BEFORE[@]}" --final "${AFTER[@]}"
+    "${CHECK[@]}" plan "$W/ref.trace" "$M" >"$W/plan"
+    cf_check "the reference run makes publishing calls ($(wc -l <"$W/plan") found)" test -s "$W/plan"
 
-summary=
-for call in $(printf '%s\n' "${!TRIED[@]}" | sort); do
-    summary="$summary $call=${TRIED[$call]}${BROKEN[$call]:+ (${BROKEN[$call]} broke an invariant)}"
+    while read -r call n what; do
+        restore
+        {
+            strace -f -y -qq -s 64 -o "$W/kill.trace" -e trace="$call" -e inject="$call":signal=KILL:when="$n" \
+                "$CLAMFRESH" "${MIRROR_ARGS[@]}" >"$W/kill.out" 2>&1
+            rc=$?
+        } 2>>"$W/strace.err"
+        tried[$call]=$((${tried[$call]:-0} + 1))
+        at="$call #$n ($what)"
+        if [ "$rc" != 137 ]; then
+            cf_fail "killed at $at: the run was not killed (exit $rc); its calls differ from the reference run"
+            continue
+        fi
+        if "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$start/m" --trace "$W/kill.trace" "$W/landed" \
+            "${BEFORE[@]}" >"$W/breach"; then
+            cf_pass "killed at $at: every alias names whole files"
+        else
+            cf_fail "killed at $at: $(head -n 3 "$W/breach" | paste -sd ';' -)$([ "$(wc -l <"$W/breach")" -gt 3 ] &&
+                echo " ... ($(wc -l <"$W/breach") breaches)")"
+            broken[$call]=$((${broken[$call]:-0} + 1))
+        fi
+        landed=$(cat "$W/landed")
+        case $landed in
+        "$what") ;;
+        "$call "*) cf__say "# note: $call #$n landed on '$landed'; the reference run had '$what' there" ;;
+        *) cf_fail "killed at $at: the kill landed on '$landed', not in the mirror directory" ;;
+        esac
+        "$CLAMFRESH" "${MIRROR_ARGS[@]}" >"$W/rerun.out" 2>&1
+        rc=$?
+        if [ "$rc" = 0 ] &&
+            "${CHECK[@]}" check "$M" "$FX" "$KEEP" "$start/m" "${BEFORE[@]}" --final "${AFTER[@]}" >"$W/breach"; then
+            cf_pass "killed at $at: the next run converges to ${AFTER[*]}"
+        else
+            cf_fail "killed at $at: the next run (exit $rc): $(head -n 3 "$W/breach" | paste -sd ';' -)"
+            tail -n 5 "$W/rerun.out" >&2
+        fi
+    done <"$W/plan"
+
+    summary=
+    for call in $(printf '%s\n' "${!tried[@]}" | sort); do
+        summary="$summary $call=${tried[$call]}${broken[$call]:+ (${broken[$call]} broke an invariant)}"
+    done
+    cf__say "# ${CF_LABEL:-}: kill points tried per system call:$summary"
+}
+
+# ---------------------------------------------------------------- 1. a run that publishes and prunes
+CF_LABEL=update
+kill_everywhere "$W/old"
+
+# ---------------------------------------------------------------- 2. a run that finishes a killed one
+# The directory a run following the rules leaves when killed just before it
+# replaces current.txt: every new file and alias of daily and bytecode in
+# place, current.txt still naming the old versions, nothing pruned, and the
+# temporary of the new current.txt half-written. The next run finds every
+# database up to date and still has current.txt and the prune to do, in an
+# order that must keep the same invariants.
+CF_LABEL=resume
+mkdir "$W/half"
+cp -a "$W/old/m" "$W/half/m"
+cp -a "$W/old/mdb" "$W/half/mdb"
+for a in "${AFTER[@]}"; do
+    db=${a%%=*}
+    v=${a#*=}
+    [ -e "$W/half/m/$db-$v.cvd" ] && continue
+    for n in $(seq $((v > KEEP ? v - KEEP + 1 : 2)) "$v"); do
+        cp "$FX/$db-$n.cdiff" "$FX/$db-$n.cdiff.sign" "$W/half/m/"
+    done
+    cp "$FX/$db-$v.cvd.sign" "$FX/$db-$v.cvd" "$W/half/m/"
+    ln -f "$W/half/m/$db-$v.cvd" "$W/half/m/$db.cvd"
+    printf '%s:%s\n' "$v" "$(date +%s)" >"$W/half/m/$db.version"
 done
-cf__say "# kill points tried per system call:$summary"
+printf '0:2:5:' >"$W/half/m/.current.txt.Rb7TnW2e.tmp"
+cf_check "the half-published directory keeps the invariants itself" \
+    "${CHECK[@]}" check "$W/half/m" "$FX" "$KEEP" "$W/old/m" "${BEFORE[@]}"
+kill_everywhere "$W/half"
