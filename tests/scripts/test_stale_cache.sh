@@ -17,6 +17,9 @@
 #                 headers, says 6
 #   broken        the pointer says 6 but the patch and every copy of version 6
 #                 are damaged: the run fails and the old database stays
+#   unreachable   upstream stops answering (the proxy answers 502 for
+#                 everything it does not hold): whatever the run decides, the
+#                 old database stays and nothing is left behind
 #
 # After an update, a second run is up to date with at most 2 small requests
 # beyond the header probe. Runs on the self-made fixture set (fixtures.sh);
@@ -207,3 +210,15 @@ expect_old_kept
 if [ "$client_rc" = 0 ]; then
     sed 's/^/#   /' "$CF__BASE/broken.out" | tail -n 12
 fi
+
+# ---------------------------------------------------------------- unreachable
+new_case unreachable
+upstream test.cvd="$FX/test-6.cvd" test-6.cvd test-4.cdiff test-5.cdiff test-6.cdiff
+printf '6:%s\n' "$(date +%s)" >"$UP/test.version"
+cf_stop "$MIRROR_PID"
+client_rc=0
+"$CLAMFRESH" --no-dns --config-file="$CONF" "${FX_ARGS[@]}" --update-db=test >"$CF__BASE/unreachable.out" 2>&1 ||
+    client_rc=$?
+cf_check "the run ends by itself (exit $client_rc, not a signal)" test "$client_rc" -lt 128
+cf_check "nothing claims an update" test -z "$(grep -P 'test\.c[vl]d updated' "$CF__BASE/unreachable.out")"
+expect_old_kept
