@@ -55,7 +55,7 @@ hdr_field() { head -c 512 "$1" | cut -d: -f"$2"; }
 
 # ---------------------------------------------------------------- databases 1..TOP
 # A daily of a few thousand hashes; every version adds 150 and drops 5, so a
-# full database is about ten times a patch and a patch is well above SLACK.
+# full database is about twenty times a patch and a patch is well above SLACK.
 cf_tmpdir K
 (
     cd "$K" || exit 1
