@@ -100,15 +100,20 @@ new_case() {
     rm -f "$UP"/test*
 }
 
-# upstream FILES...: what upstream serves from now on (names in $FX, or
-# test.cvd=SRC / NAME=SRC to serve SRC under NAME).
+# upstream FILES...: what upstream serves from now on: names in $FX, with
+# their .sign as a real mirror has them (so an engine that reads .sign files
+# finds them and has no reason to ask again), or NAME=SRC to serve SRC under
+# NAME without a .sign.
 upstream() {
     local a
     rm -f "$UP"/test*
     for a in "$@"; do
         case $a in
         *=*) cp "${a#*=}" "$UP/${a%%=*}" ;;
-        *) cp "$FX/$a" "$UP/$a" ;;
+        *)
+            cp "$FX/$a" "$UP/$a"
+            if [ -f "$FX/$a.sign" ]; then cp "$FX/$a.sign" "$UP/"; fi
+            ;;
         esac
     done
 }
