@@ -575,3 +575,181 @@ cf_expect_file_match() {
         tail -n 20 "$1" >&2 2>/dev/null
     fi
 }
+
+# ---------------------------------------------------------------- nginx sites with counted logs
+
+# The access-log format of cf_start_nginx_site, one line per request:
+#   METHOD URI "ARGS" STATUS BODY_BYTES CACHE_STATUS
+# (CACHE_STATUS is HIT/MISS/... on a caching proxy, "-" elsewhere; empty
+# values are logged as "-"). cf_nginx_tally reads it.
+CF_NGINX_LOG_FORMAT='$request_method $uri "$args" $status $body_bytes_sent $upstream_cache_status'
+
+# cf_start_nginx_site HTTP_LINES SERVER_LINES: nginx from a private directory
+# with one server on a free port of 127.0.0.1 (in the serving namespace when
+# CF_SERVE_IN_NETNS=1). HTTP_LINES go into the http block, SERVER_LINES into
+# the server block after its listen line; @DIR@ in either is the private
+# directory. The access log uses CF_NGINX_LOG_FORMAT. Sets NGINX_URL,
+# NGINX_PORT, NGINX_DIR, NGINX_LOG, NGINX_PID.
+cf_start_nginx_site() {
+    local http_lines=$1 server_lines=$2 dir port user_line=""
+    cf_have_cmd nginx || cf_skip "nginx not installed (Debian package nginx-light)"
+    cf_tmpdir dir
+    mkdir -p "$dir/tmp" "$dir/cache"
+    cf_is_root && user_line="user root root;"
+    http_lines=${http_lines//@DIR@/$dir}
+    server_lines=${server_lines//@DIR@/$dir}
+    for _ in 1 2 3 4 5; do
+        port=$(cf__free_port)
+        cat >"$dir/nginx.conf" <<NGINX
+daemon off;
+$user_line
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+events { worker_connections 512; }
+http {
+    log_format cf_count '$CF_NGINX_LOG_FORMAT';
+    access_log $dir/access.log cf_count;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 10000;
+$http_lines
+    server {
+        listen 127.0.0.1:$port;
+$server_lines
+    }
+}
+NGINX
+        : >"$dir/access.log"
+        cf__bg "$dir/nginx.out" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+        NGINX_PID=$CF__LASTPID
+        if cf__wait_port "$port" 10 "$NGINX_PID"; then
+            NGINX_PORT=$port
+            NGINX_URL="http://127.0.0.1:$port"
+            NGINX_DIR=$dir
+            NGINX_LOG="$dir/access.log"
+            return 0
+        fi
+        cf_stop "$NGINX_PID"
+        grep -q 'Address already in use' "$dir/error.log" "$dir/nginx.out" 2>/dev/null || break
+    done
+    cat "$dir/error.log" "$dir/nginx.out" >&2 2>/dev/null
+    cf_abort "nginx did not start (config $dir/nginx.conf)"
+}
+
+# cf_start_nginx_origin DIR: nginx serving a mirror directory made by
+# `clamfresh --mirror=DIR`, with the snippet that mirror mode wrote there
+# (nginx-clamfresh-mirror.conf) included in its server block. Sets ORIGIN_URL,
+# ORIGIN_LOG, ORIGIN_PID.
+cf_start_nginx_origin() {
+    local root=$1
+    [ -s "$root/nginx-clamfresh-mirror.conf" ] || cf_abort "no nginx snippet in $root (run the mirror first)"
+    cf_start_nginx_site "" "        root $root;
+        include $root/nginx-clamfresh-mirror.conf;"
+    ORIGIN_URL=$NGINX_URL
+    ORIGIN_LOG=$NGINX_LOG
+    ORIGIN_PID=$NGINX_PID
+    export ORIGIN_URL ORIGIN_LOG ORIGIN_PID
+}
+
+# cf_start_nginx_shared_cache UPSTREAM_URL: the caching proxy of
+# cf_start_nginx_cache (200/206 kept 30 days whatever the upstream says) with
+# proxy_cache_lock on, so that simultaneous misses of one name make one
+# upstream request, as a site proxy in front of a fleet does, and byte ranges
+# served from the cache also when the upstream does not announce them
+# (tests/servers/mirror.py sends no Accept-Ranges); its access log
+# has CF_NGINX_LOG_FORMAT (with the cache status). Sets PROXY_URL, PROXY_PORT,
+# PROXY_DIR, PROXY_LOG, PROXY_PID.
+cf_start_nginx_shared_cache() {
+    local upstream=${1%/}
+    cf_start_nginx_site \
+        "    proxy_cache_path @DIR@/cache levels=1:2 keys_zone=fc:1m max_size=200m inactive=30d use_temp_path=off;" \
+        "        location / {
+            proxy_pass $upstream;
+            proxy_cache fc;
+            proxy_ignore_headers Cache-Control Expires Set-Cookie;
+            proxy_cache_valid 200 206 30d;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 60s;
+            proxy_force_ranges on;
+            add_header X-Cache-Status \$upstream_cache_status always;
+        }"
+    PROXY_URL=$NGINX_URL
+    PROXY_PORT=$NGINX_PORT
+    PROXY_DIR=$NGINX_DIR
+    PROXY_LOG=$NGINX_LOG
+    PROXY_PID=$NGINX_PID
+    export PROXY_URL PROXY_PORT PROXY_DIR PROXY_LOG PROXY_PID
+}
+
+# cf_nginx_lines LOG: number of lines in an access log (an offset for cf_nginx_tally).
+cf_nginx_lines() {
+    if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
+}
+
+# cf_nginx_tally LOG [FROM [TO]]: counts the requests of a CF_NGINX_LOG_FORMAT
+# log after line FROM (default 0) up to line TO (default: the end) and prints
+# "REQUESTS BULK_BYTES ALL_BYTES HITS": BULK_BYTES are the body bytes of 2xx
+# answers for databases, patches and signatures (*.cvd, *.cld, *.cdiff,
+# *.sign), the bytes a cache is there to save.
+cf_nginx_tally() {
+    local log=$1 from=${2:-0} to=${3:-}
+    [ -n "$to" ] || to=$(cf_nginx_lines "$log")
+    awk -v from="$from" -v to="$to" '
+        NR > from && NR <= to {
+            n++; all += $5
+            if ($4 ~ /^2/ && $2 ~ /\.(cvd|cld|cdiff|sign)$/) bulk += $5
+            if ($6 == "HIT") hits++
+        }
+        END { printf "%d %d %d %d\n", n, bulk, all, hits }' "$log"
+}
+
+# ---------------------------------------------------------------- DNS that changes
+
+# cf_dnsmasq_serve RECORD...: (re)starts the namespace's dnsmasq (created with
+# the namespace when needed) so that it answers exactly RECORDs: NAME=VALUE is a
+# TXT record as in cf_start_dnsmasq_txt, NAME@ADDRESS an A record. A dnsmasq
+# started earlier by this function is stopped first, so a test can publish new
+# records between rounds. Sets DNSMASQ_LOG, DNSMASQ_PID.
+cf_dnsmasq_serve() {
+    cf_have_cmd dnsmasq || cf_skip "dnsmasq not installed (Debian package dnsmasq-base)"
+    [ -n "${CF_NETNS:-}" ] || cf_netns_create
+    local dir arg args=() end
+    if [ -n "${CF__DNSMASQ_SERVED:-}" ]; then
+        cf_stop "$CF__DNSMASQ_SERVED"
+        CF__DNSMASQ_SERVED=
+    fi
+    cf_tmpdir dir
+    for arg in "$@"; do
+        case $arg in
+        *=*) args+=("--txt-record=${arg%%=*},${arg#*=}") ;;
+        *@*) args+=("--host-record=${arg%%@*},${arg#*@}") ;;
+        *) cf_abort "cf_dnsmasq_serve: expected NAME=TEXT or NAME@ADDRESS, got '$arg'" ;;
+        esac
+    done
+    DNSMASQ_LOG="$dir/dnsmasq.log"
+    : >"$DNSMASQ_LOG"
+    end=$((SECONDS + 10))
+    while :; do
+        ip netns exec "$CF_NETNS" dnsmasq --keep-in-foreground --conf-file=/dev/null \
+            --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 --port=53 \
+            --user=root --group=root --pid-file="$dir/dnsmasq.pid" \
+            --log-facility="$DNSMASQ_LOG" --log-queries "${args[@]}" \
+            </dev/null >>"$dir/dnsmasq.out" 2>&1 &
+        DNSMASQ_PID=$!
+        CF__PIDS+=("$DNSMASQ_PID")
+        cf_wait_log "$DNSMASQ_LOG" 'started, version' 5 && break
+        cf_stop "$DNSMASQ_PID"
+        # the previous instance's socket may linger for a moment
+        if [ "$SECONDS" -gt "$end" ]; then
+            cat "$dir/dnsmasq.out" "$DNSMASQ_LOG" >&2
+            cf_abort "dnsmasq did not start"
+        fi
+        sleep 0.2
+    done
+    CF__DNSMASQ_SERVED=$DNSMASQ_PID
+    export DNSMASQ_LOG DNSMASQ_PID
+}
