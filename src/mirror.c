@@ -212,7 +212,7 @@ static int probe(const mctx *c, uint32_t P, uint32_t *ver)
         cf_http_req reqs[3] = {
             {.url = url, .range_head = 1, .headers = nocache, .max_bytes = CF_HDR_SIZE, .stop_at_max = 1}};
         cf_discovery d;
-        size_t extra = cf_discovery_prepare(c->net, &d, mirror, c->db, P, 1, reqs + 1);
+        size_t extra = cf_discovery_prepare(c->net, &d, mirror, c->db, P, 1, 1, reqs + 1);
         cf_http_resp resps[3];
         fetch(c, reqs, resps, 1 + extra);
         cf_discovery_read(c->net, &d, c->db, resps + 1, extra);

@@ -330,7 +330,7 @@ cf_code cf_remote_pointer_parse(const uint8_t *p, size_t n, uint32_t *version, t
 /* ---------------------------------------------------------------- discovery */
 
 size_t cf_discovery_prepare(cf_remote *r, cf_discovery *d, const char *mirror, const char *db, uint32_t local,
-                            int scripted, cf_http_req *reqs)
+                            int scripted, int ask_pointer, cf_http_req *reqs)
 {
     static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
     memset(d, 0, sizeof *d);
@@ -340,8 +340,11 @@ size_t cf_discovery_prepare(cf_remote *r, cf_discovery *d, const char *mirror, c
     size_t n = 0;
     /* The query string makes the pointer's URL one no cache has stored. */
     snprintf(name, sizeof name, "%s%s?r=%s", db, CF_REMOTE_POINTER_EXT, r->nonce);
-    if (cf_remote_url(d->pointer_url, mirror, name) == 0) {
+    if (!ask_pointer) {
+        d->pointer_missing = 1; /* known from an earlier run */
+    } else if (cf_remote_url(d->pointer_url, mirror, name) == 0) {
         d->want_pointer = 1;
+        d->pointer_asked = 1;
         reqs[n++] =
             (cf_http_req){.url = d->pointer_url, .headers = nocache, .max_bytes = CF_REMOTE_POINTER_MAX};
     }

@@ -233,51 +233,78 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
 
 /* ------------------------------------------------ per-mirror memory */
 
-static time_t mirror_since(const char *dbdir, const char *mirror)
+/* Lines "<time> <mirror>" (no versioned files) or "<time> <kind> <mirror>";
+ * mirror URLs hold no spaces. */
+static int line_is(const char *line, const char *kind, const char *mirror, time_t *when)
+{
+    const char *sp = strchr(line, ' ');
+    if (!sp)
+        return 0;
+    const char *rest = sp + 1, *sp2 = strchr(rest, ' ');
+    int match;
+    if (sp2 == NULL)
+        match = kind == NULL && strcmp(rest, mirror) == 0;
+    else
+        match = kind != NULL && (size_t)(sp2 - rest) == strlen(kind) &&
+                strncmp(rest, kind, strlen(kind)) == 0 && strcmp(sp2 + 1, mirror) == 0;
+    if (match && when)
+        *when = (time_t)strtoll(line, NULL, 10);
+    return match;
+}
+
+static const char *kind_word(cf_mirror_lack kind)
+{
+    return kind == CF_MIRROR_LACKS_POINTER ? "pointer" : NULL;
+}
+
+int cf_state_mirror_lacks(const char *dbdir, cf_mirror_lack kind, const char *mirror, time_t now)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dbdir, CF_MIRROR_STATE_FILE);
     cf_buf b = CF_BUF_INIT;
     cf_err e = {0};
-    time_t found = 0;
+    time_t since = 0;
     if (cf_file_read_db(path, CF_MIRROR_STATE_MAX, &b, &e) == CF_OK && cf_buf_append(&b, "", 1) == CF_OK) {
         char *save = NULL;
-        for (char *line = strtok_r((char *)b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            char *sp = strchr(line, ' ');
-            if (sp && strcmp(sp + 1, mirror) == 0)
-                found = (time_t)strtoll(line, NULL, 10);
-        }
+        for (char *line = strtok_r((char *)b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            line_is(line, kind_word(kind), mirror, &since);
     }
     cf_buf_free(&b);
-    return found;
+    return since && now >= since && now - since < CF_MIRROR_LACK_RETRY;
 }
 
-int cf_state_mirror_lacks_versioned(const char *dbdir, const char *mirror, time_t now)
-{
-    time_t since = mirror_since(dbdir, mirror);
-    return since && now >= since && now - since < CF_NOVERSIONED_RETRY;
-}
-
-cf_code cf_state_mirror_mark(const char *dbdir, const char *mirror, time_t when, cf_err *e)
+cf_code cf_state_mirror_note(const char *dbdir, cf_mirror_lack kind, const char *mirror, time_t when,
+                             cf_err *e)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dbdir, CF_MIRROR_STATE_FILE);
     cf_buf old = CF_BUF_INIT, out = CF_BUF_INIT;
     cf_err re = {0};
+    int had = 0;
     if (cf_file_read_db(path, CF_MIRROR_STATE_MAX, &old, &re) == CF_OK &&
         cf_buf_append(&old, "", 1) == CF_OK) {
         char *save = NULL;
         for (char *line = strtok_r((char *)old.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            char *sp = strchr(line, ' ');
-            if (!sp || strcmp(sp + 1, mirror) == 0)
+            if (!strchr(line, ' '))
                 continue;
+            if (line_is(line, kind_word(kind), mirror, NULL)) {
+                had = 1;
+                continue;
+            }
             cf_buf_printf(&out, "%s\n", line);
         }
     }
-    if (when)
+    cf_buf_free(&old);
+    if (!when && !had) {
+        /* Nothing to forget: leave the file (and the directory) alone. */
+        cf_buf_free(&out);
+        return CF_OK;
+    }
+    if (when && kind_word(kind))
+        cf_buf_printf(&out, "%lld %s %s\n", (long long)when, kind_word(kind), mirror);
+    else if (when)
         cf_buf_printf(&out, "%lld %s\n", (long long)when, mirror);
     cf_code rc = cf_install_file(dbdir, CF_MIRROR_STATE_FILE, out.p ? (const void *)out.p : "", out.n, e);
-    cf_buf_free(&old);
     cf_buf_free(&out);
     return rc;
 }

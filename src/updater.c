@@ -142,10 +142,10 @@ int cf_updater_cooldown_active(cf_updater *u)
 
 /* -------------------------------------- per-mirror memory of NAME-V.cvd 404s */
 
-static void mirror_mark(cf_updater *u, const char *mirror, time_t when)
+static void mirror_note(cf_updater *u, cf_mirror_lack kind, const char *mirror, time_t when)
 {
     cf_err e = {0};
-    if (cf_state_mirror_mark(u->o.dbdir, mirror, when, &e) != CF_OK)
+    if (cf_state_mirror_note(u->o.dbdir, kind, mirror, when, &e) != CF_OK)
         say(u, CF_MSG_DEBUG, "Can't record mirror state: %s", e.msg);
 }
 
@@ -299,12 +299,20 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
     size_t extra = 0;
     if (discover) {
         cf_discovery_free(&c->disc);
+        /* A mirror that answered 404 for its pointer is not asked for a day,
+         * so an up-to-date run costs at most two small requests there too. */
+        int ask_pointer = !cf_state_mirror_lacks(u->o.dbdir, CF_MIRROR_LACKS_POINTER, mirror, now_of(u));
         extra = cf_discovery_prepare(&u->net, &c->disc, mirror, c->db, c->have_local ? c->lhdr.version : 0,
-                                     u->o.scripted, reqs + 1);
+                                     u->o.scripted, ask_pointer, reqs + 1);
     }
     fetch(u, reqs, resps, 1 + extra, (unsigned)(1 + extra));
-    if (discover)
+    if (discover) {
         cf_discovery_read(&u->net, &c->disc, c->db, resps + 1, extra);
+        if (c->disc.pointer_asked && c->disc.pointer_missing)
+            mirror_note(u, CF_MIRROR_LACKS_POINTER, mirror, now_of(u));
+        else if (c->disc.pointer)
+            mirror_note(u, CF_MIRROR_LACKS_POINTER, mirror, 0);
+    }
     for (size_t i = 1; i <= extra; i++)
         cf_http_resp_free(&resps[i]);
     cf_http_resp r = resps[0];
@@ -565,8 +573,10 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
 /* Whole database under cache-proof names (ARCHITECTURE "The one idea"):
  * NAME-V.cvd, NAME.cvd?version=V, NAME.cvd with no-cache headers. Keeps the
  * first verified copy of version >= V, else the newest verified one seen. */
-static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, stagedfile *best)
+static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V, int last, stagedfile *best,
+                      int *bad)
 {
+    *bad = 0;
     cf_updater *u = c->u;
     char file[128], url[URL_MAX], tmp[256];
     snprintf(file, sizeof file, "%s.%s", c->db, ext);
@@ -580,7 +590,7 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         if (cf_remote_full_name(c->db, ext, V, step, tmp, sizeof tmp, &headers) != 0)
             continue;
         if (step == 0) {
-            if (cf_state_mirror_lacks_versioned(u->o.dbdir, mirror, now)) {
+            if (cf_state_mirror_lacks(u->o.dbdir, CF_MIRROR_LACKS_VERSIONED, mirror, now)) {
                 say(u, CF_MSG_DEBUG, "%s does not publish %s-%u.cvd (remembered); not asking", mirror, c->db,
                     V);
                 continue;
@@ -611,10 +621,12 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         if (step == 0) {
             /* A 403 is not remembered: it may be a block, to be seen again. */
             if (r == CF_FC_EFAILEDGET && !refused[0])
-                mirror_mark(u, mirror, now);
+                mirror_note(u, CF_MIRROR_LACKS_VERSIONED, mirror, now);
             else if (r == 0)
-                mirror_mark(u, mirror, 0);
+                mirror_note(u, CF_MIRROR_LACKS_VERSIONED, mirror, 0);
         }
+        if (r == CF_FC_EBADCVD)
+            *bad = 1;
         if (r != 0) {
             /* Report the most telling failure: a bad or empty file says more
              * than the 404s of the other names. */
@@ -670,7 +682,8 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
 {
     cf_updater *u = c->u;
     stagedfile f = {0};
-    int rc = full_fetch(c, mirror, ext, V, last, &f);
+    int bad = 0;
+    int rc = full_fetch(c, mirror, ext, V, last, &f, &bad);
     if (rc == CF_FC_UPTODATE) {
         say(u, CF_MSG_WARN,
             "Expected newer version of %s database but the server's copy is not newer than our local file "
@@ -688,6 +701,14 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         return CF_FC_EBADCVD;
     }
     uint32_t H = f.hdr.version;
+    if (c->have_local && H <= c->lhdr.version && bad) {
+        /* A newer copy failed verification and only an old one verified:
+         * that is a damaged mirror, not one that is merely behind. */
+        say(u, CF_MSG_ERROR, "%s version %u could not be had intact from %s; keeping %s (version %u)", c->db,
+            V, mirror, c->lfile, c->lhdr.version);
+        staged_free(&f);
+        return CF_FC_EBADCVD;
+    }
     if (c->have_local && H <= c->lhdr.version) {
         /* Stricter than freshclam: an older or equal copy never replaces ours. */
         say(u, CF_MSG_WARN,

@@ -164,16 +164,18 @@ typedef struct cf_discovery {
     char next_url[CF_REMOTE_URL_MAX];
     /* Results. */
     uint32_t pointer;    /* the pointer's version; 0 = none */
-    int pointer_missing; /* the mirror answered 404 (it publishes no pointer) */
+    int pointer_missing; /* the mirror publishes no pointer (a 404, now or remembered) */
+    int pointer_asked;   /* and it was asked in this round */
     int next_exists;     /* NAME-(L+1).cdiff was served */
     cf_http_resp next;   /* its response (kept for the patch chain when it exists) */
     int blocked;         /* a 403/429 on one of them: the caller's probe decides */
 } cf_discovery;
 
 /* Prepares the extra requests for db at mirror; appends them to reqs (which
- * has room for 2) and returns how many were added. */
+ * has room for 2) and returns how many were added. ask_pointer 0: the mirror
+ * is known to publish no pointer (pointer_missing is set without asking). */
 size_t cf_discovery_prepare(cf_remote *r, cf_discovery *d, const char *mirror, const char *db, uint32_t local,
-                            int scripted, cf_http_req *reqs);
+                            int scripted, int ask_pointer, cf_http_req *reqs);
 
 /* Reads the responses of the requests cf_discovery_prepare added (resps in
  * the same order). Takes ownership of the next patch's response. */

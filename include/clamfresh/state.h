@@ -106,18 +106,25 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
 #define CF_STATE_MSG_403 "FreshClam received error code 403 from the ClamAV Content Delivery Network (CDN)."
 #define CF_STATE_MSG_429 "FreshClam received error code 429 from the ClamAV Content Delivery Network (CDN)."
 
-/* Per-mirror memory, in DatabaseDirectory: "this mirror does not publish
- * NAME-V.cvd" (a 404), so a run does not ask it again for a day. Lines
- * "<unix time> <mirror url>". */
+/* Per-mirror memory, in DatabaseDirectory, of what a mirror does not publish,
+ * so that a run does not ask it again for a day: versioned full files
+ * (NAME-V.cvd answered 404) and the version pointer (NAME.version answered
+ * 404). Lines "<unix time> <mirror url>" and "<unix time> pointer <mirror url>". */
 #define CF_MIRROR_STATE_FILE "clamfresh-mirrors.state"
 #define CF_MIRROR_STATE_MAX (64 * 1024)
-#define CF_NOVERSIONED_RETRY (24 * 3600) /* ask a mirror for NAME-V.cvd again after a day */
+#define CF_MIRROR_LACK_RETRY (24 * 3600) /* ask a mirror again after a day */
+#define CF_NOVERSIONED_RETRY CF_MIRROR_LACK_RETRY
 
-/* Nonzero when dbdir's memory says mirror lacked versioned files less than
- * CF_NOVERSIONED_RETRY before now. */
-int cf_state_mirror_lacks_versioned(const char *dbdir, const char *mirror, time_t now);
+typedef enum cf_mirror_lack {
+    CF_MIRROR_LACKS_VERSIONED, /* NAME-V.cvd */
+    CF_MIRROR_LACKS_POINTER,   /* NAME.version */
+} cf_mirror_lack;
 
-/* Records (when != 0) or forgets (when == 0) that mirror lacked them. */
-cf_code cf_state_mirror_mark(const char *dbdir, const char *mirror, time_t when, cf_err *e);
+/* Nonzero when dbdir's memory says mirror lacked kind less than a day before now. */
+int cf_state_mirror_lacks(const char *dbdir, cf_mirror_lack kind, const char *mirror, time_t now);
+
+/* Records (when != 0) or forgets (when == 0) that mirror lacks kind. */
+cf_code cf_state_mirror_note(const char *dbdir, cf_mirror_lack kind, const char *mirror, time_t when,
+                             cf_err *e);
 
 #endif

@@ -151,7 +151,7 @@ new_case patches
 upstream test.cvd="$FX/test-6.cvd" test-6.cvd test-4.cdiff test-5.cdiff test-6.cdiff
 stale_header_check
 client 0
-cf_expect_out "test\\.cvd from \\S*127\\.0\\.0\\.1:$PROXY_PORT\\S* is stale: says 3, patches reach 6"
+cf_expect_err "test\\.cvd from \\S*127\\.0\\.0\\.1:$PROXY_PORT\\S* is stale: says 3, patches reach 6"
 expect_version6
 cf_check "test-4.cdiff was asked through the proxy" grep -q '^GET /test-4\.cdiff ' <(run_log)
 cf_check "no whole database was downloaded" \
