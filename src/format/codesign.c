@@ -19,7 +19,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include "clamfresh/fileio.h"
 #include "clamfresh/limits.h"
 
 struct cf_certstore {
@@ -211,102 +210,6 @@ cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, cons
     }
     sk_X509_pop_free(certs, X509_free);
     return rc;
-}
-
-/* Does a directory entry name a certificate file? Extension exactly "crt" or
- * "pem" after a non-empty stem (".pem" alone has no extension, as in ClamAV). */
-static int certfile_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 5)
-        return 0;
-    return strcmp(name + n - 4, ".crt") == 0 || strcmp(name + n - 4, ".pem") == 0;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-cf_code cf_certstore_load(const char *dir, cf_certstore **out, cf_err *e)
-{
-    *out = NULL;
-    if (dir == NULL || *dir == '\0')
-        return cf_err_set(e, CF_EINVAL, "certs directory: no path given");
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return cf_err_set(e, errno == ENOENT ? CF_ENOTFOUND : CF_EIO, "certs directory %s: %s", dir,
-                          strerror(errno));
-
-    char **names = NULL;
-    size_t nnames = 0, cap = 0;
-    cf_code rc = CF_OK;
-    struct dirent *ent;
-    errno = 0;
-    while ((ent = readdir(d)) != NULL) {
-        if (!certfile_name(ent->d_name))
-            continue;
-        if (nnames == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **grown = realloc(names, ncap * sizeof(*names));
-            if (grown == NULL) {
-                rc = cf_err_set(e, CF_ENOMEM, "certs directory %s: out of memory", dir);
-                break;
-            }
-            names = grown;
-            cap = ncap;
-        }
-        if ((names[nnames] = strdup(ent->d_name)) == NULL) {
-            rc = cf_err_set(e, CF_ENOMEM, "certs directory %s: out of memory", dir);
-            break;
-        }
-        nnames++;
-        errno = 0;
-    }
-    if (rc == CF_OK && errno != 0)
-        rc = cf_err_set(e, CF_EIO, "certs directory %s: %s", dir, strerror(errno));
-    closedir(d);
-    if (nnames > 1)
-        qsort(names, nnames, sizeof(*names), name_cmp);
-
-    cf_certstore *s = NULL;
-    if (rc == CF_OK)
-        rc = cf_certstore_new(&s, e);
-    cf_buf text = CF_BUF_INIT;
-    for (size_t i = 0; rc == CF_OK && i < nnames; i++) {
-        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
-        char *path = malloc(plen);
-        if (path == NULL) {
-            rc = cf_err_set(e, CF_ENOMEM, "certs directory %s: out of memory", dir);
-            break;
-        }
-        snprintf(path, plen, "%s/%s", dir, names[i]);
-        struct stat st;
-        /* Follows symlinks; what is not (or no longer) a regular file is not a
-         * certificate file, as in ClamAV. */
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            rc = cf_file_read(path, CF_MAX_CERTFILE_BYTES, &text, e);
-            if (rc == CF_OK)
-                rc = cf_certstore_add_pem(s, text.p, text.n, path, e);
-        }
-        free(path);
-    }
-    cf_buf_free(&text);
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
-    if (rc != CF_OK) {
-        cf_certstore_free(s);
-        return rc;
-    }
-    *out = s;
-    return CF_OK;
-}
-
-const char *cf_certstore_default_dir(void)
-{
-    const char *env = getenv("CVD_CERTS_DIR");
-    return env != NULL && *env != '\0' ? env : "/etc/clamav/certs";
 }
 
 /* ---- .sign text --------------------------------------------------------- */

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clamfresh/fileio.h"
-
 /* Moduli copied digit for digit from formats.md §4.2 (CLI_NSTR) and §4.3
  * (INFO_NSTR, cdiff PUBLIC_KEY_MODULUS). */
 static const char cvd_modulus[] =
@@ -47,8 +45,6 @@ static const char cdiff_exponent[] = "100002053";
  * narrows this further (dsig.c). */
 #define RSAKEY_MIN_BITS 512
 #define RSAKEY_MAX_BITS 16384
-/* Keys used to trust downloaded data must be at least this strong. */
-#define TRUST_MIN_BITS 1024
 
 /* Appends the first queued OpenSSL error reason to a message, or nothing. */
 static const char *ossl_reason(void)
@@ -216,24 +212,6 @@ cf_code cf_rsakey_from_pem(const uint8_t *pem, size_t n, cf_rsakey **out, cf_err
     return rsakey_wrap(pkey, out, e);
 }
 
-cf_code cf_rsakey_load_pem_file(const char *path, cf_rsakey **out, cf_err *e)
-{
-    if (path == NULL || out == NULL)
-        return cf_err_set(e, CF_EINVAL, "PEM key: missing argument");
-    *out = NULL;
-    cf_buf b = CF_BUF_INIT;
-    cf_code rc = cf_file_read(path, CF_MAX_PEM_BYTES, &b, e);
-    if (rc == CF_OK) {
-        rc = cf_rsakey_from_pem(b.p, b.n, out, e);
-        if (rc != CF_OK)
-            cf_err_prefix(e, "%s: ", path);
-    }
-    if (b.p != NULL)
-        OPENSSL_cleanse(b.p, b.cap);
-    cf_buf_free(&b);
-    return rc;
-}
-
 cf_code cf_rsakey_generate(int bits, cf_rsakey **out, cf_err *e)
 {
     if (out == NULL)
@@ -326,57 +304,6 @@ cf_code cf_trust_init_builtin(cf_trust *t, cf_err *e)
     if (rc != CF_OK)
         cf_trust_free(t);
     return rc;
-}
-
-/* Loads one trust key; a NULL path leaves *out NULL. */
-static cf_code trust_load_one(const char *path, cf_keyrole role, cf_rsakey **out, cf_err *e)
-{
-    *out = NULL;
-    if (path == NULL)
-        return CF_OK;
-    cf_code rc = cf_rsakey_load_pem_file(path, out, e);
-    if (rc == CF_OK && (*out)->bits < TRUST_MIN_BITS) {
-        int bits = (*out)->bits;
-        cf_rsakey_free(*out);
-        *out = NULL;
-        rc = cf_err_set(e, CF_EUNSUPP, "%s: a %d-bit key is too weak to trust (need %d bits)", path, bits,
-                        TRUST_MIN_BITS);
-    }
-    if (rc != CF_OK)
-        cf_err_prefix(e, "%s signing key: ", cf_keyrole_name(role));
-    return rc;
-}
-
-cf_code cf_trust_load(cf_trust *t, const char *cvd_pem, const char *info_pem, const char *cdiff_pem,
-                      cf_err *e)
-{
-    if (t == NULL)
-        return cf_err_set(e, CF_EINVAL, "trust: missing argument");
-    cf_rsakey *cvd = NULL, *info = NULL, *cdiff = NULL;
-    cf_code rc = trust_load_one(cvd_pem, CF_KEY_CVD, &cvd, e);
-    if (rc == CF_OK)
-        rc = trust_load_one(info_pem, CF_KEY_INFO, &info, e);
-    if (rc == CF_OK)
-        rc = trust_load_one(cdiff_pem, CF_KEY_CDIFF, &cdiff, e);
-    if (rc != CF_OK) {
-        cf_rsakey_free(cvd);
-        cf_rsakey_free(info);
-        cf_rsakey_free(cdiff);
-        return rc;
-    }
-    if (cvd != NULL) {
-        cf_rsakey_free(t->cvd);
-        t->cvd = cvd;
-    }
-    if (info != NULL) {
-        cf_rsakey_free(t->info);
-        t->info = info;
-    }
-    if (cdiff != NULL) {
-        cf_rsakey_free(t->cdiff);
-        t->cdiff = cdiff;
-    }
-    return CF_OK;
 }
 
 void cf_trust_free(cf_trust *t)
