@@ -2,14 +2,11 @@
  * checked against the certificates of a certs directory (formats.md §7). */
 #include "clamfresh/codesign.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -445,11 +442,11 @@ enum check { CHECK_OK, CHECK_FAIL, CHECK_SKIP };
 
 /* One PKCS7_verify (§7.4). CHECK_SKIP mirrors ClamAV moving on to the next
  * line when the object is not signed data or its signer cannot be found. */
-/* The signed bytes: in memory, or a file read through fd from offset 0. */
+/* The signed bytes: in memory, or read through a caller's source from offset 0. */
 typedef struct datasrc {
     const uint8_t *p;
     size_t n;
-    int fd; /* -1: p[0..n) */
+    const cf_signsrc *ext; /* NULL: p[0..n) */
 } datasrc;
 
 static BIO *src_bio(const datasrc *d);
@@ -548,17 +545,17 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
         cf_err_set(e, CF_EINVAL, ".sign: no certificate store or no bytes");
         return CF_SIGN_UNUSABLE;
     }
-    datasrc src = {data, data_len, -1};
+    datasrc src = {data, data_len, NULL};
     return signfile_verify(s, sign, sign_len, &src, flevel, now, signer, signer_sz, e);
 }
 
-/* ---- the signed bytes read from a file ---- */
+/* ---- the signed bytes read through a source (a file, for the store) ---- */
 
 #define FD_READ_BUF (1024 * 1024)
 
 typedef struct fdsrc {
-    int fd;
-    off_t off;
+    const cf_signsrc *src;
+    uint64_t off;
 } fdsrc;
 
 static int fdbio_create(BIO *b)
@@ -575,22 +572,17 @@ static int fdbio_destroy(BIO *b)
     return 1;
 }
 
-/* pread from the source's own offset: the descriptor's file position is not
- * used, so the caller's stays where it was. */
+/* Reads at the BIO's own offset: the source keeps no position of its own. */
 static int fdbio_read(BIO *b, char *out, int len)
 {
     fdsrc *f = BIO_get_data(b);
     if (f == NULL || len <= 0)
         return 0;
-    for (;;) {
-        ssize_t k = pread(f->fd, out, (size_t)len, f->off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        f->off += k;
-        return (int)k;
-    }
+    long k = f->src->read(f->src->arg, (uint8_t *)out, (size_t)len, f->off);
+    if (k < 0)
+        return -1;
+    f->off += (uint64_t)k;
+    return (int)k;
 }
 
 static long fdbio_ctrl(BIO *b, int cmd, long num, void *ptr)
@@ -620,7 +612,7 @@ static void fdbio_method_init(void)
  * in 4 KiB steps). NULL when out of memory or, as for memory, too large. */
 static BIO *src_bio(const datasrc *d)
 {
-    if (d->fd < 0)
+    if (d->ext == NULL)
         return mem_bio(d->p, d->n);
     if (d->n > INT_MAX || pthread_once(&g_fdbio_once, fdbio_method_init) != 0 || g_fdbio_method == NULL)
         return NULL;
@@ -633,32 +625,24 @@ static BIO *src_bio(const datasrc *d)
         BIO_free(buf);
         return NULL;
     }
-    f->fd = d->fd;
+    f->src = d->ext;
     f->off = 0;
     BIO_set_data(raw, f);
     return BIO_push(buf, raw);
 }
 
-cf_signverdict cf_signfile_verify_fd(const cf_certstore *s, const uint8_t *sign, size_t sign_len, int fd,
-                                     unsigned flevel, time_t now, char *signer, size_t signer_sz, cf_err *e)
+cf_signverdict cf_signfile_verify_src(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
+                                      const cf_signsrc *src, unsigned flevel, time_t now, char *signer,
+                                      size_t signer_sz, cf_err *e)
 {
     if (signer != NULL && signer_sz > 0)
         signer[0] = '\0';
-    struct stat st;
-    if (s == NULL || (sign == NULL && sign_len > 0) || fd < 0) {
+    if (s == NULL || (sign == NULL && sign_len > 0) || src == NULL || src->read == NULL) {
         cf_err_set(e, CF_EINVAL, ".sign: no certificate store or no bytes");
         return CF_SIGN_UNUSABLE;
     }
-    if (fstat(fd, &st) != 0) {
-        cf_err_set(e, CF_EIO, ".sign: the signed file cannot be examined: %s", strerror(errno));
-        return CF_SIGN_UNUSABLE;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        cf_err_set(e, CF_EIO, ".sign: the signed data is not a regular file");
-        return CF_SIGN_UNUSABLE;
-    }
-    datasrc src = {NULL, (size_t)st.st_size, fd};
-    return signfile_verify(s, sign, sign_len, &src, flevel, now, signer, signer_sz, e);
+    datasrc d = {NULL, src->n, src};
+    return signfile_verify(s, sign, sign_len, &d, flevel, now, signer, signer_sz, e);
 }
 
 static cf_signverdict signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
