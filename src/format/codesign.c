@@ -1,6 +1,6 @@
 /* ClamAV 1.5 `.sign` files: detached PKCS#7 over the whole signed file,
  * checked against the certificates of a certs directory (formats.md §7). */
-#include "clamfresh/codesign.h"
+#include "codesign_priv.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +25,7 @@ struct cf_certstore {
 /* ---- OpenSSL helpers ---------------------------------------------------- */
 
 /* Drains the thread's OpenSSL error queue into text ("reason (data); ..."). */
-static void ossl_errors(char *out, size_t outsz)
+void cf_codesign_ossl_errors(char *out, size_t outsz)
 {
     size_t used = 0;
     out[0] = '\0';
@@ -49,7 +49,7 @@ static void ossl_errors(char *out, size_t outsz)
 }
 
 /* A read-only memory BIO over len bytes (p may be NULL when len is 0). */
-static BIO *mem_bio(const uint8_t *p, size_t len)
+BIO *cf_codesign_mem_bio(const uint8_t *p, size_t len)
 {
     static const uint8_t empty[1] = {0};
     if (len > INT_MAX)
@@ -87,10 +87,11 @@ static char *cert_cn(X509 *x)
 /* Reads all certificates of a PEM text into a new stack. Like ClamAV
  * (openssl's stack_from_pem), reading stops cleanly at "no more PEM blocks";
  * any other failure is a damaged block. */
-static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK_OF(X509) * *out, cf_err *e)
+cf_code cf_codesign_pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK_OF(X509) * *out,
+                              cf_err *e)
 {
     *out = NULL;
-    BIO *bio = mem_bio(pem, n);
+    BIO *bio = cf_codesign_mem_bio(pem, n);
     STACK_OF(X509) *certs = sk_X509_new_null();
     if (bio == NULL || certs == NULL) {
         BIO_free(bio);
@@ -107,7 +108,7 @@ static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK
                 break;
             }
             char why[300];
-            ossl_errors(why, sizeof(why));
+            cf_codesign_ossl_errors(why, sizeof(why));
             BIO_free(bio);
             sk_X509_pop_free(certs, X509_free);
             return cf_err_set(e, CF_EFORMAT, "%s: certificate %d is not valid PEM: %s", origin,
@@ -172,7 +173,7 @@ cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, cons
     if (s == NULL || (pem == NULL && n > 0))
         return cf_err_set(e, CF_EINVAL, "%s: no store or no text", origin);
     STACK_OF(X509) * certs;
-    cf_code rc = pem_certs(pem, n, origin, &certs, e);
+    cf_code rc = cf_codesign_pem_certs(pem, n, origin, &certs, e);
     if (rc != CF_OK)
         return rc;
     /* Check the whole file before adding any of it, so a failure leaves the store as it was. */
@@ -491,7 +492,7 @@ static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const datasrc
     int ok = PKCS7_verify(p7, none, store, in, NULL, flags);
     char fail[400] = "";
     if (!ok)
-        ossl_errors(fail, sizeof(fail));
+        cf_codesign_ossl_errors(fail, sizeof(fail));
     STACK_OF(X509) *signers = PKCS7_get0_signers(p7, none, flags);
     ERR_clear_error();
     enum check r;
@@ -613,7 +614,7 @@ static void fdbio_method_init(void)
 static BIO *src_bio(const datasrc *d)
 {
     if (d->ext == NULL)
-        return mem_bio(d->p, d->n);
+        return cf_codesign_mem_bio(d->p, d->n);
     if (d->n > INT_MAX || pthread_once(&g_fdbio_once, fdbio_method_init) != 0 || g_fdbio_method == NULL)
         return NULL;
     fdsrc *f = malloc(sizeof(*f));
@@ -709,92 +710,6 @@ static cf_signverdict signfile_verify(const cf_certstore *s, const uint8_t *sign
 }
 
 /* ---- making .sign files ------------------------------------------------- */
-
-cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *cert_pem, size_t cert_len,
-                         const uint8_t *key_pem, size_t key_len, const uint8_t *chain_pem, size_t chain_len,
-                         unsigned min_flevel, cf_buf *out, cf_err *e)
-{
-    if ((data == NULL && data_len > 0) || cert_pem == NULL || key_pem == NULL || out == NULL ||
-        (chain_pem == NULL && chain_len > 0))
-        return cf_err_set(e, CF_EINVAL, "sign: missing data, certificate or key");
-    if (min_flevel < CF_SIGN_MIN_FLEVEL || min_flevel > 999999999)
-        return cf_err_set(e, CF_EINVAL, "sign: minimum f-level %u is outside %u..999999999", min_flevel,
-                          CF_SIGN_MIN_FLEVEL);
-
-    STACK_OF(X509) *certs = NULL, *chain = NULL;
-    EVP_PKEY *key = NULL;
-    BIO *kbio = NULL, *in = NULL;
-    PKCS7 *p7 = NULL;
-    unsigned char *der = NULL;
-    char *b64 = NULL;
-    char why[400];
-    cf_code rc = pem_certs(cert_pem, cert_len, "signing certificate", &certs, e);
-    if (rc == CF_OK && sk_X509_num(certs) == 0)
-        rc = cf_err_set(e, CF_EFORMAT, "signing certificate: no PEM certificate found");
-    if (rc == CF_OK && chain_pem != NULL)
-        rc = pem_certs(chain_pem, chain_len, "certificate chain", &chain, e);
-    if (rc != CF_OK)
-        goto done;
-
-    ERR_clear_error();
-    kbio = mem_bio(key_pem, key_len);
-    /* An empty passphrase makes an encrypted key fail instead of prompting. */
-    key = kbio ? PEM_read_bio_PrivateKey(kbio, NULL, NULL, (void *)"") : NULL;
-    if (key == NULL) {
-        ossl_errors(why, sizeof(why));
-        rc = cf_err_set(e, CF_EFORMAT, "signing key: not an unencrypted PEM private key: %s", why);
-        goto done;
-    }
-    X509 *cert = sk_X509_value(certs, 0);
-    if (!X509_check_private_key(cert, key)) {
-        ERR_clear_error();
-        rc = cf_err_set(e, CF_EINVAL, "signing key does not match the signing certificate");
-        goto done;
-    }
-
-    const int flags = PKCS7_DETACHED | PKCS7_BINARY;
-    in = mem_bio(data, data_len);
-    p7 = in ? PKCS7_sign(NULL, NULL, NULL, NULL, flags | PKCS7_PARTIAL) : NULL;
-    int ok = p7 != NULL && PKCS7_sign_add_signer(p7, cert, key, EVP_sha256(), flags) != NULL;
-    /* Extra certificates after the signer's, then the chain: verifiers need the
-     * intermediates inside the object (§7.3, §7.4). */
-    for (int i = 1; ok && i < sk_X509_num(certs); i++)
-        ok = PKCS7_add_certificate(p7, sk_X509_value(certs, i));
-    for (int i = 0; ok && chain != NULL && i < sk_X509_num(chain); i++)
-        ok = PKCS7_add_certificate(p7, sk_X509_value(chain, i));
-    ok = ok && PKCS7_final(p7, in, flags);
-    int dn = ok ? i2d_PKCS7(p7, &der) : -1;
-    if (dn <= 0) {
-        ossl_errors(why, sizeof(why));
-        rc = cf_err_set(e, data_len > INT_MAX ? CF_ETOOBIG : CF_ESIG, "sign: PKCS#7 signing failed: %s", why);
-        goto done;
-    }
-    size_t b64n = ((size_t)dn + 2) / 3 * 4;
-    if (b64n > CF_SIGN_MAX_B64) {
-        rc = cf_err_set(e, CF_ETOOBIG, "sign: signature of %zu base64 bytes exceeds the limit of %lu", b64n,
-                        (unsigned long)CF_SIGN_MAX_B64);
-        goto done;
-    }
-    b64 = malloc(b64n + 1);
-    if (b64 == NULL) {
-        rc = cf_err_set(e, CF_ENOMEM, "sign: out of memory");
-        goto done;
-    }
-    EVP_EncodeBlock((unsigned char *)b64, der, dn);
-    if (cf_buf_printf(out, "%s\n%u::pkcs7-pem:%s\n", CF_SIGN_HEADER, min_flevel, b64) != CF_OK)
-        rc = cf_err_set(e, CF_ENOMEM, "sign: out of memory");
-
-done:
-    free(b64);
-    OPENSSL_free(der);
-    PKCS7_free(p7);
-    BIO_free(in);
-    BIO_free(kbio);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(chain, X509_free);
-    sk_X509_pop_free(certs, X509_free);
-    return rc;
-}
 
 /* ---- names -------------------------------------------------------------- */
 
