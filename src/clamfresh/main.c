@@ -156,6 +156,9 @@ static void on_sigint(int sig)
     _exit(0);
 }
 
+/* The engine's facts cache is a DatabaseDirectory file: the store's rules. */
+static const cf_engine_facts_io facts_io = {cf_file_read_db, cf_file_replace_db};
+
 static int run(cf_app *a, const cf_cli_result *cr)
 {
     cf_cli_result r = *cr;
@@ -173,7 +176,7 @@ static int run(cf_app *a, const cf_cli_result *cr)
         char facts[4096];
         if (snprintf(facts, sizeof facts, "%s/%s", a->c.s.database_directory, CF_ENGINE_FACTS_FILE) <
             (int)sizeof facts)
-            cf_engine_facts_cache(facts, r.action == CF_CLI_RUN && !a->c.s.check_only);
+            cf_engine_facts_cache(facts, r.action == CF_CLI_RUN && !a->c.s.check_only, &facts_io);
     }
     a->c.engine_version = cf_engine_version();
     if (r.action == CF_CLI_VERSION)
