@@ -42,6 +42,11 @@ function(cf_layer name)
 
   add_library(cf_${name}_layercheck SHARED $<TARGET_OBJECTS:cf_${name}_obj>)
   target_link_libraries(cf_${name}_layercheck PRIVATE ${checkdeps} ${L_EXTERNAL})
-  target_link_options(cf_${name}_layercheck PRIVATE -Wl,--no-undefined)
+  # Clang links no sanitizer runtime into shared libraries, so under
+  # CF_SANITIZE its instrumentation would be undefined there: no check then
+  # (GCC's sanitizer builds keep it).
+  if(NOT (CF_SANITIZE AND CMAKE_C_COMPILER_ID MATCHES "Clang"))
+    target_link_options(cf_${name}_layercheck PRIVATE -Wl,--no-undefined)
+  endif()
   set_target_properties(cf_${name}_layercheck PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/layercheck)
 endfunction()
