@@ -78,7 +78,24 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
                                   const uint8_t *data, size_t data_len, unsigned flevel, time_t now,
                                   char *signer, size_t signer_sz, cf_err *e);
 
-/* cf_signfile_verify over the bytes of the regular file open on fd, read in
+/* Signed bytes that are not in memory: n bytes, read in chunks from offset 0
+ * through read (up to len bytes at off into out; returns the count, 0 at the
+ * end, -1 on a read error). */
+typedef struct cf_signsrc {
+    size_t n;
+    long (*read)(void *arg, uint8_t *out, size_t len, uint64_t off);
+    void *arg;
+} cf_signsrc;
+
+/* cf_signfile_verify over the bytes src delivers: the same verdicts and
+ * messages as for the same bytes in memory; a read error during the check
+ * makes it INVALID. */
+cf_signverdict cf_signfile_verify_src(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
+                                      const cf_signsrc *src, unsigned flevel, time_t now, char *signer,
+                                      size_t signer_sz, cf_err *e);
+
+/* In the store layer (dbcheck.c): cf_signfile_verify over the bytes of the
+ * regular file open on fd, read in
  * chunks from offset 0 with pread (the descriptor's position is not used or
  * moved): the same verdicts and messages as for the same bytes in memory.
  * A file that cannot be examined (fstat fails, not a regular file) is

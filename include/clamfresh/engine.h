@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "clamfresh/buf.h"
 #include "clamfresh/err.h"
 #include "clamfresh/notes.h"
 
@@ -34,14 +35,23 @@ const char *cf_engine_version(void);
  * decides what to assume (settings: EngineFlevel, CF_FALLBACK_FLEVEL). */
 unsigned cf_engine_flevel(void);
 
+/* How the facts cache reaches the disk: the file lives in DatabaseDirectory,
+ * whose rules (no FIFO, no link followed, atomic replacement) are the store's,
+ * so the caller passes the store's functions (cf_file_read_db and
+ * cf_file_replace_db) and this module touches no file for the cache. */
+typedef struct cf_engine_facts_io {
+    cf_code (*read)(const char *path, size_t max, cf_buf *out, cf_err *e);
+    cf_code (*replace)(const char *dir, const char *name, const void *data, size_t n, cf_err *e);
+} cf_engine_facts_io;
+
 /* Keeps libclamav's version and f-level in file (beside the databases), so a
  * later run whose library file is unchanged need not open it; only the load
  * test does. Call before the first cf_engine_* query; file NULL or "" = none;
  * may_write 0 for runs that must change nothing (-V, --check-only): they use
- * the cache but never write it. The cache is only ever a reason to skip the
+ * the cache but never write it; io NULL = no cache. The cache is only ever a reason to skip the
  * dlopen: anything about it that does not match exactly means the library is
  * opened. */
-void cf_engine_facts_cache(const char *file, int may_write);
+void cf_engine_facts_cache(const char *file, int may_write, const cf_engine_facts_io *io);
 /* Writes the cache when this run had to open libclamav for its facts (and may
  * write): call it once privileges are dropped, so the file is the database
  * owner's. */

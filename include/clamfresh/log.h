@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "clamfresh/err.h"
+#include "clamfresh/notes.h"
 #include "clamfresh/settings.h"
 
 #define CF_LOG_FMT(a, b) __attribute__((format(printf, a, b)))
@@ -50,6 +51,9 @@ void cf_log_nf(const char *fmt, ...) CF_LOG_FMT(1, 2);
 /* Terminal-only INFO (prune messages, "versions behind", "Downloading database patch #"):
  * stdout, hidden by --quiet, never in the log file or syslog. */
 void cf_log_term_only(const char *fmt, ...) CF_LOG_FMT(1, 2);
+
+/* Logs every note at its level (debug, info, warning, error). */
+void cf_log_notes(const cf_notes *notes);
 
 /* Whether progress output is wanted: not --quiet, terminal enabled, and stdout is a TTY
  * or --show-progress (§8.5). */

@@ -41,7 +41,8 @@ cf_code cf_verify_cvd(const cf_verifyctx *ctx, const uint8_t *p, size_t n, const
  * the manifest check above. This is the only proof a CLD carries. */
 cf_code cf_verify_cld(const cf_verifyctx *ctx, const uint8_t *p, size_t n, cf_image *img, cf_err *e);
 
-/* A CVD (is_cvd) or CLD on disk, open on fd (read with pread from offset 0;
+/* In the store layer (dbcheck.c): a CVD (is_cvd) or CLD on disk, open on fd
+ * (read with pread from offset 0;
  * the descriptor's position is not used), verified without holding it in
  * memory: cf_verify_cvd's or cf_verify_cld's verdict, code and message for the
  * same bytes, through cf_dbscan. A CVD's usable .sign (sign may be NULL) is

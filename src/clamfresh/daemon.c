@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "clamfresh/cycle.h"
 #include "clamfresh/engine.h"
 #include "clamfresh/log.h"
 #include "clamfresh/updater.h"
@@ -83,7 +84,7 @@ static int daemonize(cf_app *a)
     }
     close(fds[0]);
     setsid();
-    if (write_pidfile(a->s.pid_file) != 0)
+    if (write_pidfile(a->c.s.pid_file) != 0)
         _exit(CF_FC_EINIT);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -125,12 +126,12 @@ static void spawn_hook(cf_app *a, cf_hook_type type, const char *cmd, const char
     cf_notes_clear(&notes);
     cf_err e = {0};
     cf_hook_pool_spawn(&a->pool, type, cmd, version, &notes, &e);
-    cf_app_log_notes(&notes);
+    cf_log_notes(&notes);
 }
 
 int cf_daemon_main(cf_app *a)
 {
-    const cf_settings *s = &a->s;
+    const cf_settings *s = &a->c.s;
     if (!s->foreground) {
         int rc = daemonize(a);
         if (rc != 0)
@@ -139,12 +140,12 @@ int cf_daemon_main(cf_app *a)
         return CF_FC_EINIT;
     }
     chown_for_owner(s);
-    if (cf_app_drop_privileges(s) != 0) {
+    if (cf_cycle_drop_privileges(s) != 0) {
         remove_pidfile();
         return CF_FC_ECONFIG;
     }
     cf_engine_facts_save(); /* as DatabaseOwner, now */
-    cf_log_nf("freshclam daemon %s (OS: Linux, ARCH: x86_64, CPU: x86_64)", a->engine_version);
+    cf_log_nf("freshclam daemon %s (OS: Linux, ARCH: x86_64, CPU: x86_64)", a->c.engine_version);
     cf_hook_pool_init(&a->pool);
 
     sigset_t wait_set, cycle_block;
@@ -168,8 +169,8 @@ int cf_daemon_main(cf_app *a)
     for (;;) {
         /* A cycle: wake-ups stay pending, termination is immediate. */
         sigprocmask(SIG_SETMASK, &cycle_block, NULL);
-        cf_cycle c;
-        cf_app_cycle(a, &c);
+        cf_cycle_result c;
+        cf_cycle_run(&a->c, &c);
         sigprocmask(SIG_BLOCK, &wait_set, NULL);
 
         if (c.code == CF_FC_EFORBIDDEN) {
@@ -192,7 +193,7 @@ int cf_daemon_main(cf_app *a)
         }
         cf_log_nf("--------------------------------------");
 
-        time_t deadline = time(NULL) + (time_t)cf_app_daemon_interval(s);
+        time_t deadline = time(NULL) + (time_t)cf_cycle_interval(s);
         for (;;) {
             time_t now = time(NULL);
             if (now >= deadline)

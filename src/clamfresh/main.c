@@ -1,6 +1,7 @@
 /* clamfresh: freshclam's command line over the library. main() follows
- * freshclam's order of operations (freshclam-behavior.md §4.0); the policy is in
- * updater.c, the mechanisms in their modules. */
+ * freshclam's order of operations (freshclam-behavior.md §4.0) up to the choice
+ * of mode; one run (single shot, daemon cycle, mirror mode, --check-only) is
+ * the library's (cycle.h), the policy of one database's update the updater's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -9,28 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "app.h"
-#include "clamfresh/clamd.h"
-#include "clamfresh/dns.h"
-#include "clamfresh/engine.h"
-#include "clamfresh/fileio.h"
-#include "clamfresh/install.h"
-#include "clamfresh/log.h"
-#include "clamfresh/mirror.h"
-#include "clamfresh/updater.h"
 #include "clamfresh/cvd.h"
-#include "clamfresh/limits.h"
+#include "clamfresh/engine.h"
+#include "clamfresh/fcerr.h"
+#include "clamfresh/fileio.h"
+#include "clamfresh/http.h"
+#include "clamfresh/log.h"
 #include "clamfresh/report.h"
 #include "clamfresh/version.h"
-
-/* A freshclam temporary directory this much older than our lock cannot
- * belong to a live freshclam run (they take seconds to minutes). */
-#define FRESHCLAM_TMP_GRACE 3600
 
 static void die_oom(void)
 {
@@ -44,751 +36,24 @@ static int g_json_fd = -1; /* --json to the original stdout */
 
 static void report_tap(void *arg, const char *level, const char *msg, size_t len)
 {
-    (void)arg;
-    cf_report_add_msg(&g_rep, level, msg, len);
-}
-
-/* The cool-down end in <dbdir>/freshclam.dat, read without creating or fixing
- * the file (cf_state_load would): 0 when absent or unreadable. An end further
- * than CF_COOLDOWN_MAX away is reported as a run would honour it. */
-static int64_t read_cooldown(const char *dbdir, cf_state *st)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dbdir, CF_STATE_FILE);
-    cf_buf b = CF_BUF_INIT;
-    cf_err e = {0};
-    cf_state tmp;
-    if (!st)
-        st = &tmp;
-    memset(st, 0, sizeof *st);
-    int64_t until = 0;
-    if (cf_file_read_db(p, 4096, &b, &e) == CF_OK && cf_state_decode(b.p, b.n, st, &e) == CF_OK) {
-        /* cf_state_load's cap, applied to this copy only. */
-        cf_state_cooldown_clamp(st, time(NULL));
-        until = st->retry_after;
-    } else
-        memset(st, 0, sizeof *st);
-    cf_buf_free(&b);
-    return until;
-}
-
-/* g_rep.db for the configured databases: the updater's reports where there are
- * some, the local copy otherwise; the build time from the header on disk. */
-static void report_fill_dbs(const cf_settings *s, const cf_dbreport *reps, size_t nreps, const uint32_t *adv)
-{
-    g_rep.ndb = 0;
-    for (size_t i = 0; i < s->databases.n && g_rep.ndb < CF_UPDATER_MAX_REPORTS; i++) {
-        const char *db = s->databases.v[i];
-        cf_report_db *d = &g_rep.db[g_rep.ndb++];
-        memset(d, 0, sizeof *d);
-        const cf_dbreport *found = NULL;
-        for (size_t k = 0; k < nreps; k++)
-            if (strcmp(reps[k].db, db) == 0)
-                found = &reps[k];
-        cf_cvdhdr h;
-        char file[64];
-        int have = cf_updater_local(s->database_directory, db, &h, file);
-        if (found) {
-            d->u = *found;
-        } else {
-            snprintf(d->u.db, sizeof d->u.db, "%s", db);
-            d->u.before = have ? h.version : 0;
-            d->u.advertised = adv ? adv[i] : 0;
-        }
-        d->u.after = have ? h.version : 0;
-        d->build_time = have ? (int64_t)h.stime : 0;
-    }
-}
-
-/* Writes the --metrics file; a failure is a warning, never the run's result. */
-static void report_write_metrics(const cf_settings *s, int code, int success)
-{
-    if (!s->metrics_file)
-        return;
-    cf_buf old = CF_BUF_INIT;
-    cf_err e = {0};
-    if (!success) {
-        /* A failed run keeps the previous success time. */
-        if (cf_file_read_db(s->metrics_file, 1u << 20, &old, &e) == CF_OK)
-            g_rep.last_success = cf_report_metrics_last_success((const char *)old.p, old.n);
-        cf_buf_free(&old);
-    } else {
-        g_rep.last_success = g_rep.started;
-    }
-    g_rep.exit_code = code;
-    cf_buf b = CF_BUF_INIT;
-    if (cf_report_metrics(&b, &g_rep) != CF_OK)
-        die_oom();
-    if (cf_report_write_atomic(s->metrics_file, b.p, b.n, &e) != CF_OK)
-        cf_log_warn("%s", e.msg);
-    cf_buf_free(&b);
-}
-
-void cf_app_log_notes(const cf_notes *n)
-{
-    for (size_t i = 0; i < n->n; i++) {
-        const cf_note *t = &n->item[i];
-        switch (t->level) {
-        case CF_NOTE_DEBUG:
-            cf_log_debug("%s", t->text);
-            break;
-        case CF_NOTE_INFO:
-            cf_log_info("%s", t->text);
-            break;
-        case CF_NOTE_WARN:
-            cf_log_warn("%s", t->text);
-            break;
-        case CF_NOTE_ERROR:
-            cf_log_error("%s", t->text);
-            break;
-        }
-    }
-}
-
-unsigned cf_app_daemon_interval(const cf_settings *s)
-{
-    /* Test-only: lets the end-to-end tests watch two cycles in seconds. */
-    const char *v = getenv("CLAMFRESH_DAEMON_INTERVAL");
-    if (v && *v) {
-        long n = strtol(v, NULL, 10);
-        if (n > 0)
-            return (unsigned)n;
-    }
-    long checks = s->checks > 0 ? s->checks : 12;
-    return (unsigned)(86400 / checks);
-}
-
-int cf_app_drop_privileges(const cf_settings *s)
-{
-    if (geteuid() != 0)
-        return 0;
-    const char *user = s->database_owner ? s->database_owner : CF_DEFAULT_OWNER;
-    struct passwd *pw = getpwnam(user);
-    if (!pw) {
-        cf_log_warn("Can't get information about user %s.", user);
-        cf_log_error("Can't get information about user %s.", user);
-        cf_log_error("Failed to switch to %s user.", user);
-        return -1;
-    }
-    if (pw->pw_uid == 0)
-        return 0;
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-        cf_log_error("Failed to switch to %s user: %s", user, strerror(errno));
-        return -1;
-    }
-    /* Refuse to go on if root could be regained. */
-    if (setuid(0) == 0) {
-        cf_log_error("Failed to switch to %s user: root privileges could be regained", user);
-        return -1;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------- updater's outside */
-
-static void env_fetch(void *arg, const cf_http_req *reqs, cf_http_resp *resps, size_t n, unsigned k)
-{
-    cf_http *h = arg;
-    cf_err e = {0};
-    (void)cf_http_get_many(h, reqs, resps, n, k, &e);
-}
-
-static time_t env_now(void *arg)
-{
-    (void)arg;
-    return time(NULL);
-}
-
-static void env_sleep(void *arg, unsigned s)
-{
-    (void)arg;
-    struct timespec ts = {(time_t)s, 0};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static void env_log(void *arg, cf_msglevel lvl, const char *msg)
-{
-    (void)arg;
-    switch (lvl) {
-    case CF_MSG_DEBUG:
-        cf_log_debug("%s", msg);
-        break;
-    case CF_MSG_INFO:
-        cf_log_info("%s", msg);
-        break;
-    case CF_MSG_WARN:
-        cf_log_warn("%s", msg);
-        break;
-    case CF_MSG_ERROR:
-        cf_log_error("%s", msg);
-        break;
-    case CF_MSG_PROGRESS:
-        if (cf_log_progress_enabled())
-            cf_log_term_only("%s", msg);
-        break;
-    }
-}
-
-static cf_app *g_app; /* the test-load adapter's context */
-
-/* TestDatabases (§4.7) through libclamav when it is installed. */
-static cf_code env_testdb(void *arg, const char *path, cf_err *e)
-{
-    (void)arg;
-    cf_app *a = g_app;
-    if (!a->s.test_databases)
-        return CF_OK;
-    cf_engine_test_result res;
-    if (cf_engine_test_load(path, a->s.bytecode, &res, e) != CF_OK) {
-        cf_log_warn("Database load could not be run: %s", e->msg);
-        e->msg[0] = '\0';
-        return CF_EIO;
-    }
-    if (res.status == CF_ENGINE_TEST_UNAVAILABLE) {
-        if (!a->test_note_done) {
-            cf_log_info(
-                "libclamav is not available: the signed-manifest check (every file against the signed "
-                ".info) stands in for the database load test.");
-            a->test_note_done = 1;
-        }
-        return CF_OK;
-    }
-    /* freshclam's §4.7 lines, worded and ordered by the engine module. */
-    cf_notes notes;
-    cf_notes_clear(&notes);
-    cf_engine_test_notes(&res, &notes);
-    cf_app_log_notes(&notes);
-    if (res.status == CF_ENGINE_TEST_OK)
-        return CF_OK;
-    e->code = CF_ESIG;
-    e->msg[0] = '\0';
-    return CF_ESIG;
-}
-
-/* ------------------------------------------------------------------- DNS */
-
-/* §4.2: versions[i] for s->databases.v[i], 0 = probe over HTTP. outdated gets
- * the newer ClamAV release when the record says ours is outdated; newest (may be
- * NULL) gets the record's release field whenever DNS answered. */
-static void dns_versions(cf_app *a, uint32_t *versions, char *outdated, size_t outdated_sz, char *newest,
-                         size_t newest_sz)
-{
-    const cf_settings *s = &a->s;
-    outdated[0] = '\0';
-    if (newest != NULL && newest_sz > 0)
-        newest[0] = '\0';
-    if (!s->dns_enabled) {
-        cf_log_warn("DNS Update Info disabled. Falling back to HTTP mode.");
-        return;
-    }
-    const char *name = s->dns_database_info ? s->dns_database_info : CF_DNSINFO_DEFAULT;
-    char txt[CF_DNS_TXT_MAX];
-    unsigned ttl = 0;
-    cf_err e = {0};
-    cf_log_debug("Querying %s", name);
-    if (cf_dns_query_txt_from(name, s->local_address, txt, sizeof txt, &ttl, &e) != CF_OK) {
-        cf_log_warn("Can't query %s", name);
-        cf_log_warn("Invalid DNS reply. Falling back to HTTP mode.");
-        return;
-    }
-    cf_log_debug("TTL: %u", ttl);
-    cf_dnsinfo di;
-    if (cf_dnsinfo_parse(txt, time(NULL), &di, &e) != CF_OK) {
-        cf_log_warn("%s", e.msg);
-        cf_log_warn("Invalid DNS reply. Falling back to HTTP mode.");
-        return;
-    }
-    if (newest != NULL && newest_sz > 0)
-        snprintf(newest, newest_sz, "%s", di.newest);
-    if (cf_dnsinfo_outdated(&di, a->engine_version)) {
-        cf_log_warn("Your ClamAV installation is OUTDATED!");
-        cf_log_warn("Local version: %s Recommended version: %s", a->engine_version, di.newest);
-        cf_log_info("DON'T PANIC! Read https://docs.clamav.net/manual/Installing.html");
-        snprintf(outdated, outdated_sz, "%s", di.newest);
-    }
-    for (size_t i = 0; i < s->databases.n; i++) {
-        const char *db = s->databases.v[i];
-        unsigned v = 0;
-        cf_code rc = cf_dnsinfo_db_version(&di, db, &v, &e);
-        if (rc == CF_ENOTFOUND) {
-            cf_log_debug("%s", e.msg);
-            char qn[256], t2[CF_DNS_TXT_MAX];
-            snprintf(qn, sizeof qn, "%s.%s", db, CF_DNS_DB_DOMAIN);
-            if (cf_dns_query_txt_from(qn, s->local_address, t2, sizeof t2, NULL, &e) != CF_OK ||
-                cf_dnsinfo_parse_db(t2, time(NULL), db, &v, &e) != CF_OK) {
-                cf_log_warn("%s", e.code == CF_EFORMAT ? e.msg : "");
-                if (e.code != CF_EFORMAT)
-                    cf_log_warn("No timestamp in TXT record for %s.cvd", db);
-                v = 0;
-            }
-        } else if (rc != CF_OK) {
-            cf_log_warn("%s", e.msg);
-            v = 0;
-        }
-        versions[i] = v;
-    }
-}
-
-/* ------------------------------------------------------------ one cycle */
-
-static void prune_report(void *arg, const char *name)
-{
-    (void)arg;
-    cf_log_term_only("Pruning unwanted or deprecated database file %s.", name);
-}
-
-static void cleanup_report(void *arg, const char *name)
-{
-    (void)arg;
-    cf_log_debug("Removed %s left behind by an interrupted update", name);
-}
-
-static int make_tmpdir(const char *dbdir, char *out, size_t outsz)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    for (int tries = 0; tries < 16; tries++) {
-        unsigned char r[8];
-        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-            for (int i = 0; i < 8; i++)
-                r[i] = (unsigned char)(rand() & 0xff);
-        char rnd[9];
-        for (int i = 0; i < 8; i++)
-            rnd[i] = al[r[i] % (sizeof al - 1)];
-        rnd[8] = '\0';
-        /* Shaped like install's temporaries, so a killed run's directory is
-         * removed by the next run's clean-up. */
-        snprintf(out, outsz, "%s/.clamfresh.%s.tmp", dbdir, rnd);
-        if (mkdir(out, 0700) == 0)
-            return 0;
-        if (errno != EEXIST)
-            return -1;
-    }
-    return -1;
-}
-
-/* freshclam's bar (cf_log_progress); on a terminal, the transfer rate is
- * added after it. Anything that is not a terminal (a --show-progress run
- * piped to a file) gets freshclam's line unchanged. */
-static void draw_progress(void *arg, double elapsed_s, uint64_t done, uint64_t total)
-{
-    (void)arg;
-    if (!isatty(STDOUT_FILENO)) {
-        cf_log_progress(elapsed_s, done, total);
-        return;
-    }
-    if (!total || !cf_log_progress_enabled())
-        return;
-    char line[256];
-    cf_progress_format(line, sizeof line, elapsed_s, done > total ? total : done, total);
-    double rate = elapsed_s > 0 ? (double)done / elapsed_s : 0.0;
-    char rs[32];
-    if (rate < 1024)
-        snprintf(rs, sizeof rs, "%7.1fB/s", rate);
-    else if (rate < 1024.0 * 1024)
-        snprintf(rs, sizeof rs, "%7.1fKiB/s", rate / 1024);
-    else
-        snprintf(rs, sizeof rs, "%7.1fMiB/s", rate / (1024.0 * 1024));
-    fprintf(stdout, "\033[?7l%s %s\033[K\033[?7h%s", line, rs, done >= total ? "\n" : "\r");
-    fflush(stdout);
-}
-
-static int make_http(cf_app *a, const cf_state *st, cf_http **out)
-{
-    const cf_settings *s = &a->s;
-    char ua[CF_HTTP_UA_MAX + 1];
-    const char *agent = NULL;
-    if (s->user_agent) {
-        if (!s->private_mode && s->mirrors.n > 0 && strstr(s->mirrors.v[0], "clamav.net")) {
-            cf_log_info(
-                "In an effort to reduce CDN data costs, HTTPUserAgent may not be used when updating from "
-                "clamav.net.");
-            cf_log_info("The HTTPUserAgent specified in your config will be ignored so that FreshClam is not "
-                        "blocked by the CDN.");
-            cf_log_info(
-                "If ClamAV's user agent is not allowed through your firewall/proxy, please contact your "
-                "network administrator.");
-        } else {
-            agent = s->user_agent;
-        }
-    }
-    if (!agent) {
-        cf_http_user_agent(a->engine_version, st->uuid, ua);
-        agent = ua;
-    }
-    if (s->proxy_host)
-        cf_log_info("Connecting via %s", s->proxy_host);
-    cf_http_params p = {
-        .user_agent = agent,
-        .connect_timeout = s->connect_timeout,
-        .receive_timeout = s->receive_timeout,
-        .stall_timeout = s->stall_timeout,
-        .proxy_host = s->proxy_host,
-        .proxy_port = s->proxy_port_effective,
-        .proxy_user = s->proxy_username,
-        .proxy_password = s->proxy_password,
-        .local_ip = s->local_address,
-        .verbose = s->verbose,
-        .progress = cf_log_progress_enabled() ? draw_progress : NULL,
-    };
-    cf_err e = {0};
-    if (cf_http_new(&p, out, &e) != CF_OK) {
-        cf_log_error("%s", e.msg);
-        return -1;
-    }
-    const char *why = cf_http_setup_error(*out);
-    if (why) {
-        /* freshclam reports a client certificate without key as a warning
-         * (§1.2) but the LocalIPAddress failure as an error (§5.6). */
-        if (s->local_address && strncmp(why, "create_curl_handle:", 19) == 0)
-            cf_log_error("%s", why);
-        else
-            cf_log_warn("%s", why);
-    }
-    return 0;
-}
-
-static unsigned retry_delay(void)
-{
-    /* Test-only: CLAMFRESH_RETRY_DELAY replaces freshclam's 5 s between attempts. */
-    const char *v = getenv("CLAMFRESH_RETRY_DELAY");
-    if (v && *v) {
-        long n = strtol(v, NULL, 10);
-        if (n >= 0 && n <= 3600)
-            return (unsigned)n;
-    }
-    return 5;
-}
-
-/* What the last cycle's updater reported, for report_fill_dbs. */
-static cf_dbreport g_cycle_reps[CF_UPDATER_MAX_REPORTS];
-static size_t g_cycle_nreps;
-static uint32_t g_cycle_adv[CF_UPDATER_MAX_REPORTS]; /* DNS versions, by s->databases index */
-
-static void cycle(cf_app *a, cf_cycle *out)
-{
-    const cf_settings *s = &a->s;
-    const char *dbdir = s->database_directory;
-    memset(out, 0, sizeof *out);
-    cf_err e = {0};
-
-    cf_dblock lk;
-    if (cf_install_lock(dbdir, (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0), &lk, NULL, &e) !=
-        CF_OK) {
-        cf_log_error("%s", e.msg);
-        /* Our lock file is the first thing written, so it meets the case
-         * freshclam reports at freshclam.dat (§9.1): same hint. */
-        if (access(dbdir, W_OK | X_OK) != 0)
-            cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld",
-                        (long)getuid(), (long)getgid());
-        out->code = CF_LOCK_EXIT;
-        return;
-    }
-    cf_install_cleanup(dbdir, lk.acquired - FRESHCLAM_TMP_GRACE, cleanup_report, NULL, &e);
-
-    cf_state st;
-    int created = 0;
-    if (cf_state_load(dbdir, &st, &created, &e) != CF_OK) {
-        /* The message names the file and why: not a regular file, no space, ... */
-        cf_log_error("%s", e.msg);
-        if (e.code == CF_EIO)
-            cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld",
-                        (long)getuid(), (long)getgid());
-        cf_install_unlock(&lk);
-        out->code = CF_FC_EINIT;
-        return;
-    }
-    if (created)
-        cf_log_debug("Failed to load freshclam.dat; will create a new freshclam.dat");
-
-    time_t now = time(NULL);
-    cf_log_info("ClamAV update process started at %s", ctime(&now));
-
-    if (s->prune) {
-        const char **keep = calloc(s->databases.n + s->custom_url.n + 1, sizeof *keep);
-        if (!keep)
-            die_oom();
-        size_t nk = 0;
-        for (size_t i = 0; i < s->databases.n; i++)
-            keep[nk++] = s->databases.v[i];
-        for (size_t i = 0; i < s->custom_url.n; i++) {
-            const char *u = s->custom_url.v[i];
-            const char *b = strrchr(u, '/');
-            b = b ? b + 1 : u;
-            size_t bl = strlen(b);
-            if (bl > 4 && strcmp(b + bl - 4, ".cvd") == 0)
-                keep[nk++] = b;
-        }
-        cf_install_prune(dbdir, keep, nk, prune_report, NULL, &e);
-        free(keep);
-    }
-
-    uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
-    if (!versions)
-        die_oom();
-    dns_versions(a, versions, out->outdated, sizeof out->outdated, NULL, 0);
-    for (size_t i = 0; i < s->databases.n && i < CF_UPDATER_MAX_REPORTS; i++)
-        g_cycle_adv[i] = versions[i];
-
-    char tmpdir[4096];
-    if (make_tmpdir(dbdir, tmpdir, sizeof tmpdir) != 0) {
-        cf_log_error("Can't create temporary directory %s", tmpdir);
-        cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
-                    (long)getgid());
-        free(versions);
-        cf_install_unlock(&lk);
-        out->code = CF_FC_EDBDIRACCESS;
-        return;
-    }
-
-    cf_http *http = NULL;
-    int code;
-    unsigned replaced = 0;
-    if (make_http(a, &st, &http) != 0) {
-        code = CF_FC_EINIT;
-    } else {
-        cf_update_opts o = {
-            .dbdir = dbdir,
-            .tmpdir = tmpdir,
-            .mirrors = (const char *const *)s->mirrors.v,
-            .nmirrors = s->mirrors.n,
-            .private_mirror = s->private_mode,
-            .max_attempts = s->max_attempts > 0 ? (unsigned)s->max_attempts : 0,
-            .scripted = s->scripted_effective || (s->private_mode && s->scripted_updates),
-            .compress_cld = s->compress_local_database,
-            .concurrency = s->concurrent_downloads > 0 ? (unsigned)s->concurrent_downloads : 1,
-            .retry_delay = retry_delay(),
-            .strict_exit_codes = s->strict_exit_codes,
-            .engine_flevel = a->engine_flevel,
-            .verify = &a->vctx,
-            .proxy_label = cf_http_proxy_label(http),
-            .state = &st,
-        };
-        cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, env_testdb};
-        g_app = a;
-        cf_updater u;
-        cf_updater_init(&u, &o, &env);
-        code = cf_updater_run(&u, (const char *const *)s->databases.v, versions, s->databases.n,
-                              s->use_custom_urls ? (const char *const *)s->custom_url.v : NULL,
-                              s->use_custom_urls ? s->custom_url.n : 0);
-        replaced = u.replaced;
-        g_cycle_nreps = u.nreports;
-        memcpy(g_cycle_reps, u.reports, u.nreports * sizeof u.reports[0]);
-        if (u.state_dirty && cf_state_save(dbdir, &st, &e) != CF_OK)
-            cf_log_warn("%s", e.msg);
-        cf_http_free(http);
-    }
-    free(versions);
-
-    if (code == CF_FC_UPTODATE)
-        code = CF_FC_SUCCESS;
-    if (code == CF_FC_SUCCESS && replaced > 0 && s->notify_clamd) {
-        cf_clamd_result res;
-        cf_clamd_notify(s->notify_clamd, 0, &res, &e);
-        cf_app_log_notes(&res.notes);
-    }
-    /* Our temporary directory (and anything else of ours) goes. */
-    cf_install_cleanup(dbdir, 0, NULL, NULL, &e);
-    cf_install_unlock(&lk);
-    if (code != CF_FC_SUCCESS && code != CF_FC_EMIRRORNOTSYNC && code != CF_FC_ERETRYLATER)
-        cf_log_error("Database update process failed: %s", cf_fc_str(code));
-    out->code = code;
-    out->replaced = replaced;
-}
-
-void cf_app_cycle(cf_app *a, cf_cycle *out)
-{
-    const cf_settings *s = &a->s;
-    g_cycle_nreps = 0;
-    memset(g_cycle_adv, 0, sizeof g_cycle_adv);
-    g_rep.started = (int64_t)time(NULL);
-    cycle(a, out);
-    report_fill_dbs(s, g_cycle_reps, g_cycle_nreps, g_cycle_adv);
-    g_rep.cooldown_until = read_cooldown(s->database_directory, NULL);
-    report_write_metrics(s, out->code, out->code == CF_FC_SUCCESS);
-}
-
-static int read_hdr(const char *dir, const char *name, cf_cvdhdr *h);
-
-/* --metrics in mirror mode: what the mirror publishes now, per database. */
-static void report_fill_mirror(const cf_settings *s, const uint32_t *before, const uint32_t *advertised)
-{
-    g_rep.ndb = 0;
-    for (size_t i = 0; i < s->databases.n && g_rep.ndb < CF_UPDATER_MAX_REPORTS; i++) {
-        const char *db = s->databases.v[i];
-        cf_report_db *d = &g_rep.db[g_rep.ndb++];
-        memset(d, 0, sizeof *d);
-        snprintf(d->u.db, sizeof d->u.db, "%s", db);
-        d->u.before = before[i];
-        d->u.after = cf_mirror_published(s->mirror_directory, db);
-        d->u.advertised = advertised[i];
-        char name[128];
-        cf_cvdhdr h;
-        snprintf(name, sizeof name, "%s.cvd", db);
-        if (d->u.after && read_hdr(s->mirror_directory, name, &h))
-            d->build_time = (int64_t)h.stime;
-        if (d->u.after > d->u.before)
-            snprintf(d->u.how, sizeof d->u.how, "mirror");
-    }
-}
-
-/* Mirror mode (mirror.h): fill MirrorDirectory instead of DatabaseDirectory. */
-static int run_mirror(cf_app *a)
-{
-    const cf_settings *s = &a->s;
-    cf_err e = {0};
-    cf_state st;
-    int created = 0;
-    if (cf_state_load(s->database_directory, &st, &created, &e) != CF_OK) {
-        cf_log_error("%s", e.msg);
-        return CF_FC_EINIT;
-    }
-    time_t now = time(NULL);
-    cf_log_info("ClamAV update process started at %s", ctime(&now));
-    uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
-    if (!versions)
-        die_oom();
-    char outdated[64];
-    char newest[sizeof outdated];
-    dns_versions(a, versions, outdated, sizeof outdated, newest, sizeof newest);
-    cf_http *http = NULL;
-    if (make_http(a, &st, &http) != 0) {
-        free(versions);
-        return CF_FC_EINIT;
-    }
-    cf_mirror_opts o = {
-        .dir = s->mirror_directory,
-        .dbs = (const char *const *)s->databases.v,
-        .ndbs = s->databases.n,
-        .versions = versions,
-        .mirrors = (const char *const *)s->mirrors.v,
-        .nmirrors = s->mirrors.n,
-        .concurrency = s->concurrent_downloads > 0 ? (unsigned)s->concurrent_downloads : 1,
-        .keep_patches = (unsigned)s->mirror_keep_patches,
-        .max_attempts = s->max_attempts > 0 ? (unsigned)s->max_attempts : 1,
-        .retry_delay = retry_delay(),
-        .lock_timeout = (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0),
-        .verify = &a->vctx,
-        .newest_clamav = newest[0] ? newest : NULL,
-    };
-    cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, NULL};
-    uint32_t *before = calloc(s->databases.n + 1, sizeof *before);
-    if (!before)
-        die_oom();
-    for (size_t i = 0; i < s->databases.n; i++)
-        before[i] = cf_mirror_published(s->mirror_directory, s->databases.v[i]);
-    int code = cf_mirror_run(&o, &env);
-    cf_http_free(http);
-    report_fill_mirror(s, before, versions);
-    g_rep.cooldown_until = read_cooldown(s->database_directory, NULL);
-    report_write_metrics(s, code == CF_FC_UPTODATE ? CF_FC_SUCCESS : code,
-                         code == CF_FC_SUCCESS || code == CF_FC_UPTODATE);
-    free(before);
-    free(versions);
-    if (code != CF_FC_SUCCESS && code != CF_FC_UPTODATE) {
-        cf_log_error("Database update process failed: %s", cf_fc_str(code));
-        cf_log_error("Update failed.");
-        return code;
-    }
-    return CF_FC_SUCCESS;
-}
-
-/* --check-only: the versions and the cool-down, as a monitoring plugin sees
- * them. Nothing in DatabaseDirectory is written: no lock (a running update
- * must not be blocked, nor block the check), no freshclam.dat, no download;
- * only DNS and, for a database DNS gives no version for, the header probe. */
-static int run_check(cf_app *a)
-{
-    const cf_settings *s = &a->s;
-    g_rep.check_only = 1;
-    cf_state st;
-    g_rep.cooldown_until = read_cooldown(s->database_directory, &st);
-    int64_t now = (int64_t)time(NULL);
-    int cooling = g_rep.cooldown_until > now;
-
-    /* The plugin's first line must be its status: the run's own messages are
-     * kept for --json (and shown with -v) but not printed before it. */
-    if (!s->verbose)
-        cf_log_set_terminal(false);
-    uint32_t *versions = calloc(s->databases.n + 1, sizeof *versions);
-    if (!versions)
-        die_oom();
-    char outdated[64];
-    dns_versions(a, versions, outdated, sizeof outdated, NULL, 0);
-    int need_probe = 0;
-    for (size_t i = 0; i < s->databases.n; i++)
-        need_probe |= versions[i] == 0;
-    if (need_probe && cooling) {
-        /* The CDN asked for silence: the check does not ask it either. */
-        cf_log_info("On cool-down: no version probe");
-    } else if (need_probe) {
-        cf_http *http = NULL;
-        if (make_http(a, &st, &http) == 0) {
-            cf_update_opts o = {
-                .dbdir = s->database_directory,
-                .mirrors = (const char *const *)s->mirrors.v,
-                .nmirrors = s->mirrors.n,
-                .private_mirror = s->private_mode,
-                .max_attempts = 1,
-                .proxy_label = cf_http_proxy_label(http),
-                .state = NULL, /* a 403/429 seen here changes no file */
-            };
-            cf_update_env env = {http, env_fetch, env_now, env_sleep, env_log, NULL};
-            cf_updater u;
-            cf_updater_init(&u, &o, &env);
-            for (size_t i = 0; i < s->databases.n; i++)
-                if (versions[i] == 0 &&
-                    cf_updater_probe(&u, s->databases.v[i], &versions[i]) != CF_FC_SUCCESS)
-                    versions[i] = 0;
-            cf_http_free(http);
-        }
-    }
-    cf_log_set_terminal(true);
-    report_fill_dbs(s, NULL, 0, versions);
-    free(versions);
-
-    cf_report_thresholds t = {s->warn_behind, s->crit_behind};
-    cf_report_status v = cf_report_verdict(&g_rep, &t, now);
-    cf_buf b = CF_BUF_INIT;
-    if (cf_report_check_text(&b, &g_rep, &t, now) != CF_OK)
-        die_oom();
-    fwrite(b.p, 1, b.n, stdout);
-    fflush(stdout);
-    cf_buf_free(&b);
-    g_rep.started = now;
-    report_write_metrics(s, (int)v, 0);
-    return (int)v;
+    cf_report_add_msg(arg, level, msg, len);
 }
 
 /* ------------------------------------------------------------------ main */
 
-static int read_hdr(const char *dir, const char *name, cf_cvdhdr *h)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    cf_err e = {0};
-    int fd = cf_file_open_db(p, O_RDONLY, 0, &e);
-    if (fd < 0)
-        return 0;
-    uint8_t raw[CF_HDR_SIZE];
-    ssize_t n = pread(fd, raw, sizeof raw, 0);
-    close(fd);
-    return n == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)n, h, &e) == CF_OK;
-}
-
 static int print_version(const cf_app *a)
 {
     cf_cvdhdr c1, c2, *best = NULL;
-    const char *dir = a->s.database_directory;
-    int h1 = dir && read_hdr(dir, "daily.cvd", &c1);
-    int h2 = dir && read_hdr(dir, "daily.cld", &c2);
+    const char *dir = a->c.s.database_directory;
+    int h1 = dir && cf_cycle_read_header(dir, "daily.cvd", &c1);
+    int h2 = dir && cf_cycle_read_header(dir, "daily.cld", &c2);
     if (h1)
         best = &c1;
     if (h2 && (!best || c2.version > best->version))
         best = &c2;
     char line[512];
-    if (cf_version_format(a->engine_version, best, line, sizeof line) != CF_OK)
-        snprintf(line, sizeof line, "ClamAV %s", a->engine_version);
+    if (cf_version_format(a->c.engine_version, best, line, sizeof line) != CF_OK)
+        snprintf(line, sizeof line, "ClamAV %s", a->c.engine_version);
     printf("%s\n", line);
     return 0;
 }
@@ -822,15 +87,15 @@ static int ensure_dbdir(const cf_settings *s)
 
 static int load_trust(cf_app *a)
 {
-    const cf_settings *s = &a->s;
+    const cf_settings *s = &a->c.s;
     cf_err e = {0};
-    if (cf_trust_init_builtin(&a->trust, &e) != CF_OK ||
-        cf_trust_load(&a->trust, s->cvd_public_key, s->info_public_key, s->cdiff_public_key, &e) != CF_OK) {
+    if (cf_trust_init_builtin(&a->c.trust, &e) != CF_OK ||
+        cf_trust_load(&a->c.trust, s->cvd_public_key, s->info_public_key, s->cdiff_public_key, &e) != CF_OK) {
         cf_log_error("%s", e.msg);
         return -1;
     }
     const char *dir = s->cvd_certs_dir ? s->cvd_certs_dir : cf_certstore_default_dir();
-    if (cf_certstore_load(dir, &a->certs, &e) != CF_OK) {
+    if (cf_certstore_load(dir, &a->c.certs, &e) != CF_OK) {
         int explicit_dir =
             s->cvd_certs_dir_opt != NULL || (getenv("CVD_CERTS_DIR") && *getenv("CVD_CERTS_DIR"));
         if (explicit_dir) {
@@ -840,10 +105,11 @@ static int load_trust(cf_app *a)
         /* The 1.4 layout has no certs directory: the embedded signatures still
          * protect every file, so the .sign files are just not consulted. */
         cf_log_debug("No certificates directory %s (%s): .sign files will not be checked", dir, e.msg);
-        a->certs = NULL;
+        a->c.certs = NULL;
     }
-    unsigned flevel = a->engine_flevel ? a->engine_flevel : CF_FALLBACK_FLEVEL;
-    a->vctx = (cf_verifyctx){.trust = &a->trust, .certs = a->certs, .flevel = flevel, .fips = s->fips_limits};
+    unsigned flevel = a->c.engine_flevel ? a->c.engine_flevel : CF_FALLBACK_FLEVEL;
+    a->c.vctx =
+        (cf_verifyctx){.trust = &a->c.trust, .certs = a->c.certs, .flevel = flevel, .fips = s->fips_limits};
     return 0;
 }
 
@@ -856,7 +122,7 @@ static int run_hook(cf_hook_type type, const char *cmd, const char *version)
     cf_err e = {0};
     int status = -1;
     cf_hook_run(type, cmd, version, &status, &notes, &e);
-    cf_app_log_notes(&notes);
+    cf_log_notes(&notes);
     return status;
 }
 
@@ -865,18 +131,18 @@ static int run_hook(cf_hook_type type, const char *cmd, const char *version)
  * as well as failed updates (§7). Returns the exit status. */
 static int fail_after_config(cf_app *a, int code)
 {
-    const char *cmd = a->s.on_error_execute;
+    const char *cmd = a->c.s.on_error_execute;
     /* A --check-only run reports; it is not an update that failed. */
-    if (code < 2 || !cmd || a->s.check_only)
+    if (code < 2 || !cmd || a->c.s.check_only)
         return code;
-    if (a->s.daemon) {
+    if (a->c.s.daemon) {
         /* Daemon semantics: EXIT_<n> is an ordinary command, run in the background. */
         cf_notes notes;
         cf_notes_clear(&notes);
         cf_err e = {0};
         cf_hook_pool_init(&a->pool);
         cf_hook_pool_spawn(&a->pool, CF_HOOK_ERROR, cmd, NULL, &notes, &e);
-        cf_app_log_notes(&notes);
+        cf_log_notes(&notes);
         return code;
     }
     int n = run_hook(CF_HOOK_ERROR, cmd, NULL);
@@ -890,26 +156,29 @@ static void on_sigint(int sig)
     _exit(0);
 }
 
+/* The engine's facts cache is a DatabaseDirectory file: the store's rules. */
+static const cf_engine_facts_io facts_io = {cf_file_read_db, cf_file_replace_db};
+
 static int run(cf_app *a, const cf_cli_result *cr)
 {
     cf_cli_result r = *cr;
-    cf_log_init_terminal(&a->s);
+    cf_log_init_terminal(&a->c.s);
     cf_err e = {0};
-    cf_code rc = cf_config_load(&a->s, NULL, &e);
+    cf_code rc = cf_config_load(&a->c.s, NULL, &e);
     if (rc != CF_OK) {
         cf_settings_print_err(&e);
         return cf_settings_exit_code(rc);
     }
-    cf_log_init_terminal(&a->s);
+    cf_log_init_terminal(&a->c.s);
     /* libclamav's version and f-level from the cache beside the databases
      * while the library file is unchanged: an up-to-date run never opens it. */
-    if (a->s.database_directory) {
+    if (a->c.s.database_directory) {
         char facts[4096];
-        if (snprintf(facts, sizeof facts, "%s/%s", a->s.database_directory, CF_ENGINE_FACTS_FILE) <
+        if (snprintf(facts, sizeof facts, "%s/%s", a->c.s.database_directory, CF_ENGINE_FACTS_FILE) <
             (int)sizeof facts)
-            cf_engine_facts_cache(facts, r.action == CF_CLI_RUN && !a->s.check_only);
+            cf_engine_facts_cache(facts, r.action == CF_CLI_RUN && !a->c.s.check_only, &facts_io);
     }
-    a->engine_version = cf_engine_version();
+    a->c.engine_version = cf_engine_version();
     if (r.action == CF_CLI_VERSION)
         return print_version(a);
     if (r.action == CF_CLI_LIST_MIRRORS) {
@@ -917,29 +186,29 @@ static int run(cf_app *a, const cf_cli_result *cr)
                     "signature distribution is now done through the CloudFlare CDN.");
         return 0;
     }
-    rc = cf_settings_finish(&a->s, &e);
+    rc = cf_settings_finish(&a->c.s, &e);
     if (rc != CF_OK) {
         cf_settings_print_err(&e);
         return fail_after_config(a, cf_settings_exit_code(rc));
     }
-    cf_settings *s = &a->s;
+    cf_settings *s = &a->c.s;
     a->daemon = s->daemon;
     unsigned lib_flevel = cf_engine_flevel();
-    a->engine_flevel = s->engine_flevel > 0 ? (unsigned)s->engine_flevel : lib_flevel;
+    a->c.engine_flevel = s->engine_flevel > 0 ? (unsigned)s->engine_flevel : lib_flevel;
     cf_engine_set_debug(s->debug);
 
     if (s->check_only) {
         /* No log file: a running freshclam holds its lock, and a plugin run
          * every few minutes has nothing to add to the update log. */
-        if (cf_app_drop_privileges(s) != 0)
+        if (cf_cycle_drop_privileges(s) != 0)
             return CF_REPORT_UNKNOWN;
-        return run_check(a);
+        return cf_cycle_check(&a->c);
     }
 
     /* §4.0 step 4: initialisation; every failure is exit 2. */
     if (ensure_dbdir(s) != 0)
         return fail_after_config(a, CF_FC_EINIT);
-    if (!a->daemon && cf_app_drop_privileges(s) != 0) {
+    if (!a->daemon && cf_cycle_drop_privileges(s) != 0) {
         cf_log_error("Initialization error!");
         return fail_after_config(a, CF_FC_EINIT);
     }
@@ -960,7 +229,7 @@ static int run(cf_app *a, const cf_cli_result *cr)
         cf_engine_facts_save(); /* as DatabaseOwner, now */
 
     if (s->mirror_directory)
-        return fail_after_config(a, run_mirror(a));
+        return fail_after_config(a, cf_cycle_mirror(&a->c));
     if (a->daemon) {
         /* The daemon runs OnErrorExecute after each failed cycle itself (a 403
          * included); what remains is a failure to start it. */
@@ -969,8 +238,8 @@ static int run(cf_app *a, const cf_cli_result *cr)
     }
 
     signal(SIGINT, on_sigint);
-    cf_cycle c;
-    cf_app_cycle(a, &c);
+    cf_cycle_result c;
+    cf_cycle_run(&a->c, &c);
     int code = c.code;
     if (code == CF_FC_SUCCESS || code == CF_FC_EMIRRORNOTSYNC || code == CF_FC_ERETRYLATER) {
         if (c.replaced > 0) {
@@ -1013,12 +282,13 @@ int main(int argc, char **argv)
 {
     static cf_app app;
     cf_app *a = &app;
+    a->c.rep = &g_rep;
     signal(SIGPIPE, SIG_IGN);
     g_rep.started = (int64_t)time(NULL);
     g_rep.version = CF_VERSION;
-    cf_settings_init(&a->s);
+    cf_settings_init(&a->c.s);
     cf_cli_result r = {0};
-    cf_cli_parse(argc, argv, &a->s, &r);
+    cf_cli_parse(argc, argv, &a->c.s, &r);
     if (r.action == CF_CLI_ERROR)
         return r.exit_code;
     if (r.action == CF_CLI_HELP) {
@@ -1027,8 +297,8 @@ int main(int argc, char **argv)
     }
     /* One document per run: a daemon never finishes one, so --json is for
      * single runs and --check-only (the daemon writes --metrics per cycle). */
-    int json = r.action == CF_CLI_RUN && a->s.json_file != NULL && !a->s.daemon;
-    if (json && strcmp(a->s.json_file, "-") == 0) {
+    int json = r.action == CF_CLI_RUN && a->c.s.json_file != NULL && !a->c.s.daemon;
+    if (json && strcmp(a->c.s.json_file, "-") == 0) {
         /* stdout carries the document alone (`clamfresh --json > run.json` in
          * a Dockerfile); everything the run prints goes to stderr. */
         fflush(stdout);
@@ -1039,12 +309,12 @@ int main(int argc, char **argv)
         }
     }
     if (json)
-        cf_log_set_tap(report_tap, NULL);
+        cf_log_set_tap(report_tap, &g_rep);
     int code = run(a, &r);
     /* A plugin must exit 0-3: a configuration error is UNKNOWN. */
-    if (a->s.check_only && (code < 0 || code > CF_REPORT_UNKNOWN))
+    if (a->c.s.check_only && (code < 0 || code > CF_REPORT_UNKNOWN))
         code = CF_REPORT_UNKNOWN;
     if (json)
-        write_json(&a->s, code);
+        write_json(&a->c.s, code);
     return code;
 }

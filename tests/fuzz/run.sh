@@ -47,15 +47,17 @@ version_header() {
         >"$work/gen/clamfresh/version.h"
 }
 
-# Compiles src/*.c into $1/libcore.a with compiler $2 and flags $3.
+# Compiles the library layers (src/<layer>/*.c, not the programs) into
+# $1/libcore.a with compiler $2 and flags $3.
 build_core() {
     local dir=$1 cc=$2 flags=$3 objs=() pids=() f o
     mkdir -p "$dir"
-    for f in "$root"/src/*.c; do
+    for f in "$root"/src/*/*.c; do
+        case $f in "$root"/src/clamfresh/* | "$root"/src/cvdtool/*) continue ;; esac
         o="$dir/$(basename "${f%.c}").o"
         objs+=("$o")
         # shellcheck disable=SC2086
-        $cc $flags -c "$f" -o "$o" &
+        $cc $flags -I"$root/src/format" -c "$f" -o "$o" &
         pids+=($!)
         if (( ${#pids[@]} >= 2 )); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done

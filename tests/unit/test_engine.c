@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/engine_priv.h"
+#include "../../src/host/engine_priv.h"
 #include "clamfresh/engine.h"
 #include "clamfresh/fcerr.h"
 

@@ -6,22 +6,6 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-#define MD5_LEN 16
-#define SHA256_LEN 32
-#define PSS_EM_LEN 256                           /* PAD_LEN */
-#define PSS_DB_LEN (PSS_EM_LEN - SHA256_LEN - 1) /* BLK_LEN = 223 */
-#define PSS_SALT_LEN 32
-#define PSS_SEP_INDEX (PSS_DB_LEN - PSS_SALT_LEN - 1) /* the 0x01 before the salt: 190 */
-#define PSS_TRAILER 0xBC
-
-#define LEGACY_MIN_BITS 1024
-#define LEGACY_MAX_BITS 16384
-#define PSS_MIN_BITS 2047 /* EM is 2047 bits at most once its top bit is cleared */
-#define PSS_MAX_BITS 4096
-/* Each attempt succeeds with probability > 1/2 (EM < N for a 2047-bit N) times
- * 127/128 (EM[0] != 0), so this many failures in a row means a broken RNG or key. */
-#define PSS_SIGN_ATTEMPTS 200
-
 static cf_code sha256(const uint8_t *data, size_t n, uint8_t out[SHA256_LEN], cf_err *e)
 {
     unsigned int len = 0;
@@ -81,7 +65,7 @@ static int is_md5hex(const char *s)
     return 1;
 }
 
-static void hex_lower(const uint8_t *p, size_t n, char *out)
+void cf_dsig_hex_lower(const uint8_t *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -105,54 +89,14 @@ cf_code cf_dsig_verify_md5(const cf_rsakey *k, const char *md5hex, const char *s
         return rc;
     }
     char got[2 * MD5_LEN + 1];
-    hex_lower(m, sizeof(m), got);
+    cf_dsig_hex_lower(m, sizeof(m), got);
     if (memcmp(got, md5hex, 2 * MD5_LEN) != 0)
         return cf_err_set(e, CF_ESIG, "legacy signature: signed MD5 %s does not match %s", got, md5hex);
     return CF_OK;
 }
 
-/* Common checks before a private-key operation. */
-static cf_code sign_check_key(const cf_rsakey *k, int min_bits, int max_bits, const char *scheme, cf_err *e)
-{
-    if (!k->has_private)
-        return cf_err_set(e, CF_EINVAL, "%s signing: the key is public only; a private key is needed",
-                          scheme);
-    if (k->bits < min_bits || k->bits > max_bits)
-        return cf_err_set(e, CF_EUNSUPP, "%s signing: needs a %d to %d-bit RSA key, this one has %d bits",
-                          scheme, min_bits, max_bits, k->bits);
-    return CF_OK;
-}
-
-cf_code cf_dsig_sign_md5(const cf_rsakey *k, const uint8_t md5[16], cf_buf *sig_out, cf_err *e)
-{
-    if (k == NULL || md5 == NULL || sig_out == NULL)
-        return cf_err_set(e, CF_EINVAL, "legacy signing: missing argument");
-    cf_code rc = sign_check_key(k, LEGACY_MIN_BITS, LEGACY_MAX_BITS, "legacy", e);
-    if (rc != CF_OK)
-        return rc;
-
-    cf_buf s = CF_BUF_INIT;
-    rc = cf_rsakey_private_op(k, md5, MD5_LEN, &s, e);
-    sig_out->n = 0;
-    if (rc == CF_OK)
-        rc = cf_cv64_encode(s.p, s.n, sig_out, e);
-    cf_buf_free(&s);
-    if (rc != CF_OK)
-        return rc;
-
-    /* Check our own output, so a faulty key or computation never leaves here. */
-    char hex[2 * MD5_LEN + 1];
-    hex_lower(md5, MD5_LEN, hex);
-    rc = cf_dsig_verify_md5(k, hex, (const char *)sig_out->p, e);
-    if (rc != CF_OK) {
-        sig_out->n = 0;
-        cf_err_prefix(e, "legacy signing produced a bad signature: ");
-    }
-    return rc;
-}
-
 /* MGF1 with SHA-256 and a 4-byte big-endian counter (§4.3 step 4). */
-static cf_code mgf1_sha256(const uint8_t seed[SHA256_LEN], uint8_t *mask, size_t n, cf_err *e)
+cf_code cf_dsig_mgf1(const uint8_t seed[SHA256_LEN], uint8_t *mask, size_t n, cf_err *e)
 {
     uint8_t in[SHA256_LEN + 4], block[SHA256_LEN];
     memcpy(in, seed, SHA256_LEN);
@@ -172,8 +116,8 @@ static cf_code mgf1_sha256(const uint8_t seed[SHA256_LEN], uint8_t *mask, size_t
 }
 
 /* H = SHA256(8 zero bytes || mHash || salt) (§4.3 step 7). */
-static cf_code pss_hash(const uint8_t digest[SHA256_LEN], const uint8_t salt[PSS_SALT_LEN],
-                        uint8_t out[SHA256_LEN], cf_err *e)
+cf_code cf_dsig_pss_hash(const uint8_t digest[SHA256_LEN], const uint8_t salt[PSS_SALT_LEN],
+                         uint8_t out[SHA256_LEN], cf_err *e)
 {
     uint8_t in[8 + SHA256_LEN + PSS_SALT_LEN] = {0};
     memcpy(in + 8, digest, SHA256_LEN);
@@ -197,7 +141,7 @@ cf_code cf_pss_verify(const cf_rsakey *k, const uint8_t digest[32], const char *
 
     const uint8_t *h = em + PSS_DB_LEN;
     uint8_t db[PSS_DB_LEN];
-    rc = mgf1_sha256(h, db, sizeof(db), e);
+    rc = cf_dsig_mgf1(h, db, sizeof(db), e);
     if (rc != CF_OK)
         return rc;
     for (size_t i = 0; i < PSS_DB_LEN; i++)
@@ -214,74 +158,10 @@ cf_code cf_pss_verify(const cf_rsakey *k, const uint8_t digest[32], const char *
         return cf_err_set(e, CF_ESIG, "PSS signature: salt is %zu bytes, not %d", salt_len, PSS_SALT_LEN);
 
     uint8_t want[SHA256_LEN];
-    rc = pss_hash(digest, sep + 1, want, e);
+    rc = cf_dsig_pss_hash(digest, sep + 1, want, e);
     if (rc != CF_OK)
         return rc;
     if (memcmp(want, h, SHA256_LEN) != 0)
         return cf_err_set(e, CF_ESIG, "PSS signature does not match the SHA-256 digest");
     return CF_OK;
-}
-
-/* One EM per §4.3 "Manual equivalent" with a fresh salt. */
-static cf_code pss_encode(const uint8_t digest[SHA256_LEN], uint8_t em[PSS_EM_LEN], cf_err *e)
-{
-    uint8_t salt[PSS_SALT_LEN];
-    if (RAND_bytes(salt, sizeof(salt)) != 1)
-        return cf_err_set(e, CF_ENOMEM, "PSS signing: no random bytes for the salt");
-    uint8_t *h = em + PSS_DB_LEN;
-    cf_code rc = pss_hash(digest, salt, h, e);
-    if (rc == CF_OK)
-        rc = mgf1_sha256(h, em, PSS_DB_LEN, e);
-    if (rc != CF_OK)
-        return rc;
-    em[PSS_SEP_INDEX] ^= 0x01;
-    for (size_t i = 0; i < PSS_SALT_LEN; i++)
-        em[PSS_SEP_INDEX + 1 + i] ^= salt[i];
-    em[0] &= 0x7F;
-    em[PSS_EM_LEN - 1] = PSS_TRAILER;
-    return CF_OK;
-}
-
-cf_code cf_pss_sign(const cf_rsakey *k, const uint8_t digest[32], cf_buf *sig_out, cf_err *e)
-{
-    if (k == NULL || digest == NULL || sig_out == NULL)
-        return cf_err_set(e, CF_EINVAL, "PSS signing: missing argument");
-    cf_code rc = sign_check_key(k, PSS_MIN_BITS, PSS_MAX_BITS, "PSS", e);
-    if (rc != CF_OK)
-        return rc;
-
-    uint8_t em[PSS_EM_LEN];
-    int found = 0;
-    for (int attempt = 0; attempt < PSS_SIGN_ATTEMPTS && !found; attempt++) {
-        rc = pss_encode(digest, em, e);
-        if (rc != CF_OK)
-            return rc;
-        /* EM must be < N to survive RSA; EM[0] == 0 would fail in ClamAV
-         * 1.1-1.4, which left-align the decoded value (§4.3). */
-        if (em[0] == 0)
-            continue;
-        BIGNUM *v = BN_bin2bn(em, sizeof(em), NULL);
-        if (v == NULL)
-            return cf_err_set(e, CF_ENOMEM, "PSS signing: out of memory");
-        found = BN_cmp(v, k->n) < 0;
-        BN_free(v);
-    }
-    if (!found)
-        return cf_err_set(e, CF_ESIG, "PSS signing: no usable encoding after %d attempts", PSS_SIGN_ATTEMPTS);
-
-    cf_buf s = CF_BUF_INIT;
-    rc = cf_rsakey_private_op(k, em, sizeof(em), &s, e);
-    sig_out->n = 0;
-    if (rc == CF_OK)
-        rc = cf_cv64_encode(s.p, s.n, sig_out, e);
-    cf_buf_free(&s);
-    if (rc != CF_OK)
-        return rc;
-
-    rc = cf_pss_verify(k, digest, (const char *)sig_out->p, e);
-    if (rc != CF_OK) {
-        sig_out->n = 0;
-        cf_err_prefix(e, "PSS signing produced a bad signature: ");
-    }
-    return rc;
 }

@@ -385,3 +385,24 @@ void cf_log_progress(double elapsed_s, uint64_t done, uint64_t total)
     fprintf(stdout, "\033[?7l%s%s\033[?7h", line, done >= total ? "\n" : "\r");
     fflush(stdout);
 }
+
+void cf_log_notes(const cf_notes *notes)
+{
+    for (size_t i = 0; i < notes->n; i++) {
+        const cf_note *t = &notes->item[i];
+        switch (t->level) {
+        case CF_NOTE_DEBUG:
+            cf_log_debug("%s", t->text);
+            break;
+        case CF_NOTE_INFO:
+            cf_log_info("%s", t->text);
+            break;
+        case CF_NOTE_WARN:
+            cf_log_warn("%s", t->text);
+            break;
+        case CF_NOTE_ERROR:
+            cf_log_error("%s", t->text);
+            break;
+        }
+    }
+}

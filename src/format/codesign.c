@@ -1,15 +1,12 @@
 /* ClamAV 1.5 `.sign` files: detached PKCS#7 over the whole signed file,
  * checked against the certificates of a certs directory (formats.md §7). */
-#include "clamfresh/codesign.h"
+#include "codesign_priv.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -19,7 +16,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include "clamfresh/fileio.h"
 #include "clamfresh/limits.h"
 
 struct cf_certstore {
@@ -29,7 +25,7 @@ struct cf_certstore {
 /* ---- OpenSSL helpers ---------------------------------------------------- */
 
 /* Drains the thread's OpenSSL error queue into text ("reason (data); ..."). */
-static void ossl_errors(char *out, size_t outsz)
+void cf_codesign_ossl_errors(char *out, size_t outsz)
 {
     size_t used = 0;
     out[0] = '\0';
@@ -53,7 +49,7 @@ static void ossl_errors(char *out, size_t outsz)
 }
 
 /* A read-only memory BIO over len bytes (p may be NULL when len is 0). */
-static BIO *mem_bio(const uint8_t *p, size_t len)
+BIO *cf_codesign_mem_bio(const uint8_t *p, size_t len)
 {
     static const uint8_t empty[1] = {0};
     if (len > INT_MAX)
@@ -91,10 +87,11 @@ static char *cert_cn(X509 *x)
 /* Reads all certificates of a PEM text into a new stack. Like ClamAV
  * (openssl's stack_from_pem), reading stops cleanly at "no more PEM blocks";
  * any other failure is a damaged block. */
-static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK_OF(X509) * *out, cf_err *e)
+cf_code cf_codesign_pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK_OF(X509) * *out,
+                              cf_err *e)
 {
     *out = NULL;
-    BIO *bio = mem_bio(pem, n);
+    BIO *bio = cf_codesign_mem_bio(pem, n);
     STACK_OF(X509) *certs = sk_X509_new_null();
     if (bio == NULL || certs == NULL) {
         BIO_free(bio);
@@ -111,7 +108,7 @@ static cf_code pem_certs(const uint8_t *pem, size_t n, const char *origin, STACK
                 break;
             }
             char why[300];
-            ossl_errors(why, sizeof(why));
+            cf_codesign_ossl_errors(why, sizeof(why));
             BIO_free(bio);
             sk_X509_pop_free(certs, X509_free);
             return cf_err_set(e, CF_EFORMAT, "%s: certificate %d is not valid PEM: %s", origin,
@@ -176,7 +173,7 @@ cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, cons
     if (s == NULL || (pem == NULL && n > 0))
         return cf_err_set(e, CF_EINVAL, "%s: no store or no text", origin);
     STACK_OF(X509) * certs;
-    cf_code rc = pem_certs(pem, n, origin, &certs, e);
+    cf_code rc = cf_codesign_pem_certs(pem, n, origin, &certs, e);
     if (rc != CF_OK)
         return rc;
     /* Check the whole file before adding any of it, so a failure leaves the store as it was. */
@@ -211,102 +208,6 @@ cf_code cf_certstore_add_pem(cf_certstore *s, const uint8_t *pem, size_t n, cons
     }
     sk_X509_pop_free(certs, X509_free);
     return rc;
-}
-
-/* Does a directory entry name a certificate file? Extension exactly "crt" or
- * "pem" after a non-empty stem (".pem" alone has no extension, as in ClamAV). */
-static int certfile_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 5)
-        return 0;
-    return strcmp(name + n - 4, ".crt") == 0 || strcmp(name + n - 4, ".pem") == 0;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-cf_code cf_certstore_load(const char *dir, cf_certstore **out, cf_err *e)
-{
-    *out = NULL;
-    if (dir == NULL || *dir == '\0')
-        return cf_err_set(e, CF_EINVAL, "certs directory: no path given");
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return cf_err_set(e, errno == ENOENT ? CF_ENOTFOUND : CF_EIO, "certs directory %s: %s", dir,
-                          strerror(errno));
-
-    char **names = NULL;
-    size_t nnames = 0, cap = 0;
-    cf_code rc = CF_OK;
-    struct dirent *ent;
-    errno = 0;
-    while ((ent = readdir(d)) != NULL) {
-        if (!certfile_name(ent->d_name))
-            continue;
-        if (nnames == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **grown = realloc(names, ncap * sizeof(*names));
-            if (grown == NULL) {
-                rc = cf_err_set(e, CF_ENOMEM, "certs directory %s: out of memory", dir);
-                break;
-            }
-            names = grown;
-            cap = ncap;
-        }
-        if ((names[nnames] = strdup(ent->d_name)) == NULL) {
-            rc = cf_err_set(e, CF_ENOMEM, "certs directory %s: out of memory", dir);
-            break;
-        }
-        nnames++;
-        errno = 0;
-    }
-    if (rc == CF_OK && errno != 0)
-        rc = cf_err_set(e, CF_EIO, "certs directory %s: %s", dir, strerror(errno));
-    closedir(d);
-    if (nnames > 1)
-        qsort(names, nnames, sizeof(*names), name_cmp);
-
-    cf_certstore *s = NULL;
-    if (rc == CF_OK)
-        rc = cf_certstore_new(&s, e);
-    cf_buf text = CF_BUF_INIT;
-    for (size_t i = 0; rc == CF_OK && i < nnames; i++) {
-        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
-        char *path = malloc(plen);
-        if (path == NULL) {
-            rc = cf_err_set(e, CF_ENOMEM, "certs directory %s: out of memory", dir);
-            break;
-        }
-        snprintf(path, plen, "%s/%s", dir, names[i]);
-        struct stat st;
-        /* Follows symlinks; what is not (or no longer) a regular file is not a
-         * certificate file, as in ClamAV. */
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            rc = cf_file_read(path, CF_MAX_CERTFILE_BYTES, &text, e);
-            if (rc == CF_OK)
-                rc = cf_certstore_add_pem(s, text.p, text.n, path, e);
-        }
-        free(path);
-    }
-    cf_buf_free(&text);
-    for (size_t i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
-    if (rc != CF_OK) {
-        cf_certstore_free(s);
-        return rc;
-    }
-    *out = s;
-    return CF_OK;
-}
-
-const char *cf_certstore_default_dir(void)
-{
-    const char *env = getenv("CVD_CERTS_DIR");
-    return env != NULL && *env != '\0' ? env : "/etc/clamav/certs";
 }
 
 /* ---- .sign text --------------------------------------------------------- */
@@ -542,11 +443,11 @@ enum check { CHECK_OK, CHECK_FAIL, CHECK_SKIP };
 
 /* One PKCS7_verify (§7.4). CHECK_SKIP mirrors ClamAV moving on to the next
  * line when the object is not signed data or its signer cannot be found. */
-/* The signed bytes: in memory, or a file read through fd from offset 0. */
+/* The signed bytes: in memory, or read through a caller's source from offset 0. */
 typedef struct datasrc {
     const uint8_t *p;
     size_t n;
-    int fd; /* -1: p[0..n) */
+    const cf_signsrc *ext; /* NULL: p[0..n) */
 } datasrc;
 
 static BIO *src_bio(const datasrc *d);
@@ -591,7 +492,7 @@ static enum check signline_check(const cf_certstore *s, PKCS7 *p7, const datasrc
     int ok = PKCS7_verify(p7, none, store, in, NULL, flags);
     char fail[400] = "";
     if (!ok)
-        ossl_errors(fail, sizeof(fail));
+        cf_codesign_ossl_errors(fail, sizeof(fail));
     STACK_OF(X509) *signers = PKCS7_get0_signers(p7, none, flags);
     ERR_clear_error();
     enum check r;
@@ -645,17 +546,17 @@ cf_signverdict cf_signfile_verify(const cf_certstore *s, const uint8_t *sign, si
         cf_err_set(e, CF_EINVAL, ".sign: no certificate store or no bytes");
         return CF_SIGN_UNUSABLE;
     }
-    datasrc src = {data, data_len, -1};
+    datasrc src = {data, data_len, NULL};
     return signfile_verify(s, sign, sign_len, &src, flevel, now, signer, signer_sz, e);
 }
 
-/* ---- the signed bytes read from a file ---- */
+/* ---- the signed bytes read through a source (a file, for the store) ---- */
 
 #define FD_READ_BUF (1024 * 1024)
 
 typedef struct fdsrc {
-    int fd;
-    off_t off;
+    const cf_signsrc *src;
+    uint64_t off;
 } fdsrc;
 
 static int fdbio_create(BIO *b)
@@ -672,22 +573,17 @@ static int fdbio_destroy(BIO *b)
     return 1;
 }
 
-/* pread from the source's own offset: the descriptor's file position is not
- * used, so the caller's stays where it was. */
+/* Reads at the BIO's own offset: the source keeps no position of its own. */
 static int fdbio_read(BIO *b, char *out, int len)
 {
     fdsrc *f = BIO_get_data(b);
     if (f == NULL || len <= 0)
         return 0;
-    for (;;) {
-        ssize_t k = pread(f->fd, out, (size_t)len, f->off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        f->off += k;
-        return (int)k;
-    }
+    long k = f->src->read(f->src->arg, (uint8_t *)out, (size_t)len, f->off);
+    if (k < 0)
+        return -1;
+    f->off += (uint64_t)k;
+    return (int)k;
 }
 
 static long fdbio_ctrl(BIO *b, int cmd, long num, void *ptr)
@@ -717,8 +613,8 @@ static void fdbio_method_init(void)
  * in 4 KiB steps). NULL when out of memory or, as for memory, too large. */
 static BIO *src_bio(const datasrc *d)
 {
-    if (d->fd < 0)
-        return mem_bio(d->p, d->n);
+    if (d->ext == NULL)
+        return cf_codesign_mem_bio(d->p, d->n);
     if (d->n > INT_MAX || pthread_once(&g_fdbio_once, fdbio_method_init) != 0 || g_fdbio_method == NULL)
         return NULL;
     fdsrc *f = malloc(sizeof(*f));
@@ -730,32 +626,24 @@ static BIO *src_bio(const datasrc *d)
         BIO_free(buf);
         return NULL;
     }
-    f->fd = d->fd;
+    f->src = d->ext;
     f->off = 0;
     BIO_set_data(raw, f);
     return BIO_push(buf, raw);
 }
 
-cf_signverdict cf_signfile_verify_fd(const cf_certstore *s, const uint8_t *sign, size_t sign_len, int fd,
-                                     unsigned flevel, time_t now, char *signer, size_t signer_sz, cf_err *e)
+cf_signverdict cf_signfile_verify_src(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
+                                      const cf_signsrc *src, unsigned flevel, time_t now, char *signer,
+                                      size_t signer_sz, cf_err *e)
 {
     if (signer != NULL && signer_sz > 0)
         signer[0] = '\0';
-    struct stat st;
-    if (s == NULL || (sign == NULL && sign_len > 0) || fd < 0) {
+    if (s == NULL || (sign == NULL && sign_len > 0) || src == NULL || src->read == NULL) {
         cf_err_set(e, CF_EINVAL, ".sign: no certificate store or no bytes");
         return CF_SIGN_UNUSABLE;
     }
-    if (fstat(fd, &st) != 0) {
-        cf_err_set(e, CF_EIO, ".sign: the signed file cannot be examined: %s", strerror(errno));
-        return CF_SIGN_UNUSABLE;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        cf_err_set(e, CF_EIO, ".sign: the signed data is not a regular file");
-        return CF_SIGN_UNUSABLE;
-    }
-    datasrc src = {NULL, (size_t)st.st_size, fd};
-    return signfile_verify(s, sign, sign_len, &src, flevel, now, signer, signer_sz, e);
+    datasrc d = {NULL, src->n, src};
+    return signfile_verify(s, sign, sign_len, &d, flevel, now, signer, signer_sz, e);
 }
 
 static cf_signverdict signfile_verify(const cf_certstore *s, const uint8_t *sign, size_t sign_len,
@@ -822,92 +710,6 @@ static cf_signverdict signfile_verify(const cf_certstore *s, const uint8_t *sign
 }
 
 /* ---- making .sign files ------------------------------------------------- */
-
-cf_code cf_signfile_make(const uint8_t *data, size_t data_len, const uint8_t *cert_pem, size_t cert_len,
-                         const uint8_t *key_pem, size_t key_len, const uint8_t *chain_pem, size_t chain_len,
-                         unsigned min_flevel, cf_buf *out, cf_err *e)
-{
-    if ((data == NULL && data_len > 0) || cert_pem == NULL || key_pem == NULL || out == NULL ||
-        (chain_pem == NULL && chain_len > 0))
-        return cf_err_set(e, CF_EINVAL, "sign: missing data, certificate or key");
-    if (min_flevel < CF_SIGN_MIN_FLEVEL || min_flevel > 999999999)
-        return cf_err_set(e, CF_EINVAL, "sign: minimum f-level %u is outside %u..999999999", min_flevel,
-                          CF_SIGN_MIN_FLEVEL);
-
-    STACK_OF(X509) *certs = NULL, *chain = NULL;
-    EVP_PKEY *key = NULL;
-    BIO *kbio = NULL, *in = NULL;
-    PKCS7 *p7 = NULL;
-    unsigned char *der = NULL;
-    char *b64 = NULL;
-    char why[400];
-    cf_code rc = pem_certs(cert_pem, cert_len, "signing certificate", &certs, e);
-    if (rc == CF_OK && sk_X509_num(certs) == 0)
-        rc = cf_err_set(e, CF_EFORMAT, "signing certificate: no PEM certificate found");
-    if (rc == CF_OK && chain_pem != NULL)
-        rc = pem_certs(chain_pem, chain_len, "certificate chain", &chain, e);
-    if (rc != CF_OK)
-        goto done;
-
-    ERR_clear_error();
-    kbio = mem_bio(key_pem, key_len);
-    /* An empty passphrase makes an encrypted key fail instead of prompting. */
-    key = kbio ? PEM_read_bio_PrivateKey(kbio, NULL, NULL, (void *)"") : NULL;
-    if (key == NULL) {
-        ossl_errors(why, sizeof(why));
-        rc = cf_err_set(e, CF_EFORMAT, "signing key: not an unencrypted PEM private key: %s", why);
-        goto done;
-    }
-    X509 *cert = sk_X509_value(certs, 0);
-    if (!X509_check_private_key(cert, key)) {
-        ERR_clear_error();
-        rc = cf_err_set(e, CF_EINVAL, "signing key does not match the signing certificate");
-        goto done;
-    }
-
-    const int flags = PKCS7_DETACHED | PKCS7_BINARY;
-    in = mem_bio(data, data_len);
-    p7 = in ? PKCS7_sign(NULL, NULL, NULL, NULL, flags | PKCS7_PARTIAL) : NULL;
-    int ok = p7 != NULL && PKCS7_sign_add_signer(p7, cert, key, EVP_sha256(), flags) != NULL;
-    /* Extra certificates after the signer's, then the chain: verifiers need the
-     * intermediates inside the object (§7.3, §7.4). */
-    for (int i = 1; ok && i < sk_X509_num(certs); i++)
-        ok = PKCS7_add_certificate(p7, sk_X509_value(certs, i));
-    for (int i = 0; ok && chain != NULL && i < sk_X509_num(chain); i++)
-        ok = PKCS7_add_certificate(p7, sk_X509_value(chain, i));
-    ok = ok && PKCS7_final(p7, in, flags);
-    int dn = ok ? i2d_PKCS7(p7, &der) : -1;
-    if (dn <= 0) {
-        ossl_errors(why, sizeof(why));
-        rc = cf_err_set(e, data_len > INT_MAX ? CF_ETOOBIG : CF_ESIG, "sign: PKCS#7 signing failed: %s", why);
-        goto done;
-    }
-    size_t b64n = ((size_t)dn + 2) / 3 * 4;
-    if (b64n > CF_SIGN_MAX_B64) {
-        rc = cf_err_set(e, CF_ETOOBIG, "sign: signature of %zu base64 bytes exceeds the limit of %lu", b64n,
-                        (unsigned long)CF_SIGN_MAX_B64);
-        goto done;
-    }
-    b64 = malloc(b64n + 1);
-    if (b64 == NULL) {
-        rc = cf_err_set(e, CF_ENOMEM, "sign: out of memory");
-        goto done;
-    }
-    EVP_EncodeBlock((unsigned char *)b64, der, dn);
-    if (cf_buf_printf(out, "%s\n%u::pkcs7-pem:%s\n", CF_SIGN_HEADER, min_flevel, b64) != CF_OK)
-        rc = cf_err_set(e, CF_ENOMEM, "sign: out of memory");
-
-done:
-    free(b64);
-    OPENSSL_free(der);
-    PKCS7_free(p7);
-    BIO_free(in);
-    BIO_free(kbio);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(chain, X509_free);
-    sk_X509_pop_free(certs, X509_free);
-    return rc;
-}
 
 /* ---- names -------------------------------------------------------------- */
 

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "clamfresh/buf.h"
-#include "clamfresh/fileio.h"
 #include "engine_priv.h"
 
 /* clamav.h (1.4.6): cl_error_t is an enum with CL_SUCCESS = 0, passed as int. */
@@ -68,8 +67,9 @@ static struct {
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static char facts_file[4096]; /* "" = no facts cache */
-static int facts_may_write;   /* 0: read the cache, never write it (read-only runs) */
+static char facts_file[4096];       /* "" = no facts cache */
+static int facts_may_write;         /* 0: read the cache, never write it (read-only runs) */
+static cf_engine_facts_io facts_io; /* the store's file functions */
 static unsigned test_timeout = CF_ENGINE_TEST_TIMEOUT;
 static int test_debug;
 
@@ -142,11 +142,11 @@ static void facts_identity(const struct stat *st, char *out, size_t n)
 
 static int facts_read(void)
 {
-    if (!facts_file[0])
+    if (!facts_file[0] || facts_io.read == NULL)
         return 0;
     cf_buf b = CF_BUF_INIT;
     cf_err e = {0};
-    if (cf_file_read_db(facts_file, 8192, &b, &e) != CF_OK || cf_buf_append(&b, "", 1) != CF_OK) {
+    if (facts_io.read(facts_file, 8192, &b, &e) != CF_OK || cf_buf_append(&b, "", 1) != CF_OK) {
         cf_buf_free(&b);
         return 0;
     }
@@ -184,7 +184,8 @@ static void facts_write(void)
 {
     struct stat st;
     char id[128], dir[4096];
-    if (!facts_file[0] || !facts_may_write || !lib.ok || !lib.path[0] || stat(lib.path, &st) != 0)
+    if (!facts_file[0] || facts_io.replace == NULL || !facts_may_write || !lib.ok || !lib.path[0] ||
+        stat(lib.path, &st) != 0)
         return;
     facts_identity(&st, id, sizeof id);
     const char *ld = getenv("LD_LIBRARY_PATH");
@@ -197,7 +198,7 @@ static void facts_write(void)
     *slash = '\0';
     if (cf_buf_printf(&b, "%s\n%s\n%s\n%s\n%s\n%u\n%s\n", FACTS_MAGIC, lib.path, id, ld && *ld ? ld : "-",
                       lib.soname, lib.flevel, lib.version) == CF_OK)
-        (void)cf_file_replace_db(dir, slash + 1, b.p, b.n, &e); /* best effort: only a cache */
+        (void)facts_io.replace(dir, slash + 1, b.p, b.n, &e); /* best effort: only a cache */
     cf_buf_free(&b);
 }
 
@@ -244,10 +245,12 @@ static void lib_ensure_loaded(void)
     }
 }
 
-void cf_engine_facts_cache(const char *file, int may_write)
+void cf_engine_facts_cache(const char *file, int may_write, const cf_engine_facts_io *io)
 {
-    snprintf(facts_file, sizeof facts_file, "%s", file ? file : "");
+    snprintf(facts_file, sizeof facts_file, "%s", file && io ? file : "");
     facts_may_write = may_write;
+    if (io)
+        facts_io = *io;
 }
 
 int cf_engine_available(void)

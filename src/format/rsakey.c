@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clamfresh/fileio.h"
-
 /* Moduli copied digit for digit from formats.md §4.2 (CLI_NSTR) and §4.3
  * (INFO_NSTR, cdiff PUBLIC_KEY_MODULUS). */
 static const char cvd_modulus[] =
@@ -43,15 +41,8 @@ static const char cvd_exponent[] = "100001027";
 static const char info_exponent[] = "100002049";
 static const char cdiff_exponent[] = "100002053";
 
-/* Smallest and largest moduli we load or generate; each signing scheme
- * narrows this further (dsig.c). */
-#define RSAKEY_MIN_BITS 512
-#define RSAKEY_MAX_BITS 16384
-/* Keys used to trust downloaded data must be at least this strong. */
-#define TRUST_MIN_BITS 1024
-
 /* Appends the first queued OpenSSL error reason to a message, or nothing. */
-static const char *ossl_reason(void)
+const char *cf_rsakey_ossl_reason(void)
 {
     static _Thread_local char buf[160];
     unsigned long code = ERR_get_error();
@@ -87,8 +78,7 @@ void cf_rsakey_free(cf_rsakey *k)
     free(k);
 }
 
-/* Wraps pkey (taking ownership) after checking that it is a usable RSA key. */
-static cf_code rsakey_wrap(EVP_PKEY *pkey, cf_rsakey **out, cf_err *e)
+cf_code cf_rsakey_wrap(EVP_PKEY *pkey, cf_rsakey **out, cf_err *e)
 {
     if (!EVP_PKEY_is_a(pkey, "RSA")) {
         EVP_PKEY_free(pkey);
@@ -103,7 +93,7 @@ static cf_code rsakey_wrap(EVP_PKEY *pkey, cf_rsakey **out, cf_err *e)
     if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &k->n) ||
         !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &k->e)) {
         cf_rsakey_free(k);
-        return cf_err_set(e, CF_EFORMAT, "RSA key lacks its modulus or exponent%s", ossl_reason());
+        return cf_err_set(e, CF_EFORMAT, "RSA key lacks its modulus or exponent%s", cf_rsakey_ossl_reason());
     }
     BIGNUM *d = NULL;
     if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D, &d) && d != NULL && !BN_is_zero(d))
@@ -142,7 +132,7 @@ static cf_code rsakey_from_decimal(const char *ndec, const char *edec, cf_rsakey
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
         (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
         EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
-        rc = cf_err_set(e, CF_ENOMEM, "cannot build RSA public key%s", ossl_reason());
+        rc = cf_err_set(e, CF_ENOMEM, "cannot build RSA public key%s", cf_rsakey_ossl_reason());
     }
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params);
@@ -153,7 +143,7 @@ static cf_code rsakey_from_decimal(const char *ndec, const char *edec, cf_rsakey
         EVP_PKEY_free(pkey);
         return rc;
     }
-    return rsakey_wrap(pkey, out, e);
+    return cf_rsakey_wrap(pkey, out, e);
 }
 
 cf_code cf_rsakey_builtin(cf_keyrole role, cf_rsakey **out, cf_err *e)
@@ -199,7 +189,7 @@ cf_code cf_rsakey_from_pem(const uint8_t *pem, size_t n, cf_rsakey **out, cf_err
      * or a PKCS#1 "RSA PUBLIC KEY" alike. */
     OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", 0, NULL, NULL);
     if (dctx == NULL)
-        return cf_err_set(e, CF_ENOMEM, "PEM key: cannot set up decoder%s", ossl_reason());
+        return cf_err_set(e, CF_ENOMEM, "PEM key: cannot set up decoder%s", cf_rsakey_ossl_reason());
     OSSL_DECODER_CTX_set_passphrase_cb(dctx, no_passphrase, NULL);
     const unsigned char *p = pem;
     size_t left = n;
@@ -210,70 +200,10 @@ cf_code cf_rsakey_from_pem(const uint8_t *pem, size_t n, cf_rsakey **out, cf_err
         return cf_err_set(e, CF_EFORMAT,
                           "no unencrypted RSA key in PEM input (expected PUBLIC KEY, "
                           "RSA PUBLIC KEY, PRIVATE KEY or RSA PRIVATE KEY)%s",
-                          ossl_reason());
+                          cf_rsakey_ossl_reason());
     }
     ERR_clear_error();
-    return rsakey_wrap(pkey, out, e);
-}
-
-cf_code cf_rsakey_load_pem_file(const char *path, cf_rsakey **out, cf_err *e)
-{
-    if (path == NULL || out == NULL)
-        return cf_err_set(e, CF_EINVAL, "PEM key: missing argument");
-    *out = NULL;
-    cf_buf b = CF_BUF_INIT;
-    cf_code rc = cf_file_read(path, CF_MAX_PEM_BYTES, &b, e);
-    if (rc == CF_OK) {
-        rc = cf_rsakey_from_pem(b.p, b.n, out, e);
-        if (rc != CF_OK)
-            cf_err_prefix(e, "%s: ", path);
-    }
-    if (b.p != NULL)
-        OPENSSL_cleanse(b.p, b.cap);
-    cf_buf_free(&b);
-    return rc;
-}
-
-cf_code cf_rsakey_generate(int bits, cf_rsakey **out, cf_err *e)
-{
-    if (out == NULL)
-        return cf_err_set(e, CF_EINVAL, "key generation: missing output");
-    *out = NULL;
-    if (bits < 1024 || bits > 8192)
-        return cf_err_set(e, CF_EINVAL, "key generation: %d bits requested; use 1024 to 8192", bits);
-    EVP_PKEY *pkey = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, bits) <= 0 ||
-        EVP_PKEY_generate(ctx, &pkey) <= 0) {
-        EVP_PKEY_CTX_free(ctx);
-        return cf_err_set(e, CF_ENOMEM, "key generation failed%s", ossl_reason());
-    }
-    EVP_PKEY_CTX_free(ctx);
-    return rsakey_wrap(pkey, out, e);
-}
-
-cf_code cf_rsakey_write_pem(const cf_rsakey *k, int private_part, cf_buf *out, cf_err *e)
-{
-    if (k == NULL || out == NULL)
-        return cf_err_set(e, CF_EINVAL, "PEM export: missing argument");
-    if (private_part && !k->has_private)
-        return cf_err_set(e, CF_EINVAL, "PEM export: the key has no private part");
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (bio == NULL)
-        return cf_err_set(e, CF_ENOMEM, "PEM export: out of memory");
-    int ok = private_part ? PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL)
-                          : PEM_write_bio_PUBKEY(bio, k->pkey);
-    cf_code rc = CF_OK;
-    char *data = NULL;
-    long len = ok ? BIO_get_mem_data(bio, &data) : 0;
-    if (!ok || len <= 0)
-        rc = cf_err_set(e, CF_ENOMEM, "PEM export failed%s", ossl_reason());
-    else if (cf_buf_append(out, data, (size_t)len) != CF_OK)
-        rc = cf_err_set(e, CF_ENOMEM, "PEM export: out of memory");
-    if (private_part && len > 0)
-        OPENSSL_cleanse(data, (size_t)len);
-    BIO_free(bio);
-    return rc;
+    return cf_rsakey_wrap(pkey, out, e);
 }
 
 int cf_rsakey_can_sign(const cf_rsakey *k)
@@ -284,33 +214,6 @@ int cf_rsakey_can_sign(const cf_rsakey *k)
 int cf_rsakey_bits(const cf_rsakey *k)
 {
     return k == NULL ? 0 : k->bits;
-}
-
-cf_code cf_rsakey_private_op(const cf_rsakey *k, const uint8_t *m, size_t mlen, cf_buf *out, cf_err *e)
-{
-    size_t size = (size_t)EVP_PKEY_get_size(k->pkey);
-    if (mlen > size)
-        return cf_err_set(e, CF_EINVAL, "RSA input of %zu bytes exceeds the modulus", mlen);
-    /* Raw RSA wants the input exactly as long as the modulus. */
-    uint8_t in[RSAKEY_MAX_BITS / 8];
-    memset(in, 0, size - mlen);
-    memcpy(in + size - mlen, m, mlen);
-
-    cf_code rc = CF_OK;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-    size_t outlen = size;
-    out->n = 0;
-    if (cf_buf_reserve(out, size) != CF_OK) {
-        rc = cf_err_set(e, CF_ENOMEM, "RSA signing: out of memory");
-    } else if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0 ||
-               EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) <= 0 ||
-               EVP_PKEY_sign(ctx, out->p, &outlen, in, size) <= 0 || outlen != size) {
-        rc = cf_err_set(e, CF_ESIG, "RSA private-key operation failed%s", ossl_reason());
-    } else {
-        out->n = outlen;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    return rc;
 }
 
 cf_code cf_trust_init_builtin(cf_trust *t, cf_err *e)
@@ -326,57 +229,6 @@ cf_code cf_trust_init_builtin(cf_trust *t, cf_err *e)
     if (rc != CF_OK)
         cf_trust_free(t);
     return rc;
-}
-
-/* Loads one trust key; a NULL path leaves *out NULL. */
-static cf_code trust_load_one(const char *path, cf_keyrole role, cf_rsakey **out, cf_err *e)
-{
-    *out = NULL;
-    if (path == NULL)
-        return CF_OK;
-    cf_code rc = cf_rsakey_load_pem_file(path, out, e);
-    if (rc == CF_OK && (*out)->bits < TRUST_MIN_BITS) {
-        int bits = (*out)->bits;
-        cf_rsakey_free(*out);
-        *out = NULL;
-        rc = cf_err_set(e, CF_EUNSUPP, "%s: a %d-bit key is too weak to trust (need %d bits)", path, bits,
-                        TRUST_MIN_BITS);
-    }
-    if (rc != CF_OK)
-        cf_err_prefix(e, "%s signing key: ", cf_keyrole_name(role));
-    return rc;
-}
-
-cf_code cf_trust_load(cf_trust *t, const char *cvd_pem, const char *info_pem, const char *cdiff_pem,
-                      cf_err *e)
-{
-    if (t == NULL)
-        return cf_err_set(e, CF_EINVAL, "trust: missing argument");
-    cf_rsakey *cvd = NULL, *info = NULL, *cdiff = NULL;
-    cf_code rc = trust_load_one(cvd_pem, CF_KEY_CVD, &cvd, e);
-    if (rc == CF_OK)
-        rc = trust_load_one(info_pem, CF_KEY_INFO, &info, e);
-    if (rc == CF_OK)
-        rc = trust_load_one(cdiff_pem, CF_KEY_CDIFF, &cdiff, e);
-    if (rc != CF_OK) {
-        cf_rsakey_free(cvd);
-        cf_rsakey_free(info);
-        cf_rsakey_free(cdiff);
-        return rc;
-    }
-    if (cvd != NULL) {
-        cf_rsakey_free(t->cvd);
-        t->cvd = cvd;
-    }
-    if (info != NULL) {
-        cf_rsakey_free(t->info);
-        t->info = info;
-    }
-    if (cdiff != NULL) {
-        cf_rsakey_free(t->cdiff);
-        t->cdiff = cdiff;
-    }
-    return CF_OK;
 }
 
 void cf_trust_free(cf_trust *t)
