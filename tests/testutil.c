@@ -144,3 +144,16 @@ void cf_test_capture_free(cf_test_capture *c)
     free(c->err);
     c->out = c->err = NULL;
 }
+
+cf_code cf_test_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsakey *key, cf_err *e)
+{
+    cf_code rc = key != NULL ? cf_cdiff_verify(p, n, key, e) : CF_OK;
+    if (rc != CF_OK)
+        return rc;
+    cf_cdiff d;
+    if ((rc = cf_cdiff_parse(p, n, &d, e)) != CF_OK)
+        return rc;
+    rc = cf_cdiff_apply(img, d.script.p, d.script.n, e);
+    cf_cdiff_free(&d);
+    return rc;
+}

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "clamfresh/buf.h"
+#include "clamfresh/cdiff.h"
 
 /* Directory of the real ClamAV-signed vectors ($CF_VECTORS/clamav), or NULL
  * when they are not present (a user's own clone). */
@@ -47,5 +48,9 @@ void cf_test_capture_free(cf_test_capture *c);
 /* Deterministic pseudo-random numbers for property tests (xorshift). */
 uint32_t cf_test_rand(void);
 void cf_test_srand(uint32_t seed);
+
+/* One downloaded .cdiff onto an image, the in-memory way: verify (when key is
+ * not NULL), parse, apply. The reference the streaming applier is held to. */
+cf_code cf_test_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsakey *key, cf_err *e);
 
 #endif

@@ -46,9 +46,6 @@ cf_code cf_cdiff_verify(const uint8_t *p, size_t n, const cf_rsakey *key, cf_err
  * Members keep their places; files created by the script are appended. */
 cf_code cf_cdiff_apply(cf_image *img, const uint8_t *script, size_t n, cf_err *e);
 
-/* verify (when key is not NULL) + parse + apply, for one downloaded .cdiff. */
-cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsakey *key, cf_err *e);
-
 /* Generates a script that turns oldimg's members into newimg's (§6.6, sigtool's
  * forms): per changed member OPEN, DEL/XCHG, ADD, CLOSE; new members
  * OPEN/ADD/CLOSE; removed members UNLINK at the end; a member is rewritten

@@ -93,4 +93,17 @@ cf_code cf_vrecord_save(const char *dir, const cf_vrecord *r, cf_err *e);
 
 void cf_vrecord_free(cf_vrecord *r);
 
+/* The whole round for one file, for callers that keep no record in hand. */
+
+/* 1 when the open file fd, dir/name, is the very file verified in full at
+ * version within CF_VRECORD_MAX_AGE before now (cf_vrecord_fresh); else 0.
+ * A record that cannot be read counts as none. */
+int cf_vrecord_fresh_fd(const char *dir, const char *name, int fd, uint32_t version, time_t now);
+
+/* After a full verification of dir/name: ok != 0 records it at version with
+ * its identity (fd when >= 0, else the file as it is now on disk); ok == 0
+ * forgets it. Then saves the record. */
+cf_code cf_vrecord_note(const char *dir, const char *name, int fd, uint32_t version, int ok, time_t now,
+                        cf_err *e);
+
 #endif

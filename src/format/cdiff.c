@@ -667,19 +667,3 @@ cf_code cf_cdiff_apply(cf_image *img, const uint8_t *script, size_t n, cf_err *e
     applier_free(&a);
     return rc;
 }
-
-cf_code cf_cdiff_patch(cf_image *img, const uint8_t *p, size_t n, const cf_rsakey *key, cf_err *e)
-{
-    cf_code rc = CF_OK;
-    if (key != NULL)
-        rc = cf_cdiff_verify(p, n, key, e);
-    if (rc != CF_OK)
-        return rc;
-    cf_cdiff d;
-    rc = cf_cdiff_parse(p, n, &d, e);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_cdiff_apply(img, d.script.p, d.script.n, e);
-    cf_cdiff_free(&d);
-    return rc;
-}

@@ -3,6 +3,7 @@
  * dropped entry costs one full verification, never a wrong "up-to-date". */
 #include "clamfresh/vrecord.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -290,4 +291,43 @@ void cf_vrecord_free(cf_vrecord *r)
     free(r->v);
     r->v = NULL;
     r->n = r->cap = 0;
+}
+
+int cf_vrecord_fresh_fd(const char *dir, const char *name, int fd, uint32_t version, time_t now)
+{
+    struct stat st;
+    cf_vrecord rec;
+    cf_err e = {0};
+    if (fstat(fd, &st) != 0)
+        return 0;
+    int fresh = cf_vrecord_load(dir, &rec, &e) == CF_OK && cf_vrecord_fresh(&rec, name, &st, version, now);
+    cf_vrecord_free(&rec);
+    return fresh;
+}
+
+cf_code cf_vrecord_note(const char *dir, const char *name, int fd, uint32_t version, int ok, time_t now,
+                        cf_err *e)
+{
+    struct stat st;
+    cf_vrecord rec;
+    cf_err le = {0};
+    (void)cf_vrecord_load(dir, &rec, &le); /* an unreadable record is replaced */
+    cf_code rc = CF_OK;
+    if (ok) {
+        char path[4096];
+        int w = snprintf(path, sizeof path, "%s/%s", dir, name);
+        int have = fd >= 0 ? fstat(fd, &st) == 0 : w > 0 && (size_t)w < sizeof path && lstat(path, &st) == 0;
+        if (!have)
+            rc = cf_err_set(e, CF_EIO, "%s: %s", path, strerror(errno));
+        else
+            rc = cf_vrecord_put(&rec, name, &st, version, now);
+        if (rc != CF_OK && e->msg[0] == '\0')
+            cf_err_set(e, rc, "%s: can't be recorded as verified", name);
+    } else {
+        cf_vrecord_forget(&rec, name);
+    }
+    if (rc == CF_OK)
+        rc = cf_vrecord_save(dir, &rec, e);
+    cf_vrecord_free(&rec);
+    return rc;
 }

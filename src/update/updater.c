@@ -11,13 +11,10 @@
 #include "clamfresh/updater.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "clamfresh/cdiff.h"
 #include "clamfresh/codesign.h"
@@ -27,6 +24,7 @@
 #include "clamfresh/fileio.h"
 #include "clamfresh/install.h"
 #include "clamfresh/limits.h"
+#include "clamfresh/stage.h"
 #include "clamfresh/vrecord.h"
 
 #define MSG_MAX 2048
@@ -103,24 +101,7 @@ static void hdr_summary(char *out, size_t n, const cf_cvdhdr *h)
 
 int cf_updater_local(const char *dbdir, const char *db, cf_cvdhdr *hdr, char *file)
 {
-    static const char *const ext[] = {"cvd", "cld"};
-    for (int i = 0; i < 2; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.%s", dbdir, db, ext[i]);
-        cf_err e = {0};
-        /* Never through a link, never blocking on a FIFO (Hardening: local files). */
-        int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
-        if (fd < 0)
-            continue;
-        uint8_t raw[CF_HDR_SIZE];
-        ssize_t got = pread(fd, raw, sizeof raw, 0);
-        close(fd);
-        if (got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)got, hdr, &e) == CF_OK) {
-            snprintf(file, 64, "%s.%s", db, ext[i]);
-            return 1;
-        }
-    }
-    return 0;
+    return cf_stage_local_header(dbdir, db, hdr, file);
 }
 
 void cf_updater_init(cf_updater *u, const cf_update_opts *o, const cf_update_env *env)
@@ -168,34 +149,16 @@ typedef struct dbctx {
  * less than a day ago (vrecord.h)? */
 static int recently_verified(cf_updater *u, const char *name, int fd, uint32_t version)
 {
-    struct stat st;
-    cf_vrecord rec;
-    cf_err e = {0};
-    if (fstat(fd, &st) != 0)
-        return 0;
-    int fresh = cf_vrecord_load(u->o.dbdir, &rec, &e) == CF_OK &&
-                cf_vrecord_fresh(&rec, name, &st, version, now_of(u));
-    cf_vrecord_free(&rec);
-    return fresh;
+    return cf_vrecord_fresh_fd(u->o.dbdir, name, fd, version, now_of(u));
 }
 
 /* Records that dbdir/name, just installed or checked, passed a full
  * verification at version (vrecord.h). A failure only costs a later check. */
-static void record_verified(cf_updater *u, const char *name, uint32_t version)
+static void record_verified(cf_updater *u, const char *name, int fd, uint32_t version, int ok)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, name);
-    struct stat st;
-    cf_vrecord rec;
     cf_err e = {0};
-    if (lstat(path, &st) != 0)
-        return;
-    if (cf_vrecord_load(u->o.dbdir, &rec, &e) != CF_OK)
-        say(u, CF_MSG_DEBUG, "%s", e.msg);
-    if (cf_vrecord_put(&rec, name, &st, version, now_of(u)) != CF_OK ||
-        cf_vrecord_save(u->o.dbdir, &rec, &e) != CF_OK)
+    if (cf_vrecord_note(u->o.dbdir, name, fd, version, ok, now_of(u), &e) != CF_OK)
         say(u, CF_MSG_DEBUG, "Can't record the verification of %s: %s", name, e.msg);
-    cf_vrecord_free(&rec);
 }
 
 /* The load test of §4.7 on the staged file itself: 0 when it passed,
@@ -226,7 +189,7 @@ static int test_and_install(cf_updater *u, const char *db, const char *ext, cons
     snprintf(name, sizeof name, "%s.%s", db, ext);
     int rc = load_test(u, staged);
     if (rc != 0) {
-        unlink(staged);
+        cf_stage_discard(staged);
         return rc;
     }
     cf_err e = {0};
@@ -234,13 +197,13 @@ static int test_and_install(cf_updater *u, const char *db, const char *ext, cons
     if (cf_install_db_commit(u->o.dbdir, db, ext, staged, sign && sign->n ? sign->p : NULL,
                              sign ? sign->n : 0, h->version, &stale, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "updatedb: Can't install %s in %s: %s", name, u->o.dbdir, e.msg);
-        unlink(staged);
+        cf_stage_discard(staged);
         return CF_FC_EDBDIRACCESS;
     }
     if (stale)
         say(u, CF_MSG_WARN, "%s", e.msg);
     u->replaced++;
-    record_verified(u, name, h->version);
+    record_verified(u, name, -1, h->version, 1);
     char sum[256];
     hdr_summary(sum, sizeof sum, h);
     say(u, CF_MSG_INFO, "%s updated (%s)", name, sum);
@@ -389,8 +352,7 @@ typedef struct stagedfile {
 
 static void staged_free(stagedfile *f)
 {
-    if (f->path[0])
-        unlink(f->path);
+    cf_stage_discard(f->path);
     cf_buf_free(&f->sign);
     memset(f, 0, sizeof *f);
 }
@@ -457,18 +419,18 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
     snprintf(pname, sizeof pname, "%s.part%u", file, ++c->parts);
     if (stage_path(u, path, pname) != 0)
         return CF_FC_EDBDIRACCESS;
-    unlink(path);
-    dl d = {.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644)};
+    cf_err ce = {0};
+    dl d = {.fd = cf_stage_create(path, &ce)};
     if (d.fd < 0) {
-        say(u, CF_MSG_ERROR, "Can't create %s: %s", path, strerror(errno));
+        say(u, CF_MSG_ERROR, "%s", ce.msg);
         return CF_FC_EDBDIRACCESS;
     }
     int is_cvd = strstr(file, ".cvd") != NULL;
     int with_sign = is_cvd && sign_wanted(u);
     cf_err e = {0};
     if (!with_sign && cf_dbscan_new(u->o.verify, is_cvd, 0, &d.scan, &e) != CF_OK) {
-        close(d.fd);
-        unlink(path);
+        cf_stage_close(d.fd);
+        cf_stage_discard(path);
         say(u, CF_MSG_ERROR, "%s", e.msg);
         return CF_FC_EMEM;
     }
@@ -548,16 +510,16 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
             rc = CF_FC_EBADCVD;
         }
     }
-    if (rc == 0 && fsync(d.fd) != 0) {
-        say(u, CF_MSG_ERROR, "Can't write %s: fsync failed: %s", path, strerror(errno));
+    if (rc == 0 && cf_stage_sync(d.fd, path, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "%s", e.msg);
         rc = CF_FC_EDBDIRACCESS;
     }
     cf_dbscan_free(d.scan);
-    close(d.fd);
+    cf_stage_close(d.fd);
     for (size_t i = 0; i < nreq; i++)
         cf_http_resp_free(&resps[i]);
     if (rc != 0 || k != K_OK) {
-        unlink(path);
+        cf_stage_discard(path);
         cf_buf_free(&sign);
         return rc;
     }
@@ -663,12 +625,12 @@ static int full_identity(dbctx *c, const stagedfile *f, const char *ext)
     char want[CF_MAX_NAME + 8];
     snprintf(want, sizeof want, "%s.info", c->db);
     cf_err e = {0};
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = cf_stage_open(f->path, &e);
     if (fd < 0)
         return -1;
     char got[CF_MAX_NAME + 1] = "";
     cf_code rc = cf_dbfile_info_name(fd, got, sizeof got, &e);
-    close(fd);
+    cf_stage_close(fd);
     if (rc == CF_OK && strcmp(got, want) == 0)
         return 0;
     say(c->u, CF_MSG_ERROR, "Verification: %s.%s from %s is not the %s database: its manifest is %s", c->db,
@@ -726,8 +688,9 @@ static int full_route(dbctx *c, const char *mirror, const char *ext, uint32_t V,
     /* The load test needs the database's own name. */
     char final[4096], name[128];
     snprintf(name, sizeof name, "%s.%s", c->db, ext);
-    if (stage_path(u, final, name) != 0 || rename(f.path, final) != 0) {
-        say(u, CF_MSG_ERROR, "Can't rename %s to %s: %s", f.path, final, strerror(errno));
+    cf_err re = {0};
+    if (stage_path(u, final, name) != 0 || cf_stage_rename(f.path, final, &re) != CF_OK) {
+        say(u, CF_MSG_ERROR, "%s", re.msg[0] ? re.msg : "Can't name the staged database");
         staged_free(&f);
         return CF_FC_EDBDIRACCESS;
     }
@@ -935,17 +898,16 @@ static int chain_apply(dbctx *c, chain *ch, const char *staged, cf_cvdhdr *h)
     }
     char local[4096];
     snprintf(local, sizeof local, "%s/%s", u->o.dbdir, c->lfile);
-    int in = cf_file_open_db(local, O_RDONLY, 0, &e);
+    int in = cf_stage_open(local, &e);
     if (in < 0) {
         say(u, CF_MSG_WARN, "Can't use %s as the base of an incremental update: %s", c->lfile, e.msg);
         cf_patchplan_free(plan);
         return -1;
     }
-    unlink(staged);
-    int out = open(staged, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int out = cf_stage_create(staged, &e);
     if (out < 0) {
-        say(u, CF_MSG_ERROR, "Can't create %s: %s", staged, strerror(errno));
-        close(in);
+        say(u, CF_MSG_ERROR, "%s", e.msg);
+        cf_stage_close(in);
         cf_patchplan_free(plan);
         return CF_FC_EDBDIRACCESS;
     }
@@ -957,7 +919,7 @@ static int chain_apply(dbctx *c, chain *ch, const char *staged, cf_cvdhdr *h)
                          .base_trusted = recently_verified(u, c->lfile, in, c->lhdr.version)};
     cf_dbpatch_fault fault = CF_DBPATCH_NONE;
     cf_code rc = cf_dbpatch_run(&o, in, plan, out, h, &fault, &e);
-    close(in);
+    cf_stage_close(in);
     cf_patchplan_free(plan);
     int ret = 0;
     if (rc != CF_OK) {
@@ -977,24 +939,22 @@ static int chain_apply(dbctx *c, chain *ch, const char *staged, cf_cvdhdr *h)
     if (ret == 0 && u->o.compress_cld) {
         char gz[4100];
         snprintf(gz, sizeof gz, "%s.gz", staged);
-        unlink(gz);
-        int zfd = open(gz, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (zfd < 0 || cf_dbpatch_compress(out, zfd, &e) != CF_OK || fsync(zfd) != 0 ||
-            rename(gz, staged) != 0) {
+        int zfd = cf_stage_create(gz, &e);
+        if (zfd < 0 || cf_dbpatch_compress(out, zfd, &e) != CF_OK || cf_stage_sync(zfd, gz, &e) != CF_OK ||
+            cf_stage_rename(gz, staged, &e) != CF_OK) {
             say(u, CF_MSG_ERROR, "updatedb: Incremental update failed. Failed to build CLD. (%s: %s)", gz,
-                zfd < 0 ? strerror(errno) : e.msg);
-            unlink(gz);
+                e.msg);
+            cf_stage_discard(gz);
             ret = CF_FC_EDBDIRACCESS;
         }
-        if (zfd >= 0)
-            close(zfd);
-    } else if (ret == 0 && fsync(out) != 0) {
-        say(u, CF_MSG_ERROR, "Can't write %s: fsync failed: %s", staged, strerror(errno));
+        cf_stage_close(zfd);
+    } else if (ret == 0 && cf_stage_sync(out, staged, &e) != CF_OK) {
+        say(u, CF_MSG_ERROR, "%s", e.msg);
         ret = CF_FC_EDBDIRACCESS;
     }
-    close(out);
+    cf_stage_close(out);
     if (ret != 0)
-        unlink(staged);
+        cf_stage_discard(staged);
     return ret;
 }
 
@@ -1115,8 +1075,8 @@ static void fetch_missing_sign(dbctx *c, const char *mirror)
     char name[128], path[4096], url[URL_MAX];
     if (cf_signfile_name_cvd(c->db, c->lhdr.version, name, sizeof name) != 0)
         return;
-    snprintf(path, sizeof path, "%s/%s", u->o.dbdir, name);
-    if (access(path, F_OK) == 0 || url_join(url, mirror, name) != 0)
+    (void)path;
+    if (cf_stage_exists(u->o.dbdir, name) || url_join(url, mirror, name) != 0)
         return;
     cf_http_req req = {.url = url, .max_bytes = CF_MAX_SIGN_BYTES};
     cf_http_resp r;
@@ -1135,11 +1095,11 @@ static void fetch_missing_sign(dbctx *c, const char *mirror)
         /* Judge it as the engines that read .sign files would, even when the
          * local engine is older and ignores them. */
         unsigned fl = v->flevel < CF_SIGN_MIN_FLEVEL ? CF_SIGN_MIN_FLEVEL : v->flevel;
-        int fd = cf_file_open_db(local, O_RDONLY, 0, &e);
+        int fd = cf_stage_open(local, &e);
         if (fd >= 0) {
             invalid = cf_signfile_verify_fd(v->certs, r.body.p, r.body.n, fd, fl, v->now, NULL, 0, &e) ==
                       CF_SIGN_INVALID;
-            close(fd);
+            cf_stage_close(fd);
         }
         if (invalid) {
             say(u, CF_MSG_WARN, "Not keeping %s from %s: %s", name, url, e.msg);
@@ -1166,18 +1126,12 @@ static int local_intact(dbctx *c)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", u->o.dbdir, c->lfile);
     cf_err e = {0};
-    int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
+    int fd = cf_stage_open(path, &e);
     if (fd < 0) {
         say(u, CF_MSG_WARN, "%s; downloading %s again", e.msg, c->lfile);
         return 0;
     }
-    struct stat st;
-    cf_vrecord rec;
-    cf_err le = {0};
-    if (cf_vrecord_load(u->o.dbdir, &rec, &le) != CF_OK)
-        say(u, CF_MSG_DEBUG, "%s", le.msg);
-    time_t now = now_of(u);
-    int ok = fstat(fd, &st) == 0 && cf_vrecord_fresh(&rec, c->lfile, &st, c->lhdr.version, now);
+    int ok = recently_verified(u, c->lfile, fd, c->lhdr.version);
     if (!ok) {
         int is_cvd = strcmp(c->lfile + strlen(c->lfile) - 4, ".cvd") == 0;
         cf_buf sign = CF_BUF_INIT;
@@ -1194,20 +1148,14 @@ static int local_intact(dbctx *c)
             h.version == c->lhdr.version) {
             ok = 1;
             say(u, CF_MSG_DEBUG, "%s verified in full", c->lfile);
-            if (cf_vrecord_put(&rec, c->lfile, &st, h.version, now) != CF_OK ||
-                cf_vrecord_save(u->o.dbdir, &rec, &le) != CF_OK)
-                say(u, CF_MSG_DEBUG, "Can't record the verification of %s: %s", c->lfile, le.msg);
         } else {
             say(u, CF_MSG_WARN, "%s is damaged (%s); downloading it again", c->lfile,
                 e.code != CF_OK ? e.msg : "its header and manifest disagree");
-            cf_vrecord_forget(&rec, c->lfile);
-            if (cf_vrecord_save(u->o.dbdir, &rec, &le) != CF_OK)
-                say(u, CF_MSG_DEBUG, "%s", le.msg);
         }
+        record_verified(u, c->lfile, fd, c->lhdr.version, ok);
         cf_buf_free(&sign);
     }
-    cf_vrecord_free(&rec);
-    close(fd);
+    cf_stage_close(fd);
     return ok;
 }
 
@@ -1626,7 +1574,7 @@ int cf_updater_custom(cf_updater *u, const char *url)
     /* Staged under its own name for the load test, then renamed into place. */
     char staged[4096];
     cf_err e = {0};
-    if (stage_path(u, staged, name) != 0 || (unlink(staged), 0) ||
+    if (stage_path(u, staged, name) != 0 || (cf_stage_discard(staged), 0) ||
         cf_file_write_new(staged, bytes.p ? (const void *)bytes.p : "", bytes.n, 0644, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "Can't write %s for testing: %s", staged, e.msg);
         cf_buf_free(&bytes);
@@ -1641,12 +1589,12 @@ int cf_updater_custom(cf_updater *u, const char *url)
             cf_fc_str(CF_FC_ETESTFAIL), CF_FC_ETESTFAIL);
     }
     if (rc != 0) {
-        unlink(staged);
+        cf_stage_discard(staged);
         return rc;
     }
     if (cf_install_file_commit(u->o.dbdir, name, staged, &e) != CF_OK) {
         say(u, CF_MSG_ERROR, "Can't install %s: %s", name, e.msg);
-        unlink(staged);
+        cf_stage_discard(staged);
         return CF_FC_EDBDIRACCESS;
     }
     u->replaced++;

@@ -343,6 +343,34 @@ static void test_format_parse_property(void **state)
     }
 }
 
+/* The one-call forms the updater uses: note a verification (by descriptor or
+ * by name), see it fresh through the open file, forget it after a failure. */
+static void test_note_and_fresh_fd(void **state)
+{
+    (void)state;
+    char *dir = cf_test_mkdtemp();
+    make_db(dir, "daily.cvd", "daily bytes", 5);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/daily.cvd", dir);
+    int fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    cf_err e = {0};
+    assert_false(cf_vrecord_fresh_fd(dir, "daily.cvd", fd, 7, NOW));
+    assert_int_equal(cf_vrecord_note(dir, "daily.cvd", fd, 7, 1, NOW, &e), CF_OK);
+    assert_true(cf_vrecord_fresh_fd(dir, "daily.cvd", fd, 7, NOW + 60));
+    assert_false(cf_vrecord_fresh_fd(dir, "daily.cvd", fd, 8, NOW + 60)); /* another version */
+    assert_int_equal(cf_vrecord_note(dir, "daily.cvd", fd, 7, 0, NOW, &e), CF_OK);
+    assert_false(cf_vrecord_fresh_fd(dir, "daily.cvd", fd, 7, NOW + 60));
+    /* by name (no descriptor): the file as it is on disk */
+    assert_int_equal(cf_vrecord_note(dir, "daily.cvd", -1, 7, 1, NOW, &e), CF_OK);
+    assert_true(cf_vrecord_fresh_fd(dir, "daily.cvd", fd, 7, NOW + 60));
+    /* a file that is not there cannot be recorded */
+    assert_int_not_equal(cf_vrecord_note(dir, "main.cvd", -1, 7, 1, NOW, &e), CF_OK);
+    close(fd);
+    cf_test_rmtree(dir);
+    free(dir);
+}
+
 static void test_file_refusals(void **state)
 {
     (void)state;
@@ -413,11 +441,9 @@ static void test_file_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_identity_changes),
-        cmocka_unit_test(test_age_and_clock),
-        cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_format_parse_property),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_note_and_fresh_fd),
+        cmocka_unit_test(test_identity_changes), cmocka_unit_test(test_age_and_clock),
+        cmocka_unit_test(test_garbage),          cmocka_unit_test(test_format_parse_property),
         cmocka_unit_test(test_file_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
