@@ -84,7 +84,9 @@
  *     and NAME-M.cvd(.sign) with M != V, for every database handled.
  *  5. The run goes on after a failing database (databases are independent) and
  *     returns the first failure's code; 0 when every database is published or
- *     up to date. 403 and 429 from upstream end the run at once (17, 18).
+ *     up to date. 403 and 429 from upstream end the run at once (17, 18) with
+ *     the client's reaction (remote.h): the cool-down is recorded in o->state
+ *     (the caller saves it), and while it runs a mirror run asks nothing.
  *
  * Upstream transport comes through cf_update_env (updater.h): fetch, now,
  * sleep, log; testdb is not used (the clients load-test what they install). */

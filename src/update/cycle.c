@@ -648,7 +648,9 @@ int cf_cycle_mirror(cf_cycle_ctx *a)
         .lock_timeout = (unsigned)(s->lock_timeout > 0 ? s->lock_timeout : 0),
         .verify = &a->vctx,
         .newest_clamav = newest[0] ? newest : NULL,
+        .state = &st,
     };
+    cf_state st_before = st;
     env_ctx ec = {http, a};
     cf_update_env env = {&ec, env_fetch, env_now, env_sleep, env_log, NULL};
     uint32_t *before = calloc(s->databases.n + 1, sizeof *before);
@@ -658,6 +660,10 @@ int cf_cycle_mirror(cf_cycle_ctx *a)
         before[i] = cf_mirror_published(s->mirror_directory, s->databases.v[i]);
     int code = cf_mirror_run(&o, &env);
     cf_http_free(http);
+    /* A 403/429 from upstream (or an expired cool-down) changed the state:
+     * the next mirror run must see it, as a client's would. */
+    if (memcmp(&st, &st_before, sizeof st) != 0 && cf_state_save(s->database_directory, &st, &e) != CF_OK)
+        cf_log_warn("%s", e.msg);
     report_fill_mirror(rep, s, before, versions);
     rep->cooldown_until = read_cooldown(s->database_directory, NULL);
     report_write_metrics(rep, s, code == CF_FC_UPTODATE ? CF_FC_SUCCESS : code,

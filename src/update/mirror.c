@@ -953,6 +953,12 @@ int cf_mirror_run(const cf_mirror_opts *o, const cf_update_env *env)
         return CF_LOCK_EXIT;
     }
     cf_install_cleanup(o->dir, time(NULL) - 3600, report_cleanup, &c, &e);
+    if (cf_remote_cooldown_active(&net)) {
+        /* Upstream said stop (403/429) and the cool-down runs: nothing is
+         * asked and nothing in the directory changes. */
+        cf_install_unlock(&lk);
+        return CF_FC_SUCCESS;
+    }
     int first = 0;
     for (size_t i = 0; i < o->ndbs; i++) {
         int rc = mirror_db(o, env, &net, o->dbs[i], o->versions ? o->versions[i] : 0);

@@ -327,6 +327,8 @@ static int teardown(void **state)
 static const char *RUN_DB = "daily";
 static const cf_verifyctx *RUN_CTX = &VCTX;
 
+static cf_state *RUN_STATE; /* the cool-down state a run is given, or NULL */
+
 static int run(uint32_t v, unsigned keep, int nginx)
 {
     const char *dbs[] = {RUN_DB};
@@ -345,6 +347,7 @@ static int run(uint32_t v, unsigned keep, int nginx)
         .verify = RUN_CTX,
         .newest_clamav = "1.4.6",
         .no_nginx_conf = !nginx,
+        .state = RUN_STATE,
     };
     U.nreq = 0;
     U.nmsg = 0;
@@ -702,6 +705,31 @@ static void forbidden_stops(void **state)
     assert_false(exists("daily.version"));
 }
 
+/* A 403 upstream gets the client's reaction: a 24 h cool-down in the state,
+ * and the next mirror run asks nothing while it lasts. */
+static void forbidden_cools_down(void **state)
+{
+    (void)state;
+    up_publish(4, 3);
+    cf_state st;
+    memset(&st, 0, sizeof st);
+    RUN_STATE = &st;
+    U.status = 403;
+    assert_int_equal(run(4, 0, 0), CF_FC_EFORBIDDEN);
+    assert_true(st.retry_after >= U.now + CF_COOLDOWN_403 - 1);
+    assert_true(has_msg(CF_MSG_WARN, CF_STATE_MSG_403));
+    U.status = 0;
+    U.now += 3600;
+    assert_int_equal(run(4, 0, 0), 0);
+    assert_int_equal(U.nreq, 0);
+    assert_true(has_msg(CF_MSG_WARN, CF_STATE_MSG_PREVIOUS));
+    assert_false(exists("daily.cvd"));
+    U.now += CF_COOLDOWN_403;
+    assert_int_equal(run(4, 0, 0), 0);
+    expect_same("daily.cvd", cvd(4));
+    RUN_STATE = NULL;
+}
+
 static void unchecked_sign_not_published(void **state)
 {
     (void)state;
@@ -835,6 +863,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unchecked_sign_not_published, setup, teardown),
         cmocka_unit_test_setup_teardown(real_vectors_with_signs, setup, teardown),
         cmocka_unit_test(pointer_parse),
+        cmocka_unit_test_setup_teardown(forbidden_cools_down, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_upstream_header, setup, teardown),
         cmocka_unit_test_setup_teardown(upstream_pointer, setup, teardown),
         cmocka_unit_test(nginx_text),
