@@ -111,6 +111,17 @@ static int blocked(const mctx *c, const cf_http_resp *r, const char *url)
     return 0;
 }
 
+/* One request; a 403/429 gets the reaction and its code, else 0 with *r set
+ * (freed by the caller). */
+static int get_one(const mctx *c, const cf_http_req *req, cf_http_resp *r)
+{
+    fetch(c, req, r, 1);
+    int b = blocked(c, r, req->url);
+    if (b)
+        cf_http_resp_free(r);
+    return b;
+}
+
 static void staged_init(staged *s)
 {
     memset(s, 0, sizeof *s);
@@ -289,12 +300,9 @@ static int fetch_cvd(const mctx *c, const char *mirror, uint32_t V, staged *s)
             return CF_FC_EFAILEDGET;
         cf_http_req req = {.url = url, .headers = headers, .max_bytes = CF_MAX_DB_BYTES};
         cf_http_resp r;
-        fetch(c, &req, &r, 1);
-        int b = blocked(c, &r, url);
-        if (b) {
-            cf_http_resp_free(&r);
+        int b = get_one(c, &req, &r);
+        if (b)
             return b;
-        }
         cf_cvdhdr h;
         cf_err e = {0};
         if (outcome(&r) != CF_HTTP_OK) {
@@ -332,12 +340,9 @@ static int verify_cvd(const mctx *c, const char *mirror, uint32_t V, staged *s)
     if (url_join(url, mirror, name) == 0) {
         cf_http_req req = {.url = url, .max_bytes = CF_MAX_SIGN_BYTES};
         cf_http_resp r;
-        fetch(c, &req, &r, 1);
-        int b = blocked(c, &r, url);
-        if (b) {
-            cf_http_resp_free(&r);
+        int b = get_one(c, &req, &r);
+        if (b)
             return b;
-        }
         if (outcome(&r) == CF_HTTP_OK && r.body.n > 0) {
             sign = r.body;
             memset(&r.body, 0, sizeof r.body);

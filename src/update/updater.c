@@ -142,6 +142,7 @@ typedef struct dbctx {
     unsigned parts;    /* staged candidate files made so far */
     cf_discovery disc; /* what the version probe learnt beside the header */
     int open;          /* the header was stale: patch as far as the patches reach */
+    int readonly;      /* --check-only: write nothing, not even the per-mirror memory */
     uint32_t said;     /* the version the stale header said */
 } dbctx;
 
@@ -271,7 +272,9 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
     fetch(u, reqs, resps, 1 + extra, (unsigned)(1 + extra));
     if (discover) {
         cf_discovery_read(&u->net, &c->disc, c->db, resps + 1, extra);
-        if (c->disc.pointer_asked && c->disc.pointer_missing)
+        if (c->readonly)
+            ; /* nothing is written by a check */
+        else if (c->disc.pointer_asked && c->disc.pointer_missing)
             mirror_note(u, CF_MIRROR_LACKS_POINTER, mirror, now_of(u));
         else if (c->disc.pointer)
             mirror_note(u, CF_MIRROR_LACKS_POINTER, mirror, 0);
@@ -1326,7 +1329,7 @@ int cf_updater_db(cf_updater *u, const char *db, uint32_t remote_version)
 
 int cf_updater_probe(cf_updater *u, const char *db, uint32_t *version)
 {
-    dbctx c = {.u = u, .db = db};
+    dbctx c = {.u = u, .db = db, .readonly = 1};
     c.have_local = cf_updater_local(u->o.dbdir, db, &c.lhdr, c.lfile);
     *version = 0;
     char f[128];

@@ -281,61 +281,29 @@ cf_mirror_count() {
 
 # ---------------------------------------------------------------- nginx cache
 
-# cf_start_nginx_cache UPSTREAM_URL: nginx as a caching reverse proxy that caches
-# 200/206 for 30 days whatever the upstream says (TESTING.md), with an
-# X-Cache-Status header (HIT/MISS). Sets PROXY_URL, PROXY_PORT, PROXY_DIR,
-# PROXY_LOG (access log), PROXY_PID.
+# cf_start_nginx_cache UPSTREAM_URL [LOCATION_LINES]: nginx as a caching
+# reverse proxy that caches 200/206 for 30 days whatever the upstream says
+# (TESTING.md), with an X-Cache-Status header (HIT/MISS); LOCATION_LINES are
+# added to its location block. Its access log has CF_NGINX_LOG_FORMAT. Sets
+# PROXY_URL, PROXY_PORT, PROXY_DIR, PROXY_LOG (access log), PROXY_PID.
 cf_start_nginx_cache() {
-    local upstream=${1%/} dir port user_line=""
-    cf_have_cmd nginx || cf_skip "nginx not installed (Debian package nginx-light)"
-    cf_tmpdir dir
-    mkdir -p "$dir/cache" "$dir/tmp"
-    # As root the workers would switch to "nobody" and could not write the cache.
-    cf_is_root && user_line="user root root;"
-    for _ in 1 2 3 4 5; do
-        port=$(cf__free_port)
-        cat >"$dir/nginx.conf" <<EOF
-daemon off;
-$user_line
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 64; }
-http {
-    access_log $dir/access.log;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    proxy_cache_path $dir/cache levels=1:2 keys_zone=fc:1m max_size=50m inactive=30d use_temp_path=off;
-    server {
-        listen 127.0.0.1:$port;
-        location / {
+    local upstream=${1%/} extra=${2:-}
+    cf_start_nginx_site \
+        "    proxy_cache_path @DIR@/cache levels=1:2 keys_zone=fc:1m max_size=200m inactive=30d use_temp_path=off;" \
+        "        location / {
             proxy_pass $upstream;
             proxy_cache fc;
             proxy_ignore_headers Cache-Control Expires Set-Cookie;
             proxy_cache_valid 200 206 30d;
             add_header X-Cache-Status \$upstream_cache_status always;
-        }
-    }
-}
-EOF
-        cf__bg "$dir/nginx.out" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
-        PROXY_PID=$CF__LASTPID
-        if cf__wait_port "$port" 10 "$PROXY_PID"; then
-            PROXY_PORT=$port
-            PROXY_URL="http://127.0.0.1:$port"
-            PROXY_DIR=$dir
-            PROXY_LOG="$dir/access.log"
-            export PROXY_URL PROXY_PORT PROXY_DIR PROXY_LOG PROXY_PID
-            return 0
-        fi
-        cf_stop "$PROXY_PID"
-        grep -q 'Address already in use' "$dir/error.log" "$dir/nginx.out" 2>/dev/null || break
-    done
-    cat "$dir/error.log" "$dir/nginx.out" >&2 2>/dev/null
-    cf_abort "nginx did not start"
+$extra
+        }"
+    PROXY_URL=$NGINX_URL
+    PROXY_PORT=$NGINX_PORT
+    PROXY_DIR=$NGINX_DIR
+    PROXY_LOG=$NGINX_LOG
+    PROXY_PID=$NGINX_PID
+    export PROXY_URL PROXY_PORT PROXY_DIR PROXY_LOG PROXY_PID
 }
 
 # ---------------------------------------------------------------- network namespace and DNS
@@ -664,25 +632,9 @@ cf_start_nginx_origin() {
 # has CF_NGINX_LOG_FORMAT (with the cache status). Sets PROXY_URL, PROXY_PORT,
 # PROXY_DIR, PROXY_LOG, PROXY_PID.
 cf_start_nginx_shared_cache() {
-    local upstream=${1%/}
-    cf_start_nginx_site \
-        "    proxy_cache_path @DIR@/cache levels=1:2 keys_zone=fc:1m max_size=200m inactive=30d use_temp_path=off;" \
-        "        location / {
-            proxy_pass $upstream;
-            proxy_cache fc;
-            proxy_ignore_headers Cache-Control Expires Set-Cookie;
-            proxy_cache_valid 200 206 30d;
-            proxy_cache_lock on;
+    cf_start_nginx_cache "$1" "            proxy_cache_lock on;
             proxy_cache_lock_timeout 60s;
-            proxy_force_ranges on;
-            add_header X-Cache-Status \$upstream_cache_status always;
-        }"
-    PROXY_URL=$NGINX_URL
-    PROXY_PORT=$NGINX_PORT
-    PROXY_DIR=$NGINX_DIR
-    PROXY_LOG=$NGINX_LOG
-    PROXY_PID=$NGINX_PID
-    export PROXY_URL PROXY_PORT PROXY_DIR PROXY_LOG PROXY_PID
+            proxy_force_ranges on;"
 }
 
 # cf_nginx_lines LOG: number of lines in an access log (an offset for cf_nginx_tally).
