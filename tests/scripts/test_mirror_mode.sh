@@ -180,13 +180,12 @@ http {
     fastcgi_temp_path $NG/tmp/fastcgi;
     uwsgi_temp_path $NG/tmp/uwsgi;
     scgi_temp_path $NG/tmp/scgi;
-    server {
-        listen 127.0.0.1:$port;
-        root $M;
-        include $M/nginx-clamfresh-mirror.conf;
-    }
+    include $NG/site.conf;
 }
 EOF
+        # The shipped site example, pointed at this directory and port.
+        sed -e "s|listen 80;|listen 127.0.0.1:$port;|" -e '/listen \[::\]:80;/d' -e "s|/srv/clamav|$M|g" \
+            "$CF_SOURCE_DIR/dist/examples/nginx-clamfresh-mirror-site.conf.example" >"$NG/site.conf"
         cf__bg "$NG/nginx.out" nginx -p "$NG" -e "$NG/error.log" -c "$NG/nginx.conf"
         NG_PID=$CF__LASTPID
         cf__wait_port "$port" 10 "$NG_PID" && break

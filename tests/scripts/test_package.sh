@@ -64,6 +64,8 @@ done
 # dh_compress gzips documents over 4 kB
 cf_check "README.Debian is packaged" grep -qE '^/usr/share/doc/clamfresh/README\.Debian(\.gz)?$' "$T/contents"
 cf_check "the example config is packaged" grep -qE '^/usr/share/doc/clamfresh/examples/freshclam\.conf\.example(\.gz)?$' "$T/contents"
+cf_check "the nginx site example is packaged" \
+    grep -qE '^/usr/share/doc/clamfresh/examples/nginx-clamfresh-mirror-site\.conf\.example(\.gz)?$' "$T/contents"
 # Files of clamav-freshclam must not be in the package, or dpkg refuses it.
 for f in /usr/bin/freshclam /etc/clamav/freshclam.conf /usr/share/man/man1/freshclam.1.gz; do
     cf_check "package leaves $f to ClamAV's packages" bash -c "! grep -qxF '$f' '$T/contents'"
