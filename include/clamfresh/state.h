@@ -109,7 +109,8 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
 /* Per-mirror memory, in DatabaseDirectory, of what a mirror does not publish,
  * so that a run does not ask it again for a day: versioned full files
  * (NAME-V.cvd answered 404) and the version pointer (NAME.version answered
- * 404). Lines "<unix time> <mirror url>" and "<unix time> pointer <mirror url>". */
+ * 404), a PrivateMirror's NAME.cld (answered 404). Lines "<unix time> <mirror
+ * url>" and "<unix time> <kind> <mirror url>" (kind "pointer" or "cld"). */
 #define CF_MIRROR_STATE_FILE "clamfresh-mirrors.state"
 #define CF_MIRROR_STATE_MAX (64 * 1024)
 #define CF_MIRROR_LACK_RETRY (24 * 3600) /* ask a mirror again after a day */
@@ -118,6 +119,7 @@ void cf_state_msg_still_cooldown(const cf_state *s, char out[CF_STATE_MSG_SIZE])
 typedef enum cf_mirror_lack {
     CF_MIRROR_LACKS_VERSIONED, /* NAME-V.cvd */
     CF_MIRROR_LACKS_POINTER,   /* NAME.version */
+    CF_MIRROR_LACKS_CLD,       /* NAME.cld (a PrivateMirror that serves CVDs) */
 } cf_mirror_lack;
 
 /* Nonzero when dbdir's memory says mirror lacked kind less than a day before now. */

@@ -254,7 +254,7 @@ static int line_is(const char *line, const char *kind, const char *mirror, time_
 
 static const char *kind_word(cf_mirror_lack kind)
 {
-    return kind == CF_MIRROR_LACKS_POINTER ? "pointer" : NULL;
+    return kind == CF_MIRROR_LACKS_POINTER ? "pointer" : kind == CF_MIRROR_LACKS_CLD ? "cld" : NULL;
 }
 
 int cf_state_mirror_lacks(const char *dbdir, cf_mirror_lack kind, const char *mirror, time_t now)

@@ -143,6 +143,7 @@ typedef struct dbctx {
     cf_discovery disc; /* what the version probe learnt beside the header */
     int open;          /* the header was stale: patch as far as the patches reach */
     int readonly;      /* --check-only: write nothing, not even the per-mirror memory */
+    long last_status;  /* HTTP status of the last header probe (0: none) */
     uint32_t said;     /* the version the stale header said */
 } dbctx;
 
@@ -282,6 +283,7 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
     for (size_t i = 1; i <= extra; i++)
         cf_http_resp_free(&resps[i]);
     cf_http_resp r = resps[0];
+    c->last_status = r.err.code == CF_OK ? r.status : 0;
     int rc = 0;
     switch (classify(&r)) {
     case K_OK: {
@@ -1247,15 +1249,20 @@ static int try_once(dbctx *c, const char *mirror, int last)
     int rc;
     if (u->o.private_mirror && V == 0) {
         char f[128];
+        /* A private mirror that answered 404 for NAME.cld serves CVDs: not
+         * asked again for a day, so its 404s do not reach it per client run. */
+        int no_cld = cf_state_mirror_lacks(u->o.dbdir, CF_MIRROR_LACKS_CLD, mirror, now_of(u));
         snprintf(f, sizeof f, "%s.cld", c->db);
-        rc = probe(c, mirror, f, last, 1, 1, &V);
+        rc = no_cld ? CF_FC_EFAILEDGET : probe(c, mirror, f, last, 1, 1, &V);
         if (rc == 0 || rc == CF_FC_UPTODATE) {
             ext = "cld";
         } else if (rc == CF_FC_EFORBIDDEN || rc == CF_FC_ERETRYLATER) {
             return rc;
         } else {
+            if (!no_cld && c->last_status == 404)
+                mirror_note(u, CF_MIRROR_LACKS_CLD, mirror, now_of(u));
             snprintf(f, sizeof f, "%s.cvd", c->db);
-            rc = probe(c, mirror, f, last, 0, 0, &V);
+            rc = probe(c, mirror, f, last, 0, no_cld, &V);
         }
         rc = weigh(c, mirror, ext, rc, &V);
         if (rc != -1 && rc != R_DAMAGED)

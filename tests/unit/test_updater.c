@@ -1336,6 +1336,30 @@ static void test_private_mirror_cld(void **state)
     assert_false(db_exists("test.cvd"));
 }
 
+/* A PrivateMirror that serves CVDs answers 404 for NAME.cld: remembered, so
+ * the next run does not ask again (its 404s would reach the mirror per run). */
+static void test_private_mirror_without_cld(void **state)
+{
+    (void)state;
+    local_test1();
+    ff_fx("test.cvd.advertised", "test-2.cvd");
+    ff_fx("test-2.cdiff", "test-2.cdiff");
+    ff_fx("test-2.cdiff.sign", "test-2.cdiff.sign");
+    cf_updater u;
+    make_updater(&u, mirrors1, 1);
+    u.o.private_mirror = 1;
+    assert_int_equal(cf_updater_db(&u, "test", 0), 0);
+    assert_int_equal(count_req("R test.cld"), 1);
+    expect_db("test.cld", 2);
+    F.nreq = 0;
+    make_updater(&u, mirrors1, 1);
+    u.o.private_mirror = 1;
+    assert_int_equal(cf_updater_db(&u, "test", 0), 0);
+    assert_int_equal(count_req("R test.cld"), 0);
+    assert_int_equal(count_req("R test.cvd"), 1);
+    assert_true(has("test.cld database is up-to-date (version: 2"));
+}
+
 static void test_fc_texts(void **state)
 {
     (void)state;
@@ -1489,6 +1513,7 @@ int main(void)
         T(test_07_noversioned_memory),
         T(test_07_zero_byte_cdiff),
         T(test_08_cdiff_twice),
+        T(test_private_mirror_without_cld),
         T(test_stale_header_patches_reach),
         T(test_pointer_beats_stale_header),
         T(test_versioned_search),
