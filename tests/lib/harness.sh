@@ -347,31 +347,14 @@ cf_txt_now() {
 # namespace (created if needed) answering TXT NAME with VALUE (a comma in VALUE
 # starts a new character-string, as in dnsmasq). Sets DNSMASQ_LOG, DNSMASQ_PID.
 cf_start_dnsmasq_txt() {
-    cf_have_cmd dnsmasq || cf_skip "dnsmasq not installed (Debian package dnsmasq-base)"
-    [ -n "${CF_NETNS:-}" ] || cf_netns_create
-    local dir arg args=()
-    cf_tmpdir dir
+    local arg
     for arg in "$@"; do
         case $arg in
-        *=*) args+=("--txt-record=${arg%%=*},${arg#*=}") ;;
+        *=*) ;;
         *) cf_abort "cf_start_dnsmasq_txt: expected NAME=VALUE, got '$arg'" ;;
         esac
     done
-    DNSMASQ_LOG="$dir/dnsmasq.log"
-    : >"$DNSMASQ_LOG"
-    # The port is always 53: the namespace is private, so parallel tests do not meet.
-    ip netns exec "$CF_NETNS" dnsmasq --keep-in-foreground --conf-file=/dev/null \
-        --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 --port=53 \
-        --user=root --group=root --pid-file="$dir/dnsmasq.pid" \
-        --log-facility="$DNSMASQ_LOG" --log-queries "${args[@]}" \
-        </dev/null >>"$dir/dnsmasq.out" 2>&1 &
-    DNSMASQ_PID=$!
-    CF__PIDS+=("$DNSMASQ_PID")
-    if ! cf_wait_log "$DNSMASQ_LOG" 'started, version' 10; then
-        cat "$dir/dnsmasq.out" "$DNSMASQ_LOG" >&2
-        cf_abort "dnsmasq did not start"
-    fi
-    export DNSMASQ_LOG DNSMASQ_PID
+    cf_dnsmasq_serve "$@"
 }
 
 # ---------------------------------------------------------------- clamd
