@@ -4,8 +4,10 @@
  * fallback and partial-update rules, and install through install.h.
  *
  * The updater never talks to the network, the clock or the terminal itself: it
- * goes through cf_update_env, so tests drive every branch with an in-memory
- * mirror. Mechanisms (verification, containers, install) are the modules'. */
+ * goes through cf_update_env (by way of the remote layer, remote.h), so tests
+ * drive every branch with an in-memory mirror; and it touches files only
+ * through the store (stage.h, install.h, vrecord.h, state.h). Mechanisms
+ * (verification, containers, install) are the modules'. */
 #ifndef CLAMFRESH_UPDATER_H
 #define CLAMFRESH_UPDATER_H
 

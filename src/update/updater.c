@@ -1,13 +1,15 @@
 /* The per-database policy (updater.h). Every decision of freshclam-behavior.md
  * §4.3-§4.9 and §5.3 is made here, in this order:
  *
- *   try_once:   remote version (DNS, else Range probe) -> up to date?
- *               -> cdiff_route (L+1..V, fetched concurrently, applied in order)
+ *   try_once:   remote version (DNS, else the Range probe weighed against the
+ *               pointer and the next patch: weigh, remote.h) -> up to date?
+ *               -> cdiff_route (L+1..V, fetched in batches, applied in one pass;
+ *                  open-ended when only the patches know how far to go)
  *               -> full_route  (NAME-V.cvd, NAME.cvd?version=V, NAME.cvd no-cache)
- *   update_db:  MaxAttempts per mirror, mirror rotation, 403/429, not-synchronised.
+ *   db_attempts: MaxAttempts per mirror, mirror rotation, 403/429, not-synchronised.
  *
  * Bytes only become a database through the trust path (verify.h) and only
- * reach the directory through install.h. */
+ * reach the directory through the store (stage.h, install.h, vrecord.h). */
 #include "clamfresh/updater.h"
 
 #include <errno.h>
