@@ -84,6 +84,10 @@ typedef struct cf_update_env {
 #define CF_REMOTE_SEARCH_MAX 16               /* HEAD requests of one versioned-file search */
 #define CF_REMOTE_SEARCH_SPAN CF_PATCH_WINDOW /* versions a search looks ahead */
 
+/* The headers that ask every cache on the way to revalidate (for the small
+ * mutable names only: the probe, the pointer, the last-resort NAME.cvd). */
+extern const char *const cf_remote_nocache[];
+
 /* One conversation with the mirrors of a run. */
 typedef struct cf_remote {
     const cf_update_env *env;

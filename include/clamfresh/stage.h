@@ -30,6 +30,10 @@ cf_code cf_stage_rename(const char *from, const char *to, cf_err *e);
 void cf_stage_discard(const char *path);
 void cf_stage_close(int fd);
 
+/* The header of dir/name (a CVD or CLD), read without following a link.
+ * Returns 1 and fills *h when it parses, else 0. */
+int cf_stage_read_header(const char *dir, const char *name, cf_cvdhdr *h);
+
 /* Header of dbdir/<db>.cvd, else of dbdir/<db>.cld (freshclam-behavior.md §4.3).
  * Returns 1 and fills *hdr and file ("<db>.cvd"/"<db>.cld", 64 bytes) when one
  * is readable, else 0. */

@@ -50,22 +50,31 @@ void cf_stage_close(int fd)
         (void)close(fd);
 }
 
+int cf_stage_read_header(const char *dir, const char *name, cf_cvdhdr *h)
+{
+    char path[4096];
+    int w = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= sizeof path)
+        return 0;
+    cf_err e = {0};
+    /* Never through a link, never blocking on a FIFO (Hardening: local files). */
+    int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
+    if (fd < 0)
+        return 0;
+    uint8_t raw[CF_HDR_SIZE];
+    ssize_t got = pread(fd, raw, sizeof raw, 0);
+    close(fd);
+    return got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)got, h, &e) == CF_OK;
+}
+
 int cf_stage_local_header(const char *dbdir, const char *db, cf_cvdhdr *hdr, char *file)
 {
     static const char *const ext[] = {"cvd", "cld"};
     for (int i = 0; i < 2; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.%s", dbdir, db, ext[i]);
-        cf_err e = {0};
-        /* Never through a link, never blocking on a FIFO (Hardening: local files). */
-        int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
-        if (fd < 0)
-            continue;
-        uint8_t raw[CF_HDR_SIZE];
-        ssize_t got = pread(fd, raw, sizeof raw, 0);
-        close(fd);
-        if (got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)got, hdr, &e) == CF_OK) {
-            snprintf(file, 64, "%s.%s", db, ext[i]);
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", db, ext[i]);
+        if (cf_stage_read_header(dbdir, name, hdr)) {
+            snprintf(file, 64, "%s", name);
             return 1;
         }
     }

@@ -24,6 +24,7 @@
 #include "clamfresh/limits.h"
 #include "clamfresh/log.h"
 #include "clamfresh/mirror.h"
+#include "clamfresh/stage.h"
 #include "clamfresh/state.h"
 #include "clamfresh/updater.h"
 
@@ -749,14 +750,5 @@ int cf_cycle_check(cf_cycle_ctx *a)
 
 int cf_cycle_read_header(const char *dir, const char *name, cf_cvdhdr *h)
 {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    cf_err e = {0};
-    int fd = cf_file_open_db(p, O_RDONLY, 0, &e);
-    if (fd < 0)
-        return 0;
-    uint8_t raw[CF_HDR_SIZE];
-    ssize_t n = pread(fd, raw, sizeof raw, 0);
-    close(fd);
-    return n == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)n, h, &e) == CF_OK;
+    return cf_stage_read_header(dir, name, h);
 }

@@ -19,6 +19,7 @@
 #include "clamfresh/info.h"
 #include "clamfresh/install.h"
 #include "clamfresh/limits.h"
+#include "clamfresh/stage.h"
 
 #define MSG_MAX 2048
 #define URL_MAX CF_REMOTE_URL_MAX
@@ -75,9 +76,6 @@ static void fetch(const mctx *c, const cf_http_req *reqs, cf_http_resp *resps, s
     cf_remote_fetch(c->net, reqs, resps, n, c->o->concurrency ? c->o->concurrency : 1);
 }
 
-#define outcome(r) cf_remote_kind(r)
-#define reason(r, out, n) cf_remote_reason(r, out, n)
-
 /* Every URL buffer here is URL_MAX bytes. */
 static int url_join(char *out, const char *mirror, const char *file)
 {
@@ -90,18 +88,11 @@ static int path_join(char *out, size_t n, const char *dir, const char *name)
     return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
-static int file_exists(const char *dir, const char *name)
-{
-    char path[4096];
-    struct stat st;
-    return path_join(path, sizeof path, dir, name) == 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* 403 and 429 end the run: asking again at once only prolongs the block. The
  * reaction (cool-down, help text) is the remote layer's, as for a client. */
 static int blocked(const mctx *c, const cf_http_resp *r, const char *url)
 {
-    cf_http_outcome k = outcome(r);
+    cf_http_outcome k = cf_remote_kind(r);
     if (k == CF_HTTP_FORBIDDEN) {
         const char *file = strrchr(url, '/');
         return cf_remote_forbidden(c->net, file ? file + 1 : url, url, r);
@@ -175,21 +166,6 @@ cf_code cf_mirror_nginx_text(const char *dir, cf_buf *out, cf_err *e)
     return rc == CF_OK ? CF_OK : cf_err_set(e, CF_ENOMEM, "out of memory");
 }
 
-static int read_header(const char *dir, const char *name, cf_cvdhdr *h)
-{
-    char path[4096];
-    if (path_join(path, sizeof path, dir, name) != 0)
-        return 0;
-    cf_err e = {0};
-    int fd = cf_file_open_db(path, O_RDONLY, 0, &e);
-    if (fd < 0)
-        return 0;
-    uint8_t raw[CF_HDR_SIZE];
-    ssize_t got = pread(fd, raw, sizeof raw, 0);
-    close(fd);
-    return got == CF_HDR_SIZE && cf_cvdhdr_parse(raw, (size_t)got, h, &e) == CF_OK;
-}
-
 /* NAME.cvd gives the version; NAME-V.cvd must be there too, or the directory
  * does not hold a complete published state for it. */
 uint32_t cf_mirror_published(const char *dir, const char *db)
@@ -197,10 +173,10 @@ uint32_t cf_mirror_published(const char *dir, const char *db)
     char name[128];
     cf_cvdhdr h;
     snprintf(name, sizeof name, "%s.cvd", db);
-    if (!read_header(dir, name, &h))
+    if (!cf_stage_read_header(dir, name, &h))
         return 0;
     snprintf(name, sizeof name, "%s-%u.cvd", db, h.version);
-    return file_exists(dir, name) ? h.version : 0;
+    return cf_stage_exists(dir, name) ? h.version : 0;
 }
 
 /* ------------------------------------------------------------ version probe */
@@ -217,11 +193,11 @@ static int probe(const mctx *c, uint32_t P, uint32_t *ver)
         const char *mirror = c->o->mirrors[m];
         if (url_join(url, mirror, file) != 0)
             continue;
-        const char *const *nocache = NULL;
-        char tmp[160];
-        cf_remote_full_name(c->db, "cvd", 0, 2, tmp, sizeof tmp, &nocache);
-        cf_http_req reqs[3] = {
-            {.url = url, .range_head = 1, .headers = nocache, .max_bytes = CF_HDR_SIZE, .stop_at_max = 1}};
+        cf_http_req reqs[3] = {{.url = url,
+                                .range_head = 1,
+                                .headers = cf_remote_nocache,
+                                .max_bytes = CF_HDR_SIZE,
+                                .stop_at_max = 1}};
         cf_discovery d;
         size_t extra = cf_discovery_prepare(c->net, &d, mirror, c->db, P, 1, 1, reqs + 1);
         cf_http_resp resps[3];
@@ -236,9 +212,9 @@ static int probe(const mctx *c, uint32_t P, uint32_t *ver)
         cf_err e = {0};
         if (b) {
             /* reaction done */
-        } else if (outcome(r) != CF_HTTP_OK) {
+        } else if (cf_remote_kind(r) != CF_HTTP_OK) {
             char rs[512];
-            reason(r, rs, sizeof rs);
+            cf_remote_reason(r, rs, sizeof rs);
             say(c, CF_MSG_WARN, "%s: can't read the upstream version from %s: %s", c->db, url, rs);
         } else if (r->body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r->body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
             say(c, CF_MSG_WARN, "%s: malformed CVD header from %s: %s", c->db, url,
@@ -305,12 +281,12 @@ static int fetch_cvd(const mctx *c, const char *mirror, uint32_t V, staged *s)
             return b;
         cf_cvdhdr h;
         cf_err e = {0};
-        if (outcome(&r) != CF_HTTP_OK) {
+        if (cf_remote_kind(&r) != CF_HTTP_OK) {
             char rs[512];
-            reason(&r, rs, sizeof rs);
+            cf_remote_reason(&r, rs, sizeof rs);
             say(c, step == 0 && r.status == 404 ? CF_MSG_DEBUG : CF_MSG_WARN, "%s: %s", url, rs);
             why(s, "%s: %s", url, rs);
-            rc = outcome(&r) == CF_HTTP_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
+            rc = cf_remote_kind(&r) == CF_HTTP_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
         } else if (r.body.n < CF_HDR_SIZE || cf_cvdhdr_parse(r.body.p, CF_HDR_SIZE, &h, &e) != CF_OK) {
             say(c, CF_MSG_WARN, "%s: not a CVD: %s", url,
                 r.body.n < CF_HDR_SIZE ? "shorter than 512 bytes" : e.msg);
@@ -343,7 +319,7 @@ static int verify_cvd(const mctx *c, const char *mirror, uint32_t V, staged *s)
         int b = get_one(c, &req, &r);
         if (b)
             return b;
-        if (outcome(&r) == CF_HTTP_OK && r.body.n > 0) {
+        if (cf_remote_kind(&r) == CF_HTTP_OK && r.body.n > 0) {
             sign = r.body;
             memset(&r.body, 0, sizeof r.body);
         } else {
@@ -424,7 +400,7 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
                 rc = b;
                 break;
             }
-            cf_http_outcome k = outcome(r);
+            cf_http_outcome k = cf_remote_kind(r);
             if (k == CF_HTTP_NOT_FOUND || (k == CF_HTTP_OK && r->body.n == 0)) {
                 /* Upstream lacks it (an empty cdiff means "take the whole
                  * database"): the window starts above it. */
@@ -435,7 +411,7 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
             }
             if (k != CF_HTTP_OK) {
                 char rs[512];
-                reason(r, rs, sizeof rs);
+                cf_remote_reason(r, rs, sizeof rs);
                 say(c, CF_MSG_WARN, "%s: %s", urls[2 * i], rs);
                 why(s, "%s: %s", urls[2 * i], rs);
                 rc = k == CF_HTTP_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
@@ -443,7 +419,7 @@ static int fetch_patches(const mctx *c, const char *mirror, uint32_t V, uint32_t
             }
             const uint8_t *sp = NULL;
             size_t sn = 0;
-            if (outcome(sr) == CF_HTTP_OK && sr->body.n > 0) {
+            if (cf_remote_kind(sr) == CF_HTTP_OK && sr->body.n > 0) {
                 sp = sr->body.p;
                 sn = sr->body.n;
             }
@@ -588,7 +564,7 @@ static int remember(written *w, const char *name)
  * publish can take it back. */
 static cf_code put_file(const mctx *c, written *w, const char *name, const cf_buf *b, cf_err *e)
 {
-    int existed = file_exists(c->o->dir, name);
+    int existed = cf_stage_exists(c->o->dir, name);
     cf_code rc = cf_install_file(c->o->dir, name, b->p ? (const void *)b->p : "", b->n, e);
     if (rc == CF_OK && !existed && remember(w, name) != 0)
         return cf_err_set(e, CF_ENOMEM, "out of memory");
@@ -726,7 +702,7 @@ static uint32_t window_start(const mctx *c, uint32_t V)
     char name[160];
     while (n >= lo && n > 0) {
         snprintf(name, sizeof name, "%s-%u.cdiff", c->db, n);
-        if (!file_exists(c->o->dir, name))
+        if (!cf_stage_exists(c->o->dir, name))
             break;
         n--;
     }
@@ -785,16 +761,22 @@ static int attempt(const mctx *c, const char *mirror, uint32_t V, uint32_t P, st
     return rc;
 }
 
-/* Step 2 for one database: fetch, verify, publish; nothing is pruned here
- * (step 4 comes after every alias names the new files). */
-static int mirror_db(const cf_mirror_opts *o, const cf_update_env *env, cf_remote *net, const char *db,
-                     uint32_t version)
+static mctx db_ctx(const cf_mirror_opts *o, const cf_update_env *env, cf_remote *net, const char *db)
 {
     mctx c = {.o = o,
               .env = env,
               .db = db,
               .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES,
               .net = net};
+    return c;
+}
+
+/* Step 2 for one database: fetch, verify, publish; nothing is pruned here
+ * (step 4 comes after every alias names the new files). */
+static int mirror_db(const cf_mirror_opts *o, const cf_update_env *env, cf_remote *net, const char *db,
+                     uint32_t version)
+{
+    mctx c = db_ctx(o, env, net, db);
     if (strlen(db) >= NAME_MAX_DB || !cf_name_ok(db) || strchr(db, '-') || strchr(db, '.')) {
         say(&c, CF_MSG_ERROR, "%s: not a database name", db);
         return CF_FC_EARG;
@@ -855,16 +837,6 @@ static int mirror_db(const cf_mirror_opts *o, const cf_update_env *env, cf_remot
     return rc;
 }
 
-static mctx db_ctx(const cf_mirror_opts *o, const cf_update_env *env, cf_remote *net, const char *db)
-{
-    mctx c = {.o = o,
-              .env = env,
-              .db = db,
-              .keep = o->keep_patches ? o->keep_patches : CF_MIRROR_KEEP_PATCHES,
-              .net = net};
-    return c;
-}
-
 int cf_mirror_db(const cf_mirror_opts *o, const cf_update_env *env, const char *db, uint32_t version)
 {
     cf_remote net;
@@ -891,7 +863,7 @@ static void write_current(const mctx *c)
         char name[160];
         cf_cvdhdr h;
         snprintf(name, sizeof name, "%s.cvd", c->o->dbs[i]);
-        if (P && read_header(c->o->dir, name, &h) && h.flevel > fl)
+        if (P && cf_stage_read_header(c->o->dir, name, &h) && h.flevel > fl)
             fl = h.flevel;
         for (size_t k = 0; k < sizeof slots / sizeof slots[0]; k++)
             if (strcmp(slots[k].db, c->o->dbs[i]) == 0)

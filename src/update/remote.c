@@ -14,6 +14,8 @@
 
 #define MSG_MAX 2048
 
+const char *const cf_remote_nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
+
 void cf_remote_init(cf_remote *r, const cf_update_env *env, const char *proxy_label, cf_state *state)
 {
     memset(r, 0, sizeof *r);
@@ -222,7 +224,6 @@ int cf_remote_url(char *out, const char *mirror, const char *file)
 int cf_remote_full_name(const char *db, const char *ext, uint32_t version, int step, char *out, size_t n,
                         const char *const **headers)
 {
-    static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
     int w;
     *headers = NULL;
     switch (step) {
@@ -236,7 +237,7 @@ int cf_remote_full_name(const char *db, const char *ext, uint32_t version, int s
         break;
     case 2:
         w = snprintf(out, n, "%s.%s", db, ext);
-        *headers = nocache;
+        *headers = cf_remote_nocache;
         break;
     default:
         return -1;
@@ -332,7 +333,6 @@ cf_code cf_remote_pointer_parse(const uint8_t *p, size_t n, uint32_t *version, t
 size_t cf_discovery_prepare(cf_remote *r, cf_discovery *d, const char *mirror, const char *db, uint32_t local,
                             int scripted, int ask_pointer, cf_http_req *reqs)
 {
-    static const char *const nocache[] = {"Cache-Control: no-cache", "Pragma: no-cache", NULL};
     memset(d, 0, sizeof *d);
     cf_http_resp_init(&d->next);
     d->local = local;
@@ -345,8 +345,8 @@ size_t cf_discovery_prepare(cf_remote *r, cf_discovery *d, const char *mirror, c
     } else if (cf_remote_url(d->pointer_url, mirror, name) == 0) {
         d->want_pointer = 1;
         d->pointer_asked = 1;
-        reqs[n++] =
-            (cf_http_req){.url = d->pointer_url, .headers = nocache, .max_bytes = CF_REMOTE_POINTER_MAX};
+        reqs[n++] = (cf_http_req){
+            .url = d->pointer_url, .headers = cf_remote_nocache, .max_bytes = CF_REMOTE_POINTER_MAX};
     }
     snprintf(name, sizeof name, "%s-%u.cdiff", db, local + 1);
     if (local > 0 && local < UINT32_MAX && scripted && cf_remote_url(d->next_url, mirror, name) == 0) {

@@ -75,20 +75,6 @@ static void fetch(cf_updater *u, const cf_http_req *reqs, cf_http_resp *resps, s
     }
 }
 
-/* The one reading of a response (remote.h). */
-#define classify(r) cf_remote_kind(r)
-#define K_OK CF_HTTP_OK
-#define K_304 CF_HTTP_NOT_MODIFIED
-#define K_403 CF_HTTP_FORBIDDEN
-#define K_404 CF_HTTP_NOT_FOUND
-#define K_429 CF_HTTP_RATE_LIMITED
-#define K_TRANSPORT CF_HTTP_TRANSPORT
-typedef cf_http_outcome rkind;
-
-#define say_failure(u, ...) cf_remote_say_failure(&(u)->net, __VA_ARGS__)
-#define on_forbidden(u, ...) cf_remote_forbidden(&(u)->net, __VA_ARGS__)
-#define on_rate_limited(u, ...) cf_remote_rate_limited(&(u)->net, __VA_ARGS__)
-
 /* Every URL buffer here is URL_MAX bytes. */
 static int url_join(char *out, const char *mirror, const char *file)
 {
@@ -287,8 +273,8 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
     cf_http_resp r = resps[0];
     c->last_status = r.err.code == CF_OK ? r.status : 0;
     int rc = 0;
-    switch (classify(&r)) {
-    case K_OK: {
+    switch (cf_remote_kind(&r)) {
+    case CF_HTTP_OK: {
         cf_err e = {0};
         cf_cvdhdr h;
         int bad = 0;
@@ -315,7 +301,7 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
         }
         break;
     }
-    case K_304:
+    case CF_HTTP_NOT_MODIFIED:
         if (!c->have_local) {
             say(u, CF_MSG_ERROR,
                 "check_for_new_database_version: server claims we're up-to-date, but we don't have a local "
@@ -325,15 +311,16 @@ static int probe(dbctx *c, const char *mirror, const char *file, int last, int q
             rc = CF_FC_UPTODATE;
         }
         break;
-    case K_403:
+    case CF_HTTP_FORBIDDEN:
         say(u, CF_MSG_ERROR, "check_for_new_database_version: Blocked from using server %s.", mirror);
-        rc = on_forbidden(u, file, url, &r);
+        rc = cf_remote_forbidden(&u->net, file, url, &r);
         break;
-    case K_429:
-        rc = on_rate_limited(u, &r);
+    case CF_HTTP_RATE_LIMITED:
+        rc = cf_remote_rate_limited(&u->net, &r);
         break;
     default:
-        say_failure(u, quiet ? CF_MSG_WARN : warn_or_error(last), &r, "remote_cvdhead", url, mirror);
+        cf_remote_say_failure(&u->net, quiet ? CF_MSG_WARN : warn_or_error(last), &r, "remote_cvdhead", url,
+                              mirror);
         rc = CF_FC_EFAILEDGET;
         break;
     }
@@ -405,7 +392,7 @@ static void fetch_sign_after(dbctx *c, const char *mirror, uint32_t version, cf_
     cf_http_req sreq = {.url = surl, .max_bytes = CF_MAX_SIGN_BYTES};
     cf_http_resp sr;
     fetch(c->u, &sreq, &sr, 1, 1);
-    if (classify(&sr) == K_OK && sr.body.n > 0)
+    if (cf_remote_kind(&sr) == CF_HTTP_OK && sr.body.n > 0)
         cf_buf_set(sign, sr.body.p, sr.body.n);
     cf_http_resp_free(&sr);
 }
@@ -460,31 +447,31 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
     cf_http_resp *r = &resps[0];
 
     int rc = 0;
-    rkind k = d.scan_failed || d.io_failed ? K_OK : classify(r);
+    cf_http_outcome k = d.scan_failed || d.io_failed ? CF_HTTP_OK : cf_remote_kind(r);
     if (d.io_failed) {
         say(u, CF_MSG_ERROR, "Can't write %s: %s", path, d.io_err.msg);
         rc = CF_FC_EDBDIRACCESS;
-    } else if (k == K_OK && d.n == 0) {
+    } else if (k == CF_HTTP_OK && d.n == 0) {
         say(u, warn_or_error(last), "Can't download %s from %s: the server sent an empty file", file, url);
         rc = CF_FC_EEMPTYFILE;
-    } else if (k == K_304) {
+    } else if (k == CF_HTTP_NOT_MODIFIED) {
         say(u, CF_MSG_INFO, "%s is up-to-date.", file);
         rc = CF_FC_UPTODATE;
-    } else if ((k == K_404 || k == K_403) && quiet404) {
+    } else if ((k == CF_HTTP_NOT_FOUND || k == CF_HTTP_FORBIDDEN) && quiet404) {
         /* A mirror that refuses names it does not have (object stores without
          * list rights) answers 403 here; freshclam never asks for this name,
          * so it must not cost a 24 h cool-down when another name delivers. */
         say(u, CF_MSG_DEBUG, "%s is not published at %s", file, url);
-        rc = k == K_403 ? R_REFUSED : CF_FC_EFAILEDGET;
-    } else if (k == K_403) {
-        rc = on_forbidden(u, file, url, r);
-    } else if (k == K_429) {
-        rc = on_rate_limited(u, r);
-    } else if (k != K_OK) {
-        cf_msglevel lvl = warn_or_error(k == K_TRANSPORT ? last_attempt : last);
-        say_failure(u, lvl, r, "downloadFile", url, mirror);
+        rc = k == CF_HTTP_FORBIDDEN ? R_REFUSED : CF_FC_EFAILEDGET;
+    } else if (k == CF_HTTP_FORBIDDEN) {
+        rc = cf_remote_forbidden(&u->net, file, url, r);
+    } else if (k == CF_HTTP_RATE_LIMITED) {
+        rc = cf_remote_rate_limited(&u->net, r);
+    } else if (k != CF_HTTP_OK) {
+        cf_msglevel lvl = warn_or_error(k == CF_HTTP_TRANSPORT ? last_attempt : last);
+        cf_remote_say_failure(&u->net, lvl, r, "downloadFile", url, mirror);
         say(u, lvl, "Can't download %s from %s", file, url);
-        rc = k == K_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
+        rc = k == CF_HTTP_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
     }
 
     cf_cvdhdr h;
@@ -504,7 +491,8 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
         } else if (d.scan != NULL) {
             vrc = cf_dbscan_finish(d.scan, &h, &e);
         } else {
-            if (nreq == 2 && h.version == signver && classify(&resps[1]) == K_OK && resps[1].body.n > 0)
+            if (nreq == 2 && h.version == signver && cf_remote_kind(&resps[1]) == CF_HTTP_OK &&
+                resps[1].body.n > 0)
                 cf_buf_set(&sign, resps[1].body.p, resps[1].body.n);
             else
                 fetch_sign_after(c, mirror, h.version, &sign);
@@ -525,7 +513,7 @@ static int full_candidate(dbctx *c, const char *mirror, const char *file, const 
     cf_stage_close(d.fd);
     for (size_t i = 0; i < nreq; i++)
         cf_http_resp_free(&resps[i]);
-    if (rc != 0 || k != K_OK) {
+    if (rc != 0 || k != CF_HTTP_OK) {
         cf_stage_discard(path);
         cf_buf_free(&sign);
         return rc;
@@ -621,7 +609,7 @@ static int full_fetch(dbctx *c, const char *mirror, const char *ext, uint32_t V,
         return 0;
     /* Only 404s elsewhere: the 403 was the mirror's real answer. */
     if (refused[0] && rc == CF_FC_EFAILEDGET)
-        return on_forbidden(u, file, refused, NULL);
+        return cf_remote_forbidden(&u->net, file, refused, NULL);
     return rc;
 }
 
@@ -814,7 +802,9 @@ static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int
             url_join(url, mirror, patch);
             say(u, CF_MSG_PROGRESS, "Downloading database patch # %u...", ver);
             cf_http_resp *r = &resps[per * i];
-            if (c->open && ch->n > 0 && (classify(r) == K_404 || (classify(r) == K_OK && r->body.n == 0))) {
+            if (c->open && ch->n > 0 &&
+                (cf_remote_kind(r) == CF_HTTP_NOT_FOUND ||
+                 (cf_remote_kind(r) == CF_HTTP_OK && r->body.n == 0))) {
                 /* Past the newest patch: the chain ends here. */
                 say(u, CF_MSG_DEBUG, "%s: the patches reach version %u", c->db, ver - 1);
                 err = P_END;
@@ -824,17 +814,17 @@ static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int
              * freshclam 1.4.6 treats a 403 or 429 on a patch like any failed
              * patch: no cool-down, and the fallback rules decide (observed). */
             for (unsigned tries = 1;; tries++) {
-                rkind k = classify(r);
-                if (k == K_OK)
+                cf_http_outcome k = cf_remote_kind(r);
+                if (k == CF_HTTP_OK)
                     break;
-                if ((k == K_404 || k == K_403) && u->o.private_mirror) {
+                if ((k == CF_HTTP_NOT_FOUND || k == CF_HTTP_FORBIDDEN) && u->o.private_mirror) {
                     /* A private mirror need not carry cdiffs (the whole-file
                      * fallback): neither a warning nor worth a retry. */
                     say(u, CF_MSG_DEBUG, "%s does not carry %s", mirror, patch);
                     err = P_DOWNLOAD;
                     break;
                 }
-                say_failure(u, CF_MSG_WARN, r, "downloadFile", url, mirror);
+                cf_remote_say_failure(&u->net, CF_MSG_WARN, r, "downloadFile", url, mirror);
                 /* An ERROR on the database's last attempt, as freshclam words it. */
                 say(u, warn_or_error(last), "downloadPatchAndApply: Can't download %s from %s", patch, url);
                 if (tries >= u->o.max_attempts || r->unreachable) {
@@ -854,7 +844,8 @@ static int chain_fetch(dbctx *c, const char *mirror, uint32_t L, uint32_t V, int
             }
             const uint8_t *sp = NULL;
             size_t sn = 0;
-            if (with_sign && classify(&resps[per * i + 1]) == K_OK && resps[per * i + 1].body.n > 0) {
+            if (with_sign && cf_remote_kind(&resps[per * i + 1]) == CF_HTTP_OK &&
+                resps[per * i + 1].body.n > 0) {
                 sp = resps[per * i + 1].body.p;
                 sn = resps[per * i + 1].body.n;
             } else {
@@ -1088,7 +1079,7 @@ static void fetch_missing_sign(dbctx *c, const char *mirror)
     cf_http_req req = {.url = url, .max_bytes = CF_MAX_SIGN_BYTES};
     cf_http_resp r;
     fetch(u, &req, &r, 1, 1);
-    if (classify(&r) != K_OK || r.body.n == 0) {
+    if (cf_remote_kind(&r) != CF_HTTP_OK || r.body.n == 0) {
         say(u, CF_MSG_DEBUG, "No external .sign digital signature file for %s-%u", c->db, c->lhdr.version);
         cf_http_resp_free(&r);
         return;
@@ -1507,8 +1498,8 @@ static int custom_once(cf_updater *u, const char *url, const char *name, int las
     cf_http_resp r;
     fetch(u, &req, &r, 1, 1);
     int rc = 0;
-    switch (classify(&r)) {
-    case K_OK:
+    switch (cf_remote_kind(&r)) {
+    case CF_HTTP_OK:
         cf_buf_set(out, r.body.p, r.body.n);
         say(u, CF_MSG_INFO, "Downloading %s [100%%]", name);
         if (r.body.n == 0) {
@@ -1516,19 +1507,19 @@ static int custom_once(cf_updater *u, const char *url, const char *name, int las
             rc = CF_FC_EEMPTYFILE;
         }
         break;
-    case K_304:
+    case CF_HTTP_NOT_MODIFIED:
         *uptodate = 1;
         break;
-    case K_403:
-        rc = on_forbidden(u, name, url, &r);
+    case CF_HTTP_FORBIDDEN:
+        rc = cf_remote_forbidden(&u->net, name, url, &r);
         break;
-    case K_429:
-        rc = on_rate_limited(u, &r);
+    case CF_HTTP_RATE_LIMITED:
+        rc = cf_remote_rate_limited(&u->net, &r);
         break;
     default:
-        say_failure(u, warn_or_error(last), &r, "downloadFile", url, url);
+        cf_remote_say_failure(&u->net, warn_or_error(last), &r, "downloadFile", url, url);
         say(u, warn_or_error(last), "Can't download %s from %s", name, url);
-        rc = classify(&r) == K_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
+        rc = cf_remote_kind(&r) == CF_HTTP_TRANSPORT ? CF_FC_ECONNECTION : CF_FC_EFAILEDGET;
         break;
     }
     cf_http_resp_free(&r);
