@@ -74,7 +74,9 @@ typedef struct cf_http cf_http;
  * without key, LocalIPAddress without c-ares in libcurl) still yields a client:
  * cf_http_setup_error() then returns freshclam's message, and every request
  * fails with that message (CF_EINVAL) without touching the network.
- * Fails only on bad arguments or allocation failure. */
+ * Fails only on bad arguments or allocation failure. libcurl itself is opened
+ * at the client's first request (or here, to check LocalIPAddress); when it
+ * cannot be, every request fails with CF_ENET saying why. */
 cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e);
 void cf_http_free(cf_http *h);
 
@@ -183,9 +185,5 @@ void cf_http_user_agent(const char *engine_version, const char *uuid, char out[C
 
 /* Formats t as an RFC 1123 date ("Tue, 22 Jun 2021 18:58:22 GMT"). */
 void cf_http_date(time_t t, char out[32]);
-
-/* Must be called once before any other thread starts (curl_global_init). Safe
- * to call more than once; cf_http_new calls it too. */
-cf_code cf_http_global_init(cf_err *e);
 
 #endif

@@ -220,11 +220,6 @@ static int run(cf_app *a, const cf_cli_result *cr)
         cf_log_error("Initialization error!");
         return fail_after_config(a, CF_FC_EINIT);
     }
-    if (cf_http_global_init(&e) != CF_OK) {
-        cf_log_error("%s", e.msg);
-        cf_log_error("Initialization error!");
-        return fail_after_config(a, CF_FC_EINIT);
-    }
     if (!a->daemon)
         cf_engine_facts_save(); /* as DatabaseOwner, now */
 

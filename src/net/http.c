@@ -13,11 +13,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "clamfresh/limits.h"
 #include "clamfresh/retryafter.h"
 #include "clamfresh/version.h"
+#include "curlapi_priv.h"
 
 struct cf_http {
     char *user_agent;
@@ -36,7 +35,7 @@ struct cf_http {
     size_t rate_bytes;            /* the minimum rate: rate_bytes per rate_window s */
     long rate_window;
     int http2;      /* libcurl can speak HTTP/2 (nghttp2) */
-    CURLM *multi;   /* owns the connection cache shared by every request */
+    CURLM *multi;   /* owns the connection cache shared by every request; NULL until the first */
     unsigned conns; /* CURLINFO_NUM_CONNECTS summed */
     unsigned reqs;
 };
@@ -85,15 +84,26 @@ static long long mono_now(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-cf_code cf_http_global_init(cf_err *e)
+/* libcurl once loaded (curlapi.c); NULL until the first request of any client. */
+static const cf_curl_api *curl;
+
+/* Loads libcurl and sets up the client's connection cache: at the first
+ * request, so a run that sends none never opens the library. */
+static cf_code http_start(cf_http *h, cf_err *e)
 {
-    /* curl_global_init is reference counted and cheap after the first call. */
-    static int done;
-    if (done)
+    if (h->multi)
         return CF_OK;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return cf_err_set(e, CF_ENET, "libcurl initialization failed");
-    done = 1;
+    if (curl == NULL && (curl = cf_curl_api_get(e)) == NULL)
+        return e ? e->code : CF_ENET;
+    h->http2 = (curl->version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0;
+    h->multi = curl->multi_init();
+    if (h->multi == NULL ||
+        curl->multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK) {
+        if (h->multi)
+            curl->multi_cleanup(h->multi);
+        h->multi = NULL;
+        return cf_err_set(e, CF_ENOMEM, "cannot set up libcurl's multi interface");
+    }
     return CF_OK;
 }
 
@@ -102,7 +112,7 @@ void cf_http_free(cf_http *h)
     if (h == NULL)
         return;
     if (h->multi)
-        curl_multi_cleanup(h->multi);
+        curl->multi_cleanup(h->multi);
     free(h->user_agent);
     free(h->proxy_host);
     free(h->proxy_user);
@@ -120,11 +130,16 @@ void cf_http_free(cf_http *h)
  * accepts LocalIPAddress (it needs c-ares, §5.6). */
 static void check_local_ip(cf_http *h)
 {
-    CURL *c = curl_easy_init();
+    cf_err e = {0};
+    if (http_start(h, &e) != CF_OK) {
+        snprintf(h->setup_error, sizeof h->setup_error, "%s", e.msg);
+        return;
+    }
+    CURL *c = curl->easy_init();
     if (c == NULL)
         return;
     int v6 = strchr(h->local_ip, ':') != NULL;
-    CURLcode rc = curl_easy_setopt(c, v6 ? CURLOPT_DNS_LOCAL_IP6 : CURLOPT_DNS_LOCAL_IP4, h->local_ip);
+    CURLcode rc = curl->easy_setopt(c, v6 ? CURLOPT_DNS_LOCAL_IP6 : CURLOPT_DNS_LOCAL_IP4, h->local_ip);
     if (rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN)
         snprintf(h->setup_error, sizeof h->setup_error,
                  "create_curl_handle: Unable to bind DNS resolves to %s. Option requires that libcurl was "
@@ -134,7 +149,7 @@ static void check_local_ip(cf_http *h)
         /* freshclam says "IPv4" for both families. */
         snprintf(h->setup_error, sizeof h->setup_error,
                  "create_curl_handle: Unable to bind DNS resolves to %s. Invalid IPv4 address.", h->local_ip);
-    curl_easy_cleanup(c);
+    curl->easy_cleanup(c);
 }
 
 cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
@@ -142,9 +157,6 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
     if (p == NULL || out == NULL)
         return cf_err_set(e, CF_EINVAL, "cf_http_new: missing argument");
     *out = NULL;
-    cf_code c = cf_http_global_init(e);
-    if (c != CF_OK)
-        return c;
     cf_http *h = calloc(1, sizeof *h);
     if (h == NULL)
         return cf_err_set(e, CF_ENOMEM, "cf_http_new: out of memory");
@@ -158,8 +170,6 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
     h->progress_arg = p->progress_arg;
     h->rate_bytes = p->min_rate_bytes ? p->min_rate_bytes : CF_HTTP_MIN_RATE_BYTES;
     h->rate_window = p->min_rate_window > 0 ? p->min_rate_window : CF_HTTP_MIN_RATE_WINDOW;
-    h->http2 = (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0;
-    h->multi = curl_multi_init();
     h->user_agent = dup_or_null(p->user_agent);
     const char *ph = p->proxy_host;
     if (ph && strncasecmp(ph, "http://", 7) == 0)
@@ -177,9 +187,7 @@ cf_code cf_http_new(const cf_http_params *p, cf_http **out, cf_err *e)
         if ((h->proxy_label = malloc(n)) != NULL)
             snprintf(h->proxy_label, n, "%s:%ld", h->proxy_host, h->proxy_port);
     }
-    if (h->multi == NULL ||
-        curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK ||
-        (p->user_agent && !h->user_agent && *p->user_agent) || (ph && *ph && !h->proxy_host) ||
+    if ((p->user_agent && !h->user_agent && *p->user_agent) || (ph && *ph && !h->proxy_host) ||
         (h->proxy_host && !h->proxy_label) || (p->proxy_password && !h->proxy_password)) {
         cf_http_free(h);
         return cf_err_set(e, CF_ENOMEM, "cf_http_new: out of memory");
@@ -249,7 +257,7 @@ static int body_streams(const xfer *x)
     if (x->file_url)
         return 1;
     long status = 0;
-    curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+    curl->easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
     return status >= 200 && status < 300;
 }
 
@@ -351,7 +359,7 @@ static int rate_check(xfer *x, long long now)
     if (x->rate_next == 0) {
         curl_off_t sent = 0;
         if (x->rx == 0 &&
-            (curl_easy_getinfo(x->c, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK || sent <= 0))
+            (curl->easy_getinfo(x->c, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK || sent <= 0))
             return 0;
         x->rate_ring[0] = x->rx;
         x->rate_n = 1;
@@ -388,7 +396,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     }
     long status = 0;
     if (x->show_progress && dltotal > 0 &&
-        curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status >= 200 &&
+        curl->easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status >= 200 &&
         status < 300) {
         x->total = (uint64_t)dltotal;
         /* The final line (done == total) is drawn once, after the transfer. */
@@ -403,7 +411,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 #define SETOPT(opt, val)                                                                                     \
     do {                                                                                                     \
-        if (curl_easy_setopt(x->c, opt, val) != CURLE_OK)                                                    \
+        if (curl->easy_setopt(x->c, opt, val) != CURLE_OK)                                                   \
             return cf_err_set(&x->resp->err, CF_EINVAL, "%s: libcurl rejected option %s", x->req->url,       \
                               #opt);                                                                         \
     } while (0)
@@ -415,7 +423,7 @@ static cf_code xfer_setup(xfer *x)
     x->max = req->max_bytes ? req->max_bytes : CF_MAX_DB_BYTES;
     x->last_activity = mono_now();
     x->file_url = strncasecmp(req->url, "file:", 5) == 0;
-    if ((x->c = curl_easy_init()) == NULL)
+    if ((x->c = curl->easy_init()) == NULL)
         return cf_err_set(&x->resp->err, CF_ENOMEM, "%s: curl_easy_init failed", req->url);
 
     SETOPT(CURLOPT_URL, req->url);
@@ -497,9 +505,9 @@ static cf_code xfer_setup(xfer *x)
          * stays and no Accept-Encoding is sent. */
         struct curl_slist *l = NULL;
         for (const char *const *p = req->headers; *p; p++) {
-            struct curl_slist *t = curl_slist_append(l, *p);
+            struct curl_slist *t = curl->slist_append(l, *p);
             if (t == NULL) {
-                curl_slist_free_all(l);
+                curl->slist_free_all(l);
                 return cf_err_set(&x->resp->err, CF_ENOMEM, "%s: out of memory for headers", req->url);
             }
             l = t;
@@ -517,16 +525,16 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
     long status = 0, unmet = 0;
     curl_off_t ftime = -1;
     char *eff = NULL;
-    curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(x->c, CURLINFO_CONDITION_UNMET, &unmet);
-    curl_easy_getinfo(x->c, CURLINFO_FILETIME_T, &ftime);
-    if (curl_easy_getinfo(x->c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
+    curl->easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+    curl->easy_getinfo(x->c, CURLINFO_CONDITION_UNMET, &unmet);
+    curl->easy_getinfo(x->c, CURLINFO_FILETIME_T, &ftime);
+    if (curl->easy_getinfo(x->c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
         snprintf(r->effective_url, sizeof r->effective_url, "%s", eff);
     r->status = status;
     r->retry_after = x->retry_after;
     r->last_modified = ftime >= 0 ? (time_t)ftime : -1;
     long conns = 0;
-    if (curl_easy_getinfo(x->c, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+    if (curl->easy_getinfo(x->c, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
         x->h->conns += (unsigned)conns;
     x->h->reqs++;
 
@@ -550,7 +558,7 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
     }
     if (x->too_big) {
         r->curl_code = (int)rc;
-        snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(rc));
+        snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl->easy_strerror(rc));
         if (x->announced)
             return cf_err_set(&r->err, CF_ETOOBIG,
                               "%s: the server announced %llu bytes; the bound for this file is %zu bytes",
@@ -561,7 +569,7 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
     }
     if (x->stalled || x->slow) {
         r->curl_code = CURLE_OPERATION_TIMEDOUT;
-        snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(CURLE_OPERATION_TIMEDOUT));
+        snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl->easy_strerror(CURLE_OPERATION_TIMEDOUT));
         if (x->slow)
             return cf_err_set(&r->err, CF_ENET, "%s: fewer than %zu bytes in %ld seconds; giving up",
                               x->req->url, x->h->rate_bytes, x->h->rate_window);
@@ -569,22 +577,22 @@ static cf_code xfer_finish(xfer *x, CURLcode rc)
                           x->req->url, x->h->stall_timeout, (unsigned long long)r->bytes);
     }
     r->curl_code = (int)rc;
-    snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(rc));
+    snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl->easy_strerror(rc));
     long oserr = 0;
     if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
         r->unreachable = 1;
-    else if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(x->c, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK &&
+    else if (rc == CURLE_COULDNT_CONNECT && curl->easy_getinfo(x->c, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK &&
              (oserr == ENETUNREACH || oserr == EHOSTUNREACH))
         r->unreachable = 1;
     return cf_err_set(&r->err, CF_ENET, "%s: %s (curl error %d)", x->req->url,
-                      x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), (int)rc);
+                      x->errbuf[0] ? x->errbuf : curl->easy_strerror(rc), (int)rc);
 }
 
 static void xfer_cleanup(xfer *x)
 {
     if (x->c)
-        curl_easy_cleanup(x->c);
-    curl_slist_free_all(x->hdrs);
+        curl->easy_cleanup(x->c);
+    curl->slist_free_all(x->hdrs);
     x->c = NULL;
     x->hdrs = NULL;
 }
@@ -636,8 +644,8 @@ static int many_start(cf_http *h, const cf_http_req *reqs, cf_http_resp *resps, 
         return -1;
     /* Concurrent transfers would overwrite each other's bar. */
     x->show_progress = n == 1 && h->progress != NULL && !reqs[i].range_head;
-    curl_easy_setopt(x->c, CURLOPT_PRIVATE, (void *)x);
-    if (curl_multi_add_handle(h->multi, x->c) != CURLM_OK) {
+    curl->easy_setopt(x->c, CURLOPT_PRIVATE, (void *)x);
+    if (curl->multi_add_handle(h->multi, x->c) != CURLM_OK) {
         cf_err_set(&resps[i].err, CF_ENET, "%s: cannot add the transfer", reqs[i].url);
         xfer_cleanup(x);
         return -1;
@@ -651,13 +659,13 @@ static size_t many_reap(cf_http *h)
     size_t done = 0;
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+    while ((msg = curl->multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         xfer *x = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        curl->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode rc = msg->data.result;
-        curl_multi_remove_handle(h->multi, msg->easy_handle);
+        curl->multi_remove_handle(h->multi, msg->easy_handle);
         xfer_finish(x, rc);
         xfer_cleanup(x);
         done++;
@@ -680,9 +688,19 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
         }
         return cf_err_set(e, CF_ENOMEM, "cf_http_get_many: out of memory");
     }
+    cf_err se = {0};
+    if (n > 0 && http_start(h, &se) != CF_OK) {
+        for (size_t i = 0; i < n; i++) {
+            cf_http_resp_init(&resps[i]);
+            cf_err_set(&resps[i].err, se.code, "%s: %s", reqs[i].url ? reqs[i].url : "?", se.msg);
+        }
+        free(xs);
+        copy_err(e, &resps[0].err);
+        return se.code;
+    }
     /* Keep up to k idle connections (at least libcurl's usual 4) for the
      * next call instead of closing all but a few. */
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(k > 4 ? k : 4));
+    curl->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(k > 4 ? k : 4));
 
     size_t next = 0, running = 0, finished = 0;
     while (finished < n) {
@@ -697,18 +715,18 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
         if (running == 0)
             continue;
         int still = 0;
-        if (curl_multi_perform(h->multi, &still) != CURLM_OK)
+        if (curl->multi_perform(h->multi, &still) != CURLM_OK)
             break;
         size_t done = many_reap(h);
         running -= done;
         finished += done;
         if (still > 0 || running > 0)
-            curl_multi_poll(h->multi, NULL, 0, 200, NULL);
+            curl->multi_poll(h->multi, NULL, 0, 200, NULL);
     }
     /* Only reached early if libcurl's multi interface itself failed. */
     for (size_t i = 0; i < n; i++) {
         if (xs[i].c) {
-            curl_multi_remove_handle(h->multi, xs[i].c);
+            curl->multi_remove_handle(h->multi, xs[i].c);
             cf_err_set(&resps[i].err, CF_ENET, "%s: transfer abandoned (multi interface failure)",
                        reqs[i].url);
             xfer_cleanup(&xs[i]);

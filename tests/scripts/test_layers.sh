@@ -50,7 +50,23 @@ check_pure() { # check_pure LAYER REGEX WHAT
 check_pure base "$io_calls|$net_calls|$proc_calls" "file, network or process"
 check_pure format "$io_calls|$net_calls|$proc_calls" "file, network or process"
 check_pure publish "$io_calls|$net_calls|$proc_calls" "file, network or process"
-check_pure net "$io_calls|$proc_calls" "file or process"
+# The net layer opens libcurl itself, at the first request (src/net/curlapi.c):
+# dlopen is the one process function it may call, and no curl_ function may
+# be linked directly, or every run would load libcurl at start.
+check_pure net "$io_calls|${proc_calls//|dlopen/}" "file or process"
+curl_direct=$(imports "$B/libcf_net.a" | grep -E '^curl_' | tr '\n' ' ')
+if [ -z "$curl_direct" ]; then
+    cf_pass "layer net links no libcurl function directly"
+else
+    cf_fail "layer net links libcurl functions directly: $curl_direct"
+fi
+if [ -x "$B/clamfresh" ]; then
+    if readelf -d "$B/clamfresh" | grep NEEDED | grep -q libcurl; then
+        cf_fail "clamfresh lists libcurl as NEEDED: every run would load it at start"
+    else
+        cf_pass "clamfresh does not load libcurl at start"
+    fi
+fi
 
 # Publishing code is cvdtool's: none of it in clamfresh, all of it in cvdtool.
 mapfile -t pub < <(nm --defined-only -g "$B/libcf_publish.a" 2>/dev/null | awk 'NF==3 && $2=="T" {print $3}' | sort -u)

@@ -75,6 +75,9 @@ cf_expect_file_match "$T/unit" '^ExecStart=/usr/bin/clamfresh$'
 cf_expect_file_match "$T/unit" '^MemoryDenyWriteExecute=yes$'
 dpkg-deb -f "$DEB" Depends >"$T/depends"
 cf_check "depends on adduser (postinst creates the user clamav)" grep -qw adduser "$T/depends"
+# clamfresh opens libcurl with dlopen at its first request, so dh_shlibdeps
+# cannot see it: control names it.
+cf_check "depends on libcurl4 (opened at run time, not linked)" grep -qE '(^|, )libcurl4 \(>= 7\.85' "$T/depends"
 cf_check "no Conflicts/Breaks/Replaces with ClamAV's packages" \
     test -z "$(dpkg-deb -f "$DEB" Conflicts Breaks Replaces)"
 

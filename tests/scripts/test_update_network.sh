@@ -209,16 +209,24 @@ dns_stale_cache() {
     cf_start_dnsmasq_txt "current.cvd.clamav.net=$(cf_txt_now 1.4.6 62 27830)" "test.cvd.clamav.net=3:$(date +%s)"
     rm -f "$DB/test.cvd" "$DB/test-1.cvd.sign"
     use_mirror "$PROXY_URL"
-    cf_expect_exit 0 cf_netns_exec "$CLAMFRESH" --config-file="$CONF" "${FX_ARGS[@]}" --update-db=test
+    # The dynamic loader's log of the files it maps: libcurl is opened at the
+    # first request and never by a run that sends none.
+    local ld=$CASE/ld
+    cf_expect_exit 0 cf_netns_exec env LD_DEBUG=files LD_DEBUG_OUTPUT="$ld-update" \
+        "$CLAMFRESH" --config-file="$CONF" "${FX_ARGS[@]}" --update-db=test
     cf_expect_out 'test.cvd updated \(version: 3'
+    cf_check "libcurl was opened for the download" grep -qs 'file=libcurl' "$ld-update".*
     cf_expect_no 'Trying to retrieve CVD header'
     cf_check "installed version 3 despite the stale cache" bash -c "[ \"\$(head -c 512 '$DB/test.cvd' | cut -d: -f3)\" = 3 ]"
     cf_check "asked the cache-busting name" grep -q 'version=3' "$MIRROR_LOG"
     local before
     before=$(wc -l <"$MIRROR_LOG")
-    cf_expect_exit 0 cf_netns_exec "$CLAMFRESH" --config-file="$CONF" "${FX_ARGS[@]}" --update-db=test
+    cf_expect_exit 0 cf_netns_exec env LD_DEBUG=files LD_DEBUG_OUTPUT="$ld-current" \
+        "$CLAMFRESH" --config-file="$CONF" "${FX_ARGS[@]}" --update-db=test
     cf_expect_out 'test.cvd database is up-to-date \(version: 3'
     cf_check "up to date by DNS: no request reached the mirror" test "$(wc -l <"$MIRROR_LOG")" = "$before"
+    cf_check "up to date by DNS: the loader logged the run" ls "$ld-current".*
+    cf_check "up to date by DNS: libcurl was never opened" bash -c '! grep -qs "file=libcurl" "$1".*' _ "$ld-current"
     cf_stop "$DNSMASQ_PID"
     cf_stop "$PROXY_PID"
     cf_stop "$MIRROR_PID"
