@@ -90,6 +90,12 @@ typedef struct cf_mcheck cf_mcheck;
 cf_code cf_mcheck_new(cf_mcheck **m, cf_err *e);
 cf_code cf_mcheck_member(cf_mcheck *m, const char *name, uint64_t size, const uint8_t sha256[32], cf_err *e);
 cf_code cf_mcheck_info(cf_mcheck *m, const char *name, const uint8_t *p, size_t n, cf_err *e);
+/* A reader that hashes a member later (on another thread) records it with any
+ * digest and fills the real one in before finish: index counts the members
+ * recorded so far from 0 (cf_mcheck_count() - 1 right after the call).
+ * CF_EINVAL for an index not recorded. */
+size_t cf_mcheck_count(const cf_mcheck *m);
+cf_code cf_mcheck_set_digest(cf_mcheck *m, size_t index, const uint8_t sha256[32], cf_err *e);
 /* After cf_mcheck_info: the entry the manifest lists for name, or NULL (none,
  * or the manifest did not parse). The manifest is not yet verified then. */
 const cf_info_entry *cf_mcheck_expect(const cf_mcheck *m, const char *name);

@@ -75,6 +75,19 @@ cf_code cf_mcheck_member(cf_mcheck *m, const char *name, uint64_t size, const ui
     return CF_OK;
 }
 
+size_t cf_mcheck_count(const cf_mcheck *m)
+{
+    return m->n;
+}
+
+cf_code cf_mcheck_set_digest(cf_mcheck *m, size_t index, const uint8_t sha256[32], cf_err *e)
+{
+    if (index >= m->n)
+        return cf_err_set(e, CF_EINVAL, "member %zu of %zu: no such member recorded", index, m->n);
+    memcpy(m->m[index].sha256, sha256, 32);
+    return CF_OK;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp((*(const cf_info_entry *const *)a)->name, (*(const cf_info_entry *const *)b)->name);

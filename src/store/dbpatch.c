@@ -27,6 +27,7 @@
 #include "clamfresh/fileio.h"
 #include "clamfresh/info.h"
 #include "clamfresh/limits.h"
+#include "rehash_priv.h"
 
 #define IOBUF (1024 * 1024)
 
@@ -39,7 +40,14 @@ typedef struct outw {
     uint64_t off; /* file offset of buf[0] */
     uint8_t *buf;
     size_t n;
+    uint64_t kicked; /* writeback was started for [0, kicked) */
 } outw;
+
+/* Writeback is started every WRITEBACK_STEP bytes, so the disk works while the
+ * rest of the database streams and the caller's fsync waits only for the
+ * tail: without it that fsync would write the whole file after the stream
+ * (as long again as the stream itself on a 164 MiB CLD). */
+#define WRITEBACK_STEP (8u << 20)
 
 static cf_code ow_flush(outw *w, cf_err *e)
 {
@@ -54,6 +62,12 @@ static cf_code ow_flush(outw *w, cf_err *e)
     }
     w->off += w->n;
     w->n = 0;
+    if (w->off - w->kicked >= WRITEBACK_STEP) {
+        /* Only a hint: durability is the caller's fsync, so a failure here
+         * (a file system without it) changes nothing. */
+        (void)sync_file_range(w->fd, (off_t)w->kicked, (off_t)(w->off - w->kicked), SYNC_FILE_RANGE_WRITE);
+        w->kicked = w->off;
+    }
     return CF_OK;
 }
 
@@ -103,6 +117,8 @@ static void ow_rewind(outw *w, uint64_t pos)
         w->off = pos;
         w->n = 0;
     }
+    if (w->kicked > pos)
+        w->kicked = pos;
 }
 
 /* ---------------------------------------------------------- names seen once */
@@ -180,6 +196,17 @@ typedef struct deferred {
     int done;
 } deferred;
 
+/* A member whose output hash the hashing thread computes: its index in the
+ * new manifest check and its job there. */
+typedef struct later {
+    size_t member;
+    long job;
+} later;
+
+/* Edited members from this size on are hashed on the second thread (smaller
+ * ones are not worth the hand-over). */
+#define REHASH_MIN (1024 * 1024)
+
 typedef struct run {
     const cf_dbpatch_opts *o;
     cf_patchplan *plan;
@@ -194,7 +221,7 @@ typedef struct run {
     char name[CF_MAX_NAME + 1];
     uint64_t in_size;
     int is_info, touched, spool_fd;
-    const cf_info_entry *trusted; /* untouched, unchanged, from a trusted base: not hashed */
+    const cf_info_entry *trusted; /* from a trusted base, its manifest entry stands in for the input hash */
     cf_buf old_info;
 
     /* the output member being written */
@@ -207,6 +234,14 @@ typedef struct run {
     nameset seen;
     deferred *defer;
     size_t ndefer;
+
+    cf_rehash *rh;   /* the hashing thread, started at the first large edited member */
+    int rh_failed;   /* no thread could be had: hash inline */
+    int hash_later;  /* the member being written is hashed by rh */
+    long later_idx;  /* its index there */
+    uint64_t fed_to; /* its bytes before this file offset are handed over */
+    later *laters;
+    size_t nlaters;
 } run;
 
 static int ends_with_info(const char *name)
@@ -246,10 +281,18 @@ static cf_code out_sink(void *arg, const uint8_t *p, size_t n, cf_err *e)
         if (rc != CF_OK)
             return fail(r, CF_DBPATCH_PATCH, rc);
     }
-    EVP_DigestUpdate(r->outsha, p, n);
+    if (!r->hash_later)
+        EVP_DigestUpdate(r->outsha, p, n);
     r->out_size += n;
     cf_code rc = ow_write(&r->w, p, n, e);
-    return rc == CF_OK ? CF_OK : fail(r, CF_DBPATCH_IO, rc);
+    if (rc != CF_OK)
+        return fail(r, CF_DBPATCH_IO, rc);
+    if (r->hash_later && r->w.off > r->fed_to) {
+        /* What the writer flushed is in the file: the thread may read it. */
+        cf_rehash_feed(r->rh, r->fed_to, r->w.off - r->fed_to);
+        r->fed_to = r->w.off;
+    }
+    return CF_OK;
 }
 
 static cf_code out_begin(run *r, cf_err *e)
@@ -294,13 +337,59 @@ static cf_code out_end(run *r, const uint8_t digest[32], cf_err *e)
 
 /* A touched member through its patch filter; data comes from the input stream
  * (fed by the caller) or, for a deferred member, from its spool file. */
-static cf_code patched_begin(run *r, int exists, cf_err *e)
+static cf_code patched_begin(run *r, int exists, uint64_t size_hint, cf_err *e)
 {
+    r->hash_later = 0;
+    if (exists && size_hint >= REHASH_MIN && !ends_with_info(r->name) && !r->rh_failed) {
+        cf_err ignored = {0};
+        if (r->rh == NULL && (r->rh = cf_rehash_new(r->w.fd, &ignored)) == NULL)
+            r->rh_failed = 1;
+        r->hash_later = r->rh != NULL && r->nlaters < CF_MAX_MEMBERS;
+    }
     cf_code rc = out_begin(r, e);
+    if (rc == CF_OK && r->hash_later) {
+        r->fed_to = r->hdr_at + 512;
+        if ((r->later_idx = cf_rehash_begin(r->rh, e)) < 0)
+            rc = fail(r, CF_DBPATCH_PATCH, e->code);
+    }
     if (rc != CF_OK)
         return rc;
     cf_sink s = {out_sink, r};
     rc = cf_memberpatch_new(r->plan, r->name, exists, &s, &r->mp, e);
+    return rc == CF_OK ? CF_OK : fail(r, CF_DBPATCH_PATCH, rc);
+}
+
+/* Hands the member's bytes, written out, to the hashing thread; the new
+ * manifest check gets a placeholder digest now and the real one in
+ * settle_laters, before its verdict. */
+static cf_code later_end(run *r, cf_err *e)
+{
+    static const uint8_t unknown[32];
+    if (r->laters == NULL && (r->laters = calloc(CF_MAX_MEMBERS, sizeof *r->laters)) == NULL)
+        return cf_err_set(e, CF_ENOMEM, "out of memory");
+    cf_code rc = ow_flush(&r->w, e);
+    if (rc != CF_OK)
+        return fail(r, CF_DBPATCH_IO, rc);
+    cf_rehash_feed(r->rh, r->fed_to, r->hdr_at + 512 + r->out_size - r->fed_to);
+    cf_rehash_end(r->rh, 1);
+    r->hash_later = 0;
+    rc = out_end(r, unknown, e);
+    if (rc != CF_OK)
+        return rc;
+    r->laters[r->nlaters++] = (later){cf_mcheck_count(r->newm) - 1, r->later_idx};
+    return CF_OK;
+}
+
+/* Waits for the hashing thread and gives the new manifest check its digests. */
+static cf_code settle_laters(run *r, cf_err *e)
+{
+    if (r->nlaters == 0)
+        return CF_OK;
+    cf_code rc = cf_rehash_wait(r->rh, e);
+    if (rc != CF_OK)
+        return fail(r, CF_DBPATCH_IO, rc);
+    for (size_t i = 0; i < r->nlaters && rc == CF_OK; i++)
+        rc = cf_mcheck_set_digest(r->newm, r->laters[i].member, cf_rehash_digest(r->rh, r->laters[i].job), e);
     return rc == CF_OK ? CF_OK : fail(r, CF_DBPATCH_PATCH, rc);
 }
 
@@ -313,9 +402,15 @@ static cf_code patched_end(run *r, cf_err *e)
     if (rc != CF_OK)
         return fail(r, CF_DBPATCH_PATCH, rc);
     if (!exists_after) {
+        if (r->hash_later) {
+            cf_rehash_end(r->rh, 0);
+            r->hash_later = 0;
+        }
         ow_rewind(&r->w, r->hdr_at);
         return CF_OK;
     }
+    if (r->hash_later)
+        return later_end(r, e);
     uint8_t d[32];
     EVP_DigestFinal_ex(r->outsha, d, NULL);
     return out_end(r, d, e);
@@ -353,14 +448,21 @@ static cf_code m_begin(void *arg, const char *name, uint64_t size, cf_err *e)
     r->touched = cf_patchplan_touches(r->plan, name);
     r->spool_fd = -1;
     r->trusted = NULL;
-    if (!r->touched && r->o->base_trusted && !r->is_info) {
-        /* Both manifests are known by now when the .info came early, as
-         * ClamAV orders members; an entry the chain left as it was names
-         * bytes the recent full verification already vouched for. */
-        const cf_info_entry *was = cf_mcheck_expect(r->oldm, name), *now = cf_mcheck_expect(r->newm, name);
-        if (was != NULL && now != NULL && was->size == now->size && was->size == size &&
-            memcmp(was->sha256, now->sha256, 32) == 0)
-            r->trusted = now;
+    if (r->o->base_trusted && !r->is_info) {
+        /* The recent full verification vouched for these input bytes, so
+         * hashing them again proves nothing new. A member the chain edits is
+         * still gated by the hash of its output against the new manifest.
+         * One it leaves as it was is copied unhashed only when the new
+         * manifest names the same bytes: both manifests are known by now
+         * when the .info came early, as ClamAV orders members. */
+        const cf_info_entry *was = cf_mcheck_expect(r->oldm, name);
+        if (was != NULL && was->size == size) {
+            const cf_info_entry *now = r->touched ? NULL : cf_mcheck_expect(r->newm, name);
+            if (r->touched)
+                r->trusted = was;
+            else if (now != NULL && now->size == was->size && memcmp(was->sha256, now->sha256, 32) == 0)
+                r->trusted = now;
+        }
     }
     if (r->trusted == NULL)
         EVP_DigestInit_ex(r->insha, EVP_sha256(), NULL);
@@ -371,7 +473,7 @@ static cf_code m_begin(void *arg, const char *name, uint64_t size, cf_err *e)
         return rc;
     if (!cf_patchplan_ready(r->plan, name))
         return spool_open(r, e);
-    return patched_begin(r, 1, e);
+    return patched_begin(r, 1, size, e);
 }
 
 static cf_code m_data(void *arg, const uint8_t *p, size_t n, cf_err *e)
@@ -526,7 +628,7 @@ static cf_code replay(run *r, deferred *d, uint8_t *buf, cf_err *e)
     if (fd < 0)
         return fail(r, CF_DBPATCH_IO, cf_err_set(e, CF_EIO, "Can't open %s: %s", d->path, strerror(errno)));
     snprintf(r->name, sizeof r->name, "%s", d->name);
-    cf_code rc = patched_begin(r, 1, e);
+    cf_code rc = patched_begin(r, 1, 0, e);
     for (;;) {
         if (rc != CF_OK)
             break;
@@ -576,7 +678,7 @@ static cf_code run_created(run *r, cf_err *e)
         if (nameset_has(&r->seen, name))
             continue;
         snprintf(r->name, sizeof r->name, "%s", name);
-        cf_code rc = patched_begin(r, 0, e);
+        cf_code rc = patched_begin(r, 0, 0, e);
         if (rc == CF_OK)
             rc = patched_end(r, e);
         if (rc != CF_OK)
@@ -636,6 +738,8 @@ static cf_code finish(run *r, const cf_cvdhdr *local, cf_cvdhdr *newhdr, cf_err 
         rc = ow_flush(&r->w, e) == CF_OK ? CF_OK : fail(r, CF_DBPATCH_IO, e->code);
     if (rc == CF_OK && ftruncate(r->w.fd, (off_t)ow_pos(&r->w)) != 0)
         rc = fail(r, CF_DBPATCH_IO, cf_err_set(e, CF_EIO, "truncate failed: %s", strerror(errno)));
+    if (rc == CF_OK)
+        rc = settle_laters(r, e);
     if (rc != CF_OK)
         return rc;
     rc = cf_mcheck_finish(r->newm, NULL, r->o->verify->trust->info, 0, e);
@@ -646,6 +750,8 @@ static cf_code finish(run *r, const cf_cvdhdr *local, cf_cvdhdr *newhdr, cf_err 
 
 static void run_free(run *r)
 {
+    cf_rehash_free(r->rh);
+    free(r->laters);
     cf_memberpatch_free(r->mp);
     if (r->spool_fd >= 0)
         close(r->spool_fd);

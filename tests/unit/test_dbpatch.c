@@ -321,6 +321,141 @@ static void test_corrupt_local_is_base_fault(void **state)
     cf_buf_free(&local);
 }
 
+/* A trusted base skips the input hash of the members the chain edits too, so a
+ * damaged byte in one of them must still be caught: by the hash of the
+ * patched output against the new manifest (or by the script not applying). */
+static void test_trusted_base_still_gates_edited_members(void **state)
+{
+    (void)state;
+    const cf_dbfile *edited = NULL;
+    for (size_t i = 0; i < img[1].nfiles && edited == NULL; i++) {
+        const cf_dbfile *f = &img[1].files[i], *g = cf_image_get(&img[2], f->name);
+        if (strstr(f->name, ".info") == NULL && strcmp(f->name, "COPYING") != 0 && g != NULL &&
+            (g->data.n != f->data.n || memcmp(g->data.p, f->data.p, f->data.n) != 0))
+            edited = f;
+    }
+    assert_non_null(edited);
+    cf_buf local = CF_BUF_INIT;
+    local_cld(1, 0, &local);
+    const uint8_t *at = memmem(local.p, local.n, edited->data.p, edited->data.n);
+    assert_non_null(at);
+    /* One signature character, mid-member: the line structure stays. */
+    size_t off = (size_t)(at - local.p) + edited->data.n / 2;
+    while (local.p[off] == '\n' || local.p[off] == ':')
+        off++;
+    local.p[off] = local.p[off] == 'a' ? 'b' : 'a';
+    for (trusted = 0; trusted < 2; trusted++) {
+        outcome o;
+        stream(&local, 1, 2, "test", 2, &o);
+        if (o.rc == CF_OK)
+            fail_msg("a damaged byte in %s passed (trusted %d)", edited->name, trusted);
+        /* Untrusted, the base's own manifest names the damage first. */
+        assert_int_equal(o.fault, trusted ? CF_DBPATCH_PATCH : CF_DBPATCH_BASE);
+        cf_buf_free(&o.out);
+    }
+    trusted = 0;
+    cf_buf_free(&local);
+}
+
+/* Members of several MiB are hashed on the stream's second thread: the result
+ * is the reference, byte for byte, and a damaged byte in such a member of a
+ * trusted base is refused by the digest that thread computed. */
+static void test_large_members_hashed_aside(void **state)
+{
+    (void)state;
+    cf_err e = {0};
+    cf_image a, b;
+    cf_image_init(&a);
+    assert_int_equal(cf_image_put(&a, "COPYING", "GPL-2.0 text stand-in\n", 22, &e), CF_OK);
+    const char *const big[] = {"big.hdb", "big.ndb"};
+    for (size_t m = 0; m < 2; m++) {
+        cf_buf body = CF_BUF_INIT;
+        for (unsigned i = 0; body.n < (3u << 20) + 12345 * m; i++)
+            random_line(&body, i);
+        assert_int_equal(cf_image_put(&a, big[m], body.p, body.n, &e), CF_OK);
+        cf_buf_free(&body);
+    }
+    assert_int_equal(cf_image_put(&a, "small.fp", "Sig.1:0\n", 8, &e), CF_OK);
+    sign_version(&a, 1);
+    make_next(&a, &b, 2);
+    /* Every large member edited, so both go to the second thread. */
+    for (size_t m = 0; m < 2; m++) {
+        const cf_dbfile *f = cf_image_get(&b, big[m]);
+        cf_buf body = CF_BUF_INIT;
+        cf_buf_append(&body, f->data.p, f->data.n);
+        random_line(&body, 424242);
+        assert_int_equal(cf_image_put(&b, big[m], body.p, body.n, &e), CF_OK);
+        cf_buf_free(&body);
+    }
+    sign_version(&b, 2);
+    cf_buf script = CF_BUF_INIT, local = CF_BUF_INIT, want = CF_BUF_INIT;
+    assert_int_equal(cf_cdiff_make_script(&a, &b, &script, &e), CF_OK);
+    assert_int_equal(cf_cld_write(&b, 0, &want, &e), CF_OK);
+    assert_int_equal(cf_cld_write(&a, 0, &local, &e), CF_OK);
+    char in[4096], out[4096];
+    snprintf(in, sizeof in, "%s/local", dir);
+    snprintf(out, sizeof out, "%s/staged.cld", dir);
+    const char *labels[1] = {"test-2.cdiff"};
+    for (int damaged = 0; damaged < 2; damaged++) {
+        if (damaged) {
+            /* In a line the script keeps as it is, so the patch applies and
+             * only the digest can tell. */
+            const cf_dbfile *f = cf_image_get(&a, "big.ndb"), *g = cf_image_get(&b, "big.ndb");
+            uint8_t *at = memmem(local.p, local.n, f->data.p, f->data.n);
+            assert_non_null(at);
+            size_t off = f->data.n / 3;
+            for (;;) {
+                const uint8_t *ls = memchr(at + off, '\n', f->data.n - off);
+                assert_non_null(ls);
+                ls++;
+                const uint8_t *le = memchr(ls, '\n', f->data.n - (size_t)(ls - at));
+                assert_non_null(le);
+                off = (size_t)(ls - at);
+                if (memmem(g->data.p, g->data.n, ls, (size_t)(le - ls) + 1) != NULL)
+                    break;
+            }
+            off += 4; /* past "Sig." */
+            at[off] = at[off] == '7' ? '8' : '7';
+        }
+        for (int tb = 0; tb < 2; tb++) {
+            write_file(in, &local);
+            unlink(out);
+            cf_patchplan *plan = NULL;
+            assert_int_equal(cf_patchplan_new(&script, labels, 1, &plan, &e), CF_OK);
+            int ifd = open(in, O_RDONLY), ofd = open(out, O_RDWR | O_CREAT | O_EXCL, 0644);
+            assert_true(ifd >= 0 && ofd >= 0);
+            cf_dbpatch_opts opts = {
+                .verify = &vctx, .db = "test", .want_version = 2, .spooldir = dir, .base_trusted = tb};
+            cf_cvdhdr h;
+            cf_dbpatch_fault fault = CF_DBPATCH_NONE;
+            cf_code rc = cf_dbpatch_run(&opts, ifd, plan, ofd, &h, &fault, &e);
+            close(ifd);
+            close(ofd);
+            cf_patchplan_free(plan);
+            if (!damaged) {
+                if (rc != CF_OK)
+                    fail_msg("trusted %d: %s", tb, e.msg);
+                cf_buf got = CF_BUF_INIT;
+                cf_test_read_file(out, &got);
+                assert_int_equal(got.n, want.n);
+                assert_memory_equal(got.p, want.p, want.n);
+                cf_buf_free(&got);
+            } else {
+                if (rc == CF_OK)
+                    fail_msg("a damaged byte in big.ndb passed (trusted %d)", tb);
+                assert_int_equal(fault, tb ? CF_DBPATCH_PATCH : CF_DBPATCH_BASE);
+                if (tb)
+                    assert_non_null(strstr(e.msg, "big.ndb"));
+            }
+        }
+    }
+    cf_buf_free(&script);
+    cf_buf_free(&local);
+    cf_buf_free(&want);
+    cf_image_free(&a);
+    cf_image_free(&b);
+}
+
 /* Identity: the chain must make the database asked for at the version planned. */
 static void test_identity_checked(void **state)
 {
@@ -380,6 +515,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_equals_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed_result_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_local_is_base_fault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trusted_base_still_gates_edited_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_members_hashed_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_base_is_patch_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_name, setup, teardown),
