@@ -10,7 +10,9 @@ import json
 import os
 import sys
 
-RTT = 0.1  # seconds added per round trip by the relay of row 4
+RTT = 0.1  # seconds added per round trip by the relay of rows 4a-4c
+RTT_LIMIT_H1 = 5  # round trips beyond the zero-RTT time, DNS giving the version
+RTT_LIMIT_H2 = 3
 RSS_LIMIT_KIB = 64 * 1024
 UPTODATE_LIMIT = 0.020
 
@@ -66,8 +68,12 @@ ROWS = [
     ("cdiff1", "1 cdiff (local V-1)"),
     ("cdiff30", "30 cdiffs (local V-30)"),
     ("uptodate", "up to date, DNS says current"),
-    ("rtt0", "30 cdiffs via relay, 0 ms RTT"),
-    ("rtt100", "30 cdiffs via relay, 100 ms RTT"),
+    ("rtt0_h1", "30 cdiffs via relay, DNS, HTTP/1.1, 0 ms RTT"),
+    ("rtt100_h1", "30 cdiffs via relay, DNS, HTTP/1.1, 100 ms RTT"),
+    ("rtt0_h2", "30 cdiffs via relay, DNS, HTTP/2 (TLS), 0 ms RTT"),
+    ("rtt100_h2", "30 cdiffs via relay, DNS, HTTP/2 (TLS), 100 ms RTT"),
+    ("rtt0_nodns", "30 cdiffs via relay, --no-dns, HTTP/1.1, 0 ms RTT (informational)"),
+    ("rtt100_nodns", "30 cdiffs via relay, --no-dns, HTTP/1.1, 100 ms RTT (informational)"),
     ("main", "main fresh install"),
     ("cdiff1_test", "1 cdiff, TestDatabases yes"),
 ]
@@ -115,10 +121,14 @@ def ratios(r, who, key):
     elif key == "uptodate":
         n = r.extra("%s.uptodate" % who, "requests")
         parts.append("%s HTTP requests" % (n if n is not None else "?"))
-    elif key == "rtt100":
-        z = (r.get("%s.rtt0" % who) or {}).get("wall")
-        if z:
-            parts.append("%+.1f RTT over 0 ms" % ((w - z) / RTT))
+    elif key.startswith("rtt"):
+        if key.startswith("rtt100"):
+            z = (r.get("%s.rtt0%s" % (who, key[6:])) or {}).get("wall")
+            if z:
+                parts.append("%+.1f RTT over 0 ms" % ((w - z) / RTT))
+        n = r.extra("%s.%s" % (who, key), "requests")
+        if n:
+            parts.append(n)
     elif key == "main":
         if b("main.untar"):
             parts.append("%s gunzip | tar x" % times(w, b("main.untar")))
@@ -190,7 +200,7 @@ def targets(r, who, lines):
          lambda f, c30, st: (st[f] >= 15 * c30[f], "%s vs %s, theirs / ours = %s" % (
              secs(c30[f]), secs(st[f]), times(st[f], c30[f]))))
 
-    keys = ["cdiff1", "cdiff30", "uptodate", "rtt0", "rtt100", "main"]
+    keys = ["cdiff1", "cdiff30", "uptodate", "rtt0_h1", "rtt100_h1", "rtt0_h2", "rtt100_h2", "main"]
     have = [(k, g(k)) for k in keys if g(k)]
     text = "peak RSS <= 64 MiB for every update (TestDatabases no), main's fresh install included"
     if have:
@@ -207,9 +217,13 @@ def targets(r, who, lines):
     line("up to date with DNS current: <= 20 ms and 0 HTTP requests", ["uptodate"],
          lambda f, u: (u[f] <= UPTODATE_LIMIT and n == 0, "%s, %s HTTP requests" % (
              secs(u[f]), n if n >= 0 else "unknown")))
-    line("30 cdiffs at 100 ms RTT: <= 5 RTT beyond the zero-RTT time (HTTP/1.1)", ["rtt0", "rtt100"],
-         lambda f, z, h: (None if noise(z, h) else (h[f] - z[f]) / RTT <= 5, "%.1f RTT, (%s - %s) / 100 ms%s" % (
-             (h[f] - z[f]) / RTT, secs(h[f]), secs(z[f]), noise(z, h))), cpu=False)
+    for proto, label, limit in (("h1", "HTTP/1.1", RTT_LIMIT_H1), ("h2", "HTTP/2", RTT_LIMIT_H2)):
+        line("30 cdiffs at 100 ms RTT, DNS giving the version: <= %d RTT beyond the zero-RTT time (%s)" % (
+            limit, label), ["rtt0_" + proto, "rtt100_" + proto],
+             lambda f, z, h, limit=limit: (None if noise(z, h) else (h[f] - z[f]) / RTT <= limit,
+                                           "%.1f RTT, (%s - %s) / 100 ms%s" % (
+                                               (h[f] - z[f]) / RTT, secs(h[f]), secs(z[f]), noise(z, h))),
+             cpu=False)
     line("with TestDatabases yes: total <= test load alone + the 1-cdiff time",
          ["cdiff1_test", "clamav.loadtest", "cdiff1"],
          lambda f, ct, ld, c1: (ct[f] <= ld[f] + c1[f], "%s vs %s + %s = %s" % (
@@ -259,11 +273,13 @@ def main(argv):
             ratio = times(mnew["wall"], mb["wall"]) if mnew and mb else ""
             line += " %s | %s |" % (" | ".join(cell(c) for c in bcells), ratio)
         L.append(line)
-    z, h = r.get("new.rtt0"), r.get("new.rtt100")
     notes = []
-    if z and h:
-        notes.append("100 ms RTT: %.1f round trips beyond the zero-RTT time, (%s - %s) / 100 ms%s." % (
-            (h["wall"] - z["wall"]) / RTT, secs(h["wall"]), secs(z["wall"]), noise(z, h)))
+    for suffix, what in (("h1", "DNS, HTTP/1.1"), ("h2", "DNS, HTTP/2"),
+                         ("nodns", "--no-dns, HTTP/1.1, informational: no target")):
+        z, h = r.get("new.rtt0_" + suffix), r.get("new.rtt100_" + suffix)
+        if z and h:
+            notes.append("100 ms RTT (%s): %.1f round trips beyond the zero-RTT time, (%s - %s) / 100 ms%s." % (
+                what, (h["wall"] - z["wall"]) / RTT, secs(h["wall"]), secs(z["wall"]), noise(z, h)))
     reqs = r.extra("new.uptodate", "requests")
     if reqs is not None:
         notes.append("Up to date: %s HTTP requests reached the mirror." % reqs)

@@ -23,6 +23,8 @@
 #   BENCH_REGEN=1              remake the data even when cached
 #   BENCH_DATA_ONLY=1          stop once the data is ready
 #   BENCH_RESULTS=FILE         where to write the table (default bench/RESULTS.md)
+#   BENCH_ROWS=rtt,uptodate    only these groups of rows (cdiff, uptodate, rtt, main,
+#                              test, baselines; default all), to iterate on one figure
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +61,15 @@ python3 -c "import sys; sys.exit(0 if 0 < float(sys.argv[1]) <= 4 else 1)" "$SCA
     die "BENCH_SCALE must be in (0, 4]"
 [ "$RUNS" -ge 1 ] 2>/dev/null || die "BENCH_RUNS must be a positive integer"
 [ "$WARMUP" -ge 0 ] 2>/dev/null || die "BENCH_WARMUP must be a number >= 0"
+ROWS_WANTED=$(printf '%s' "${BENCH_ROWS:-}" | tr ' ' ',')
+for g in ${ROWS_WANTED//,/ }; do
+    case $g in
+    cdiff | uptodate | rtt | main | test | baselines) ;;
+    *) die "BENCH_ROWS: unknown group '$g' (cdiff, uptodate, rtt, main, test, baselines)" ;;
+    esac
+done
+# wanted GROUP: whether BENCH_ROWS selects that group of rows.
+wanted() { [ -z "$ROWS_WANTED" ] || [[ ",$ROWS_WANTED," == *",$1,"* ]]; }
 
 # ---------------------------------------------------------------- set-up
 say "checking the packages the benchmarks need (bench/deps.sh)"
@@ -276,53 +287,65 @@ clamfresh_rows() {
     say "[$who] $bin"
     local env=(--env CLAMFRESH_RETRY_DELAY=0)
     local upd=("$bin" --no-dns --quiet --update-db=daily)
+    local reset30
+    reset30="rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL30") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")"
 
-    say "[$who] row 1: 1 cdiff (local $((V - 1)), mirror on 127.0.0.1, TestDatabases no)"
-    conf "$d/1.conf" "$d/db" "$MIRROR" "TestDatabases no"
-    measure "$who.cdiff1" "${env[@]}" \
-        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
-        --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
-        -- "${upd[@]}" --config-file="$d/1.conf" || true
-
-    say "[$who] row 2: $CHAIN cdiffs (local $((V - CHAIN)))"
-    measure "$who.cdiff30" "${env[@]}" \
-        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL30") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
-        --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
-        -- "${upd[@]}" --config-file="$d/1.conf" || true
-
-    say "[$who] row 6: 1 cdiff with TestDatabases yes (libclamav test load; ClamAV key check shimmed)"
-    conf "$d/6.conf" "$d/db" "$MIRROR" "TestDatabases yes"
-    measure "$who.cdiff1_test" "${env[@]}" --env "LD_PRELOAD=$SHIM" \
-        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
-        --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
-        -- "${upd[@]}" --config-file="$d/6.conf" || true
-
-    say "[$who] row 4: $CHAIN cdiffs through a relay adding 0 and 100 ms of round trip"
-    local delay port name
-    for delay in 0 0.05; do
-        name=rtt$([ "$delay" = 0 ] && echo 0 || echo 100)
-        python3 "$here/relay.py" --upstream "$(cat "$run/mirror.port")" --delay "$delay" \
-            --port-file "$d/$name.port" 2>"$d/$name.err" &
-        PIDS+=($!)
-        if ! wait_file "$d/$name.port" $!; then
-            skip "$who.$name" "the relay did not start: $(tail -n 1 "$d/$name.err")"
-            continue
-        fi
-        port=$(cat "$d/$name.port")
-        conf "$d/$name.conf" "$d/db" "http://127.0.0.1:$port" "TestDatabases no"
-        measure "$who.$name" "${env[@]}" \
-            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL30") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+    if wanted cdiff; then
+        say "[$who] row 1: 1 cdiff (local $((V - 1)), mirror on 127.0.0.1, TestDatabases no)"
+        conf "$d/1.conf" "$d/db" "$MIRROR" "TestDatabases no"
+        measure "$who.cdiff1" "${env[@]}" \
+            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
             --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
-            -- "${upd[@]}" --config-file="$d/$name.conf" || true
-    done
+            -- "${upd[@]}" --config-file="$d/1.conf" || true
 
-    say "[$who] row 5: main fresh install (no local database)"
-    conf "$d/5.conf" "$d/db" "$MIRROR" "TestDatabases no"
-    measure "$who.main" "${env[@]}" \
-        --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && sync" \
-        --check "$(check_db "$d/db" main "$data/main-$MAIN_V.members")" \
-        -- "$bin" --no-dns --quiet --update-db=main --config-file="$d/5.conf" || true
+        say "[$who] row 2: $CHAIN cdiffs (local $((V - CHAIN)))"
+        measure "$who.cdiff30" "${env[@]}" --prepare "$reset30" \
+            --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+            -- "${upd[@]}" --config-file="$d/1.conf" || true
+    fi
 
+    if wanted test; then
+        say "[$who] row 6: 1 cdiff with TestDatabases yes (libclamav test load; ClamAV key check shimmed)"
+        conf "$d/6.conf" "$d/db" "$MIRROR" "TestDatabases yes"
+        measure "$who.cdiff1_test" "${env[@]}" --env "LD_PRELOAD=$SHIM" \
+            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+            --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+            -- "${upd[@]}" --config-file="$d/6.conf" || true
+    fi
+
+    if wanted rtt; then
+        rtt_dns_rows "$who" "$bin"
+        # Informational: without DNS the version comes from the mirror, one
+        # more round (header probe, pointer and next patch) before the patches.
+        say "[$who] row 4c (informational): $CHAIN cdiffs, --no-dns, through a relay adding 0 and 100 ms of round trip"
+        local delay port name
+        for delay in 0 0.05; do
+            name=rtt$([ "$delay" = 0 ] && echo 0 || echo 100)_nodns
+            python3 "$here/relay.py" --upstream "$(cat "$run/mirror.port")" --delay "$delay" \
+                --port-file "$d/$name.port" 2>"$d/$name.err" &
+            PIDS+=($!)
+            if ! wait_file "$d/$name.port" $!; then
+                skip "$who.$name" "the relay did not start: $(tail -n 1 "$d/$name.err")"
+                continue
+            fi
+            port=$(cat "$d/$name.port")
+            conf "$d/$name.conf" "$d/db" "http://127.0.0.1:$port" "TestDatabases no"
+            measure "$who.$name" "${env[@]}" --prepare "$reset30" \
+                --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+                -- "${upd[@]}" --config-file="$d/$name.conf" || true
+        done
+    fi
+
+    if wanted main; then
+        say "[$who] row 5: main fresh install (no local database)"
+        conf "$d/5.conf" "$d/db" "$MIRROR" "TestDatabases no"
+        measure "$who.main" "${env[@]}" \
+            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && sync" \
+            --check "$(check_db "$d/db" main "$data/main-$MAIN_V.members")" \
+            -- "$bin" --no-dns --quiet --update-db=main --config-file="$d/5.conf" || true
+    fi
+
+    wanted uptodate || return 0
     say "[$who] row 3: up to date, DNS says current (dnsmasq and a mirror in a network namespace)"
     if [ -z "$NS" ]; then
         skip "$who.uptodate" "$NS_WHY"
@@ -353,7 +376,174 @@ clamfresh_rows() {
     fi
 }
 
-# ---- the namespace with DNS for row 3
+# txt_queries: how many TXT queries dnsmasq has answered so far.
+txt_queries() { grep -c 'query\[TXT\] current.cvd.clamav.net' "$NS_DIR/dnsmasq.log" || true; }
+
+# rtt_dns_rows WHO BIN: the RTT rows as freshclam is usually run: DNS (local,
+# not delayed, as a caching resolver would answer) gives the version, and only
+# the patches travel, through relay.py, in the namespace of row 3. Over
+# HTTP/1.1 the relay is in front of the plain-http mirror, over HTTP/2 in
+# front of nginx (TLS + http2) serving the same directory.
+rtt_dns_rows() {
+    local who=$1 bin=$2
+    local nd=$run/rtt-$who
+    local delay name proto port url upstream n0 t0 runs=$((RUNS + WARMUP))
+    local rows=(rtt0_h1 rtt100_h1 rtt0_h2 rtt100_h2)
+    say "[$who] row 4a/4b: $CHAIN cdiffs, DNS says $V, through a relay adding 0 and 100 ms of round trip, HTTP/1.1 and HTTP/2"
+    if [ -z "$NS" ]; then
+        for name in "${rows[@]}"; do skip "$who.$name" "$NS_WHY"; done
+        return 0
+    fi
+    mkdir -p "$nd"
+    : >"$nd/mirror.log"
+    ip netns exec "$NS" python3 "$root/tests/servers/mirror.py" --root "$data/www" --keep-alive \
+        --port-file "$nd/mirror.port" --log "$nd/mirror.log" 2>"$nd/mirror.err" &
+    PIDS+=($!)
+    if ! wait_file "$nd/mirror.port" $!; then
+        for name in "${rows[@]}"; do skip "$who.$name" "the mirror in the namespace did not start"; done
+        return 0
+    fi
+    local reset30
+    reset30="rm -rf $(q "$nd/db") && mkdir $(q "$nd/db") && cp $(q "$LOCAL30") $(q "$nd/db/daily.cld") && sync $(q "$nd/db/daily.cld")"
+    for proto in h1 h2; do
+        if [ "$proto" = h1 ]; then
+            upstream=$(cat "$nd/mirror.port")
+        elif [ -n "$H2_WHY" ]; then
+            skip "$who.rtt0_h2" "$H2_WHY"
+            skip "$who.rtt100_h2" "$H2_WHY"
+            continue
+        else
+            upstream=$H2_PORT
+        fi
+        for delay in 0 0.05; do
+            name=rtt$([ "$delay" = 0 ] && echo 0 || echo 100)_$proto
+            ip netns exec "$NS" python3 "$here/relay.py" --upstream "$upstream" --delay "$delay" \
+                --port-file "$nd/$name.port" 2>"$nd/$name.err" &
+            PIDS+=($!)
+            if ! wait_file "$nd/$name.port" $!; then
+                skip "$who.$name" "the relay did not start: $(tail -n 1 "$nd/$name.err")"
+                continue
+            fi
+            port=$(cat "$nd/$name.port")
+            url=http://127.0.0.1:$port
+            [ "$proto" = h2 ] && url=https://127.0.0.1:$port
+            conf "$nd/$name.conf" "$nd/db" "$url" "TestDatabases no"
+            n0=$(if [ "$proto" = h1 ]; then wc -l <"$nd/mirror.log"; else wc -l <"$H2_DIR/access.log"; fi)
+            t0=$(txt_queries)
+            MEASURE_WRAP=(ip netns exec "$NS")
+            local env=(--env CLAMFRESH_RETRY_DELAY=0)
+            [ "$proto" = h2 ] && env+=(--env "CURL_CA_BUNDLE=$H2_CA")
+            measure "$who.$name" "${env[@]}" --prepare "$reset30" \
+                --check "$(check_db "$nd/db" daily "$data/daily-$V.members")" \
+                -- "$bin" --quiet --update-db=daily --config-file="$nd/$name.conf" || true
+            MEASURE_WRAP=()
+            [ -f "$res/$who.$name.json" ] || continue
+            if [ "$(txt_queries)" -lt $((t0 + runs)) ]; then
+                skip "$who.$name" "clamfresh did not ask DNS on every run ($(($(txt_queries) - t0)) TXT queries for $runs runs)"
+                rm -f "$res/$who.$name.json"
+                continue
+            fi
+            if [ "$proto" = h1 ]; then
+                echo "$((($(wc -l <"$nd/mirror.log") - n0) / runs)) requests a run" >"$res/$who.$name.requests"
+                continue
+            fi
+            # nginx writes a line when a request ends: give the last one a moment.
+            sleep 0.3
+            # What the log says about this row's runs: every request HTTP/2,
+            # over how many connections.
+            tail -n +$((n0 + 1)) "$H2_DIR/access.log" >"$nd/$name.access"
+            local total h2 conns tls
+            total=$(wc -l <"$nd/$name.access")
+            h2=$(awk '$2 == "HTTP/2.0"' "$nd/$name.access" | wc -l)
+            conns=$(awk '{print $1}' "$nd/$name.access" | sort -u | wc -l)
+            tls=$(awk '{print $3}' "$nd/$name.access" | sort -u | tr '\n' ' ')
+            if [ "$total" -eq 0 ] || [ "$h2" -ne "$total" ]; then
+                skip "$who.$name" "not HTTP/2: nginx logged $h2 of $total requests as HTTP/2.0"
+                rm -f "$res/$who.$name.json"
+                continue
+            fi
+            echo "$((total / runs)) requests a run, all HTTP/2.0 (${tls% }) in nginx's log, $((conns / runs)) connection(s) a run" \
+                >"$res/$who.$name.requests"
+        done
+    done
+}
+
+# h2_start: nginx in the namespace serving the data over TLS with http2 on
+# H2_PORT, with a certificate from a CA made here (H2_CA); or H2_WHY says why not.
+H2_WHY=''
+H2_PORT=''
+H2_DIR=$run/h2
+H2_CA=
+h2_start() {
+    if ! command -v nginx >/dev/null; then
+        H2_WHY="nginx is not installed (Debian package nginx)"
+        return
+    fi
+    if ! nginx -V 2>&1 | grep -q -- '--with-http_v2_module'; then
+        H2_WHY="this nginx has no http_v2_module"
+        return
+    fi
+    if ! grep -qx HTTP2 <<<"$(curl-config --features 2>/dev/null || true)"; then
+        H2_WHY="libcurl has no HTTP/2 (nghttp2)"
+        return
+    fi
+    mkdir -p "$H2_DIR/tmp"
+    if ! (
+        cd "$H2_DIR" &&
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout ca.key -out ca.pem \
+                -subj "/CN=clamfresh bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=127.0.0.1" &&
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >srv.ext &&
+            openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial "$RANDOM$RANDOM" -days 2 \
+                -extfile srv.ext -out srv.pem
+    ) >"$H2_DIR/pki.log" 2>&1; then
+        H2_WHY="cannot make the certificates: $(tail -n 1 "$H2_DIR/pki.log")"
+        return
+    fi
+    H2_CA=$H2_DIR/ca.pem
+    # The namespace is private: any port is free there.
+    H2_PORT=8443
+    cat >"$H2_DIR/nginx.conf" <<EOF
+daemon off;
+user root root;
+worker_processes 1;
+pid $H2_DIR/nginx.pid;
+error_log $H2_DIR/error.log info;
+events { worker_connections 256; }
+http {
+    log_format conn '\$connection \$server_protocol \$ssl_protocol \$status \$request_uri';
+    access_log $H2_DIR/access.log conn;
+    client_body_temp_path $H2_DIR/tmp/body;
+    proxy_temp_path $H2_DIR/tmp/proxy;
+    fastcgi_temp_path $H2_DIR/tmp/fastcgi;
+    uwsgi_temp_path $H2_DIR/tmp/uwsgi;
+    scgi_temp_path $H2_DIR/tmp/scgi;
+    keepalive_requests 1000;
+    server {
+        listen 127.0.0.1:$H2_PORT ssl http2;
+        # TLS 1.3, as ClamAV's CDN speaks: one round for the handshake
+        # (Debian 12's nginx 1.22 offers at most TLS 1.2 unless told).
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate $H2_DIR/srv.pem;
+        ssl_certificate_key $H2_DIR/srv.key;
+        root $data/www;
+    }
+}
+EOF
+    : >"$H2_DIR/access.log"
+    ip netns exec "$NS" nginx -p "$H2_DIR" -e "$H2_DIR/error.log" -c "$H2_DIR/nginx.conf" \
+        </dev/null >"$H2_DIR/nginx.out" 2>&1 &
+    PIDS+=($!)
+    local _
+    for _ in $(seq 100); do
+        ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$H2_PORT" 2>/dev/null && return
+        sleep 0.1
+    done
+    H2_WHY="nginx did not start: $(tail -n 1 "$H2_DIR/error.log" 2>/dev/null)"
+}
+
+# ---- the namespace with DNS for rows 3 and 4a/4b
 NS_WHY=
 if [ "$(id -u)" != 0 ]; then
     NS_WHY="needs root (network namespace, dnsmasq on port 53)"
@@ -391,84 +581,94 @@ else
     fi
 fi
 
+if [ -z "$NS" ]; then
+    H2_WHY=$NS_WHY
+elif wanted rtt; then
+    say "starting nginx (TLS, http2) in the namespace for the HTTP/2 rows"
+    h2_start
+    [ -z "$H2_WHY" ] || say "  the HTTP/2 rows will be skipped: $H2_WHY"
+fi
+
 say "measuring with $RUNS timed runs per figure after $WARMUP warm-up run(s)"
 clamfresh_rows new "$CLAMFRESH"
 [ -n "${BASE_CLAMFRESH:-}" ] && clamfresh_rows base "$BASE_CLAMFRESH"
 
 # ---- baselines
-say "baselines: ClamAV's own steps (sigtool, with the ClamAV key check shimmed), test load, floors"
-bd=$run/baseline
-mkdir -p "$bd"
-# clamav_steps FILE LOCAL CDIFF...: a script doing what freshclam does to apply
-# cdiffs: unpack the local database into a directory, run each cdiff in it,
-# pack the directory as the new CLD (a plain tar after the 512-byte header).
-clamav_steps() {
-    local f=$1 local_db=$2 c
-    shift 2
-    {
-        echo "set -e"
-        echo "rm -rf $(q "$bd/w") && mkdir $(q "$bd/w") && cd $(q "$bd/w")"
-        echo "LD_PRELOAD=$(q "$SHIM") sigtool --unpack=$(q "$local_db") >/dev/null"
-        for c in "$@"; do echo "LD_PRELOAD=$(q "$SHIM") sigtool --run-cdiff=$(q "$c") >/dev/null"; done
-        echo "{ head -c 512 $(q "$local_db"); tar -cf - daily.info \$(ls | grep -v '^daily.info\$'); } >$(q "$bd/new.cld")"
-    } >"$f"
-}
-check_dir="python3 $(q "$here/gen.py") dir-members $(q "$bd/w") | diff -q - $(q "$data/daily-$V.members") >/dev/null"
-# The slow baselines run without a warm-up: their files are in the page cache
-# already (the rows above read them), and a warm-up would add minutes.
-MEASURE_WARMUP=0
-if command -v sigtool >/dev/null; then
-    clamav_steps "$bd/steps1.sh" "$LOCAL1" "${CDIFF1[@]}"
-    measure clamav.cdiff1 --check "$check_dir" -- sh "$bd/steps1.sh" || true
-    clamav_steps "$bd/steps30.sh" "$LOCAL30" "${CDIFF30[@]}"
-    measure clamav.cdiff30 --check "$check_dir" -- sh "$bd/steps30.sh" || true
-else
-    skip clamav.cdiff1 "sigtool is not installed (Debian package clamav)"
-    skip clamav.cdiff30 "sigtool is not installed (Debian package clamav)"
-fi
-measure clamav.loadtest --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" "$CURRENT" || true
-measure clamav.loadtest_compile --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" --compile "$CURRENT" || true
-# freshclam itself (Debian's 1.4), with the same shim, on the same mirror and
-# data: the whole update as ClamAV does it, download and install included.
-if command -v freshclam >/dev/null; then
-    fd=$bd/freshclam
-    mkdir -p "$fd"
-    for t in no yes; do
+if wanted baselines; then
+    say "baselines: ClamAV's own steps (sigtool, with the ClamAV key check shimmed), test load, floors"
+    bd=$run/baseline
+    mkdir -p "$bd"
+    # clamav_steps FILE LOCAL CDIFF...: a script doing what freshclam does to apply
+    # cdiffs: unpack the local database into a directory, run each cdiff in it,
+    # pack the directory as the new CLD (a plain tar after the 512-byte header).
+    clamav_steps() {
+        local f=$1 local_db=$2 c
+        shift 2
         {
-            echo "DatabaseDirectory $fd/db"
-            echo "DatabaseOwner $(id -un)"
-            echo "DatabaseMirror $MIRROR"
-            echo "LogTime no"
-            echo "MaxAttempts 1"
-            echo "TestDatabases $t"
-        } >"$fd/$t.conf"
-    done
-    fc=(freshclam --no-dns --quiet --update-db=daily)
-    reset_to() { echo "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && cp $(q "$1") $(q "$fd/db/daily.cld") && sync $(q "$fd/db/daily.cld")"; }
-    measure freshclam.cdiff1 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
-        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
-    measure freshclam.cdiff30 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL30")" \
-        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
-    measure freshclam.cdiff1_test --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
-        --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/yes.conf" || true
-    measure freshclam.main --env "LD_PRELOAD=$SHIM" --prepare "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && sync" \
-        --check "$(check_db "$fd/db" main "$data/main-$MAIN_V.members")" \
-        -- freshclam --no-dns --quiet --update-db=main --config-file="$fd/no.conf" || true
-    rm -rf "$fd/db"
-else
-    for k in cdiff1 cdiff30 cdiff1_test main; do skip "freshclam.$k" "freshclam is not installed (Debian package clamav-freshclam)"; done
-fi
+            echo "set -e"
+            echo "rm -rf $(q "$bd/w") && mkdir $(q "$bd/w") && cd $(q "$bd/w")"
+            echo "LD_PRELOAD=$(q "$SHIM") sigtool --unpack=$(q "$local_db") >/dev/null"
+            for c in "$@"; do echo "LD_PRELOAD=$(q "$SHIM") sigtool --run-cdiff=$(q "$c") >/dev/null"; done
+            echo "{ head -c 512 $(q "$local_db"); tar -cf - daily.info \$(ls | grep -v '^daily.info\$'); } >$(q "$bd/new.cld")"
+        } >"$f"
+    }
+    check_dir="python3 $(q "$here/gen.py") dir-members $(q "$bd/w") | diff -q - $(q "$data/daily-$V.members") >/dev/null"
+    # The slow baselines run without a warm-up: their files are in the page cache
+    # already (the rows above read them), and a warm-up would add minutes.
+    MEASURE_WARMUP=0
+    if command -v sigtool >/dev/null; then
+        clamav_steps "$bd/steps1.sh" "$LOCAL1" "${CDIFF1[@]}"
+        measure clamav.cdiff1 --check "$check_dir" -- sh "$bd/steps1.sh" || true
+        clamav_steps "$bd/steps30.sh" "$LOCAL30" "${CDIFF30[@]}"
+        measure clamav.cdiff30 --check "$check_dir" -- sh "$bd/steps30.sh" || true
+    else
+        skip clamav.cdiff1 "sigtool is not installed (Debian package clamav)"
+        skip clamav.cdiff30 "sigtool is not installed (Debian package clamav)"
+    fi
+    measure clamav.loadtest --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" "$CURRENT" || true
+    measure clamav.loadtest_compile --env "LD_PRELOAD=$SHIM" -- "$tools/loadtest" --compile "$CURRENT" || true
+    # freshclam itself (Debian's 1.4), with the same shim, on the same mirror and
+    # data: the whole update as ClamAV does it, download and install included.
+    if command -v freshclam >/dev/null; then
+        fd=$bd/freshclam
+        mkdir -p "$fd"
+        for t in no yes; do
+            {
+                echo "DatabaseDirectory $fd/db"
+                echo "DatabaseOwner $(id -un)"
+                echo "DatabaseMirror $MIRROR"
+                echo "LogTime no"
+                echo "MaxAttempts 1"
+                echo "TestDatabases $t"
+            } >"$fd/$t.conf"
+        done
+        fc=(freshclam --no-dns --quiet --update-db=daily)
+        reset_to() { echo "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && cp $(q "$1") $(q "$fd/db/daily.cld") && sync $(q "$fd/db/daily.cld")"; }
+        measure freshclam.cdiff1 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
+            --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
+        measure freshclam.cdiff30 --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL30")" \
+            --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/no.conf" || true
+        measure freshclam.cdiff1_test --env "LD_PRELOAD=$SHIM" --prepare "$(reset_to "$LOCAL1")" \
+            --check "$(check_db "$fd/db" daily "$data/daily-$V.members")" -- "${fc[@]}" --config-file="$fd/yes.conf" || true
+        measure freshclam.main --env "LD_PRELOAD=$SHIM" --prepare "rm -rf $(q "$fd/db") && mkdir $(q "$fd/db") && sync" \
+            --check "$(check_db "$fd/db" main "$data/main-$MAIN_V.members")" \
+            -- freshclam --no-dns --quiet --update-db=main --config-file="$fd/no.conf" || true
+        rm -rf "$fd/db"
+    else
+        for k in cdiff1 cdiff30 cdiff1_test main; do skip "freshclam.$k" "freshclam is not installed (Debian package clamav-freshclam)"; done
+    fi
 
-MEASURE_WARMUP=$WARMUP
-measure floor.cp_sync --prepare "rm -f $(q "$bd/copy.cld")" \
-    -- sh -c "cp $(q "$CURRENT") $(q "$bd/copy.cld") && sync $(q "$bd/copy.cld")" || true
-measure floor.sha256 -- openssl dgst -sha256 "$CURRENT" || true
-# For the up-to-date row: starting any program linked with Debian's libcurl
-# (whose dependencies - GnuTLS, Kerberos, LDAP, ... - are loaded and relocated).
-measure floor.curl_start -- curl --version || true
-measure main.untar --prepare "rm -rf $(q "$bd/m") && mkdir $(q "$bd/m")" \
-    -- sh -c "tail -c +513 $(q "$data/www/main-$MAIN_V.cvd") | gunzip | tar -x -C $(q "$bd/m")" || true
-rm -rf "$bd/m" "$bd/w" "$bd/new.cld" "$bd/copy.cld"
+    MEASURE_WARMUP=$WARMUP
+    measure floor.cp_sync --prepare "rm -f $(q "$bd/copy.cld")" \
+        -- sh -c "cp $(q "$CURRENT") $(q "$bd/copy.cld") && sync $(q "$bd/copy.cld")" || true
+    measure floor.sha256 -- openssl dgst -sha256 "$CURRENT" || true
+    # For the up-to-date row: starting any program linked with Debian's libcurl
+    # (whose dependencies - GnuTLS, Kerberos, LDAP, ... - are loaded and relocated).
+    measure floor.curl_start -- curl --version || true
+    measure main.untar --prepare "rm -rf $(q "$bd/m") && mkdir $(q "$bd/m")" \
+        -- sh -c "tail -c +513 $(q "$data/www/main-$MAIN_V.cvd") | gunzip | tar -x -C $(q "$bd/m")" || true
+    rm -rf "$bd/m" "$bd/w" "$bd/new.cld" "$bd/copy.cld"
+fi
 
 # ---------------------------------------------------------------- report
 commit_of() {

@@ -262,7 +262,7 @@ void cf_cli_help(FILE *out, const char *engine_version)
     fprintf(out, "\n");
     fprintf(out, "  clamfresh config directives: StallTimeout N (abort a transfer without progress for N\n");
     fprintf(out,
-            "  seconds, default 120), ConcurrentDownloads N (parallel cdiff downloads, 1..16, default 4),\n");
+            "  seconds, default 120), ConcurrentDownloads N (parallel cdiff downloads, 1..16, default 8),\n");
     fprintf(out, "  EngineFlevel N (f-level when libclamav is unavailable; 0 = ask libclamav),\n");
     fprintf(out, "  MirrorKeepPatches N (mirror mode: cdiffs kept per database, default 120).\n");
     fprintf(out, "  Without a config file at the default path, built-in defaults are used\n");

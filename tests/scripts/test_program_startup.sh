@@ -91,6 +91,8 @@ help() {
     cf_expect_exit 0 "$CLAMFRESH" --config-file="$CASE/missing.conf" --help
     cf_expect_out '^\s+Clam AntiVirus: Database Updater \d+\.\d+'
     cf_expect_out '^\s+--update-db=DBNAME\s'
+    # The built-in default (settings.c, clamfresh.conf(5)), not an older one.
+    cf_expect_out 'ConcurrentDownloads N \(parallel cdiff downloads, 1\.\.16, default 8\)'
     cf_check "--help: nothing on stderr (the config is not read)" test ! -s "$CF_ERR"
     cf_expect_exit 0 "$CLAMFRESH" -h --config-file="$CASE/missing.conf"
     cf_expect_out 'Clam AntiVirus: Database Updater'

@@ -495,6 +495,9 @@ def client_cn(conn):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # A client may open up to 16 connections at once (ConcurrentDownloads):
+    # the default backlog of 5 would drop SYNs, which come back a second later.
+    request_queue_size = 64
     ssl_context = None
     mirror = None
 
