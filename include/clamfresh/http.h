@@ -148,7 +148,8 @@ void cf_http_resp_free(cf_http_resp *r);
  * cf_http_resp_free in every case. */
 cf_code cf_http_get(cf_http *h, const cf_http_req *req, cf_http_resp *resp, cf_err *e);
 
-/* Runs n requests with at most k transfers at once (curl multi), filling
+/* Runs n requests over at most k connections to a host (curl multi: all n
+ * at once as streams of one connection where HTTP/2 multiplexes), filling
  * resps[i] for reqs[i] exactly as cf_http_get would (each resps[i].err holds
  * that request's result). Returns CF_OK when every request got a complete
  * response, else the code of the first failed one (by index) in *e; the others

@@ -54,6 +54,7 @@ typedef struct xfer {
     size_t max;
     int too_big;        /* the body bound was hit */
     uint64_t announced; /* Content-Length over the bound that was refused; 0 = none */
+    int sent;           /* the request has gone out (left libcurl's queue and connected) */
     int stalled;        /* the stall guard fired */
     int slow;           /* the minimum rate was not met */
     int aborted;        /* the sink (or memory) failed: abort_err says why */
@@ -386,6 +387,16 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     (void)ulnow;
     xfer *x = arg;
     long long now = mono_now();
+    if (!x->sent) {
+        /* Queued behind the connection limit, or connecting (ConnectTimeout's
+         * business): the stall and rate clocks start when the request goes out. */
+        curl_off_t pre = 0;
+        if (curl->easy_getinfo(x->c, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK || pre <= 0) {
+            x->last_activity = now;
+            return 0;
+        }
+        x->sent = 1;
+    }
     if (now - x->last_activity >= (long long)x->h->stall_timeout * 1000) {
         x->stalled = 1;
         return 1;
@@ -701,11 +712,16 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
     /* Keep up to k idle connections (at least libcurl's usual 4) for the
      * next call instead of closing all but a few. */
     curl->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(k > 4 ? k : 4));
+    /* k bounds the connections to a host, not the transfers: every transfer
+     * is handed to libcurl at once, so a multiplexed (HTTP/2) connection
+     * carries them all as streams in one round, and over HTTP/1.1 libcurl
+     * starts a queued transfer the moment one of the k connections frees up. */
+    curl->multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)k);
 
     size_t next = 0, running = 0, finished = 0;
     while (finished < n) {
-        /* Fill the free slots; a request that cannot start is finished at once. */
-        while (running < k && next < n) {
+        /* Hand every transfer over; one that cannot start is finished at once. */
+        while (next < n) {
             size_t i = next++;
             if (many_start(h, reqs, resps, n, i, &xs[i]) != 0)
                 finished++;
@@ -720,7 +736,8 @@ cf_code cf_http_get_many(cf_http *h, const cf_http_req *reqs, cf_http_resp *resp
         size_t done = many_reap(h);
         running -= done;
         finished += done;
-        if (still > 0 || running > 0)
+        /* Finished transfers may have freed connections: reuse them before waiting. */
+        if (done == 0 && (still > 0 || running > 0))
             curl->multi_poll(h->multi, NULL, 0, 200, NULL);
     }
     /* Only reached early if libcurl's multi interface itself failed. */

@@ -581,6 +581,50 @@ static void test_max_bytes(void **state)
     cf_buf_free(&data);
 }
 
+/* Every transfer is handed to libcurl at once and waits for one of the k
+ * connections: time spent in that queue is not a stall. Four answers of
+ * 0.6 s each, one connection at a time, keep the last request queued 1.8 s,
+ * past a 1-second stall guard that must not fire. */
+static void test_queued_is_not_stalled(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    cf_buf data[N];
+    char urls[N][256], name[64], faults[1024] = "{";
+    cf_http_req reqs[N];
+    cf_http_resp resps[N];
+    memset(reqs, 0, sizeof reqs);
+    for (int i = 0; i < N; i++) {
+        data[i] = (cf_buf)CF_BUF_INIT;
+        fill(&data[i], 5000 + (size_t)i, 300 + (uint32_t)i);
+        snprintf(name, sizeof name, "q-%d.cdiff", i);
+        write_file(name, data[i].p, data[i].n);
+        snprintf(name, sizeof name, "/q-%d.cdiff", i);
+        url_of(urls[i], sizeof urls[i], name);
+        reqs[i].url = urls[i];
+        char one[100];
+        snprintf(one, sizeof one, "%s\"/q-%d.cdiff\": {\"delay\": 0.6}", i ? ", " : "", i);
+        strcat(faults, one);
+    }
+    strcat(faults, "}");
+    set_faults(faults);
+    cf_http *h = client(60, 1);
+    cf_err e = {0};
+    if (cf_http_get_many(h, reqs, resps, N, 1, &e) != CF_OK)
+        fail_msg("%s", e.msg);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(resps[i].status, 200);
+        assert_int_equal(resps[i].body.n, data[i].n);
+        assert_memory_equal(resps[i].body.p, data[i].p, data[i].n);
+        cf_http_resp_free(&resps[i]);
+        cf_buf_free(&data[i]);
+    }
+    unsigned nreq = 0;
+    cf_http_stats(h, NULL, &nreq);
+    assert_int_equal(nreq, N);
+    cf_http_free(h);
+}
+
 static void test_get_many(void **state)
 {
     (void)state;
@@ -1443,16 +1487,27 @@ static void test_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_200_body),      cmocka_unit_test(test_206_range),
-        cmocka_unit_test(test_304_ims),       cmocka_unit_test(test_statuses),
-        cmocka_unit_test(test_broken_bodies), cmocka_unit_test(test_stall),
-        cmocka_unit_test(test_max_bytes),     cmocka_unit_test(test_get_many),
-        cmocka_unit_test(test_user_agent),    cmocka_unit_test(test_file_url),
-        cmocka_unit_test(test_refused),       cmocka_unit_test(test_setup_errors),
-        cmocka_unit_test(test_proxy),         cmocka_unit_test(test_progress),
-        cmocka_unit_test(test_url_join),      cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_sink),          cmocka_unit_test(test_min_rate),
-        cmocka_unit_test(test_bounds),        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_200_body),
+        cmocka_unit_test(test_206_range),
+        cmocka_unit_test(test_304_ims),
+        cmocka_unit_test(test_statuses),
+        cmocka_unit_test(test_broken_bodies),
+        cmocka_unit_test(test_stall),
+        cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_get_many),
+        cmocka_unit_test(test_queued_is_not_stalled),
+        cmocka_unit_test(test_user_agent),
+        cmocka_unit_test(test_file_url),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_setup_errors),
+        cmocka_unit_test(test_proxy),
+        cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_url_join),
+        cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_sink),
+        cmocka_unit_test(test_min_rate),
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_unreachable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
