@@ -250,6 +250,8 @@ def main(argv):
     L.append("- machine: %s CPU(s), %s, %s, %s; load average (1, 5, 15 min) at the start %s, at the end %s" % (
         m.get("nproc"), m.get("memory"), m.get("kernel"), m.get("cpu"), m.get("load_start"), m.get("load")))
     L.append("- clamfresh: `%s`, commit %s" % (m.get("new_bin"), m.get("new_commit")))
+    if m.get("mirror"):
+        L.append("- mirror of rows 1, 2, 5, 6 and the baselines: %s on 127.0.0.1" % m.get("mirror"))
     if base:
         L.append("- base clamfresh: `%s`, commit %s" % (m.get("base_bin"), m.get("base_commit")))
     L.append("- daily: version %s, %s signature lines in %s members, %s unpacked, CVD %s, CLD %s; "
