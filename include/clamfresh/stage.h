@@ -17,6 +17,10 @@
  * "Can't create PATH: reason". */
 int cf_stage_create(const char *path, cf_err *e);
 
+/* Makes the run's private directory (mode 0700) unless it is there already as
+ * a directory of ours. CF_EIO with freshclam's words when it cannot be. */
+cf_code cf_stage_dir(const char *path, cf_err *e);
+
 /* The file at path for reading, never through a link or a FIFO. -1 on failure. */
 int cf_stage_open(const char *path, cf_err *e);
 

@@ -65,6 +65,8 @@ typedef struct cf_updater {
     cf_update_env env;
     unsigned replaced; /* databases replaced on disk in this run (official + custom) */
     int state_dirty;   /* o.state changed (403/429/expired cool-down): save it */
+    int tmp_ready;     /* o.tmpdir exists: made at the first file staged, so an
+                        * up-to-date run creates (and syncs away) nothing */
     int forbidden;     /* a 403 was received: the run must end with 17 */
     cf_remote net;     /* the conversation with the mirrors */
     /* Mirrors whose host could not be resolved or whose network was

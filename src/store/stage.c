@@ -10,6 +10,17 @@
 
 #include "clamfresh/fileio.h"
 
+cf_code cf_stage_dir(const char *path, cf_err *e)
+{
+    if (mkdir(path, 0700) == 0)
+        return CF_OK;
+    int err = errno;
+    struct stat st;
+    if (err == EEXIST && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+        return CF_OK;
+    return cf_err_set(e, CF_EIO, "Can't create temporary directory %s: %s", path, strerror(err));
+}
+
 int cf_stage_create(const char *path, cf_err *e)
 {
     unlink(path);

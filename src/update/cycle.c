@@ -318,27 +318,24 @@ static void cleanup_report(void *arg, const char *name)
     cf_log_debug("Removed %s left behind by an interrupted update", name);
 }
 
-static int make_tmpdir(const char *dbdir, char *out, size_t outsz)
+/* Names the run's private directory; the updater makes it when it first
+ * stages a file (an up-to-date run never does). Here only whether dbdir takes
+ * new entries at all is checked, for freshclam's error at start. */
+static int name_tmpdir(const char *dbdir, char *out, size_t outsz)
 {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    for (int tries = 0; tries < 16; tries++) {
-        unsigned char r[8];
-        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-            for (int i = 0; i < 8; i++)
-                r[i] = (unsigned char)(rand() & 0xff);
-        char rnd[9];
+    unsigned char r[8];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
         for (int i = 0; i < 8; i++)
-            rnd[i] = al[r[i] % (sizeof al - 1)];
-        rnd[8] = '\0';
-        /* Shaped like install's temporaries, so a killed run's directory is
-         * removed by the next run's clean-up. */
-        snprintf(out, outsz, "%s/.clamfresh.%s.tmp", dbdir, rnd);
-        if (mkdir(out, 0700) == 0)
-            return 0;
-        if (errno != EEXIST)
-            return -1;
-    }
-    return -1;
+            r[i] = (unsigned char)(rand() & 0xff);
+    char rnd[9];
+    for (int i = 0; i < 8; i++)
+        rnd[i] = al[r[i] % (sizeof al - 1)];
+    rnd[8] = '\0';
+    /* Shaped like install's temporaries, so a killed run's directory is
+     * removed by the next run's clean-up. */
+    snprintf(out, outsz, "%s/.clamfresh.%s.tmp", dbdir, rnd);
+    return faccessat(AT_FDCWD, dbdir, W_OK | X_OK, AT_EACCESS) == 0 ? 0 : -1;
 }
 
 /* freshclam's bar (cf_log_progress); on a terminal, the transfer rate is
@@ -507,7 +504,7 @@ static void cycle(cf_cycle_ctx *a, cf_cycle_result *out, cycle_reports *cr)
         cr->adv[i] = versions[i];
 
     char tmpdir[4096];
-    if (make_tmpdir(dbdir, tmpdir, sizeof tmpdir) != 0) {
+    if (name_tmpdir(dbdir, tmpdir, sizeof tmpdir) != 0) {
         cf_log_error("Can't create temporary directory %s", tmpdir);
         cf_log_info("Hint: The database directory must be writable for UID %ld or GID %ld", (long)getuid(),
                     (long)getgid());

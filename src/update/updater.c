@@ -215,11 +215,22 @@ static int sign_wanted(const cf_updater *u)
     return v != NULL && v->certs != NULL && v->flevel >= CF_SIGN_MIN_FLEVEL;
 }
 
-/* A file in the run's private directory (same file system as dbdir). */
-static int stage_path(const cf_updater *u, char out[4096], const char *name)
+/* A file in the run's private directory (same file system as dbdir), which
+ * is made here the first time. */
+static int stage_path(cf_updater *u, char out[4096], const char *name)
 {
     int w = snprintf(out, 4096, "%s/%s", u->o.tmpdir, name);
-    return w < 0 || w >= 4096 ? -1 : 0;
+    if (w < 0 || w >= 4096)
+        return -1;
+    if (!u->tmp_ready) {
+        cf_err e = {0};
+        if (cf_stage_dir(u->o.tmpdir, &e) != CF_OK) {
+            say(u, CF_MSG_ERROR, "%s", e.msg);
+            return -1;
+        }
+        u->tmp_ready = 1;
+    }
+    return 0;
 }
 
 static void say_uptodate(dbctx *c)
