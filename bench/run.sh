@@ -238,6 +238,53 @@ wait_file() {
     return 1
 }
 
+# nginx_conf DIR LISTEN [HTTP_LINES [SERVER_LINES]]: DIR/nginx.conf, one worker
+# as root (the data is in a private tree) serving $data/www on LISTEN, with its
+# log, pid and temporary files in DIR.
+nginx_conf() {
+    local dir=$1 listen=$2 http_lines=${3:-} server_lines=${4:-}
+    mkdir -p "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+user root root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+events { worker_connections 256; }
+http {
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 1000;
+$http_lines
+    server {
+        listen $listen;
+        root $data/www;
+$server_lines
+    }
+}
+EOF
+}
+
+# relay_start WHO NAME DIR UPSTREAM_PORT DELAY [PREFIX...]: bench/relay.py
+# (run under PREFIX, e.g. ip netns exec NS) in front of UPSTREAM_PORT, adding
+# DELAY seconds each way; RELAY_PORT is its port, or the row is skipped and
+# the status is 1.
+relay_start() {
+    local who=$1 name=$2 dir=$3 upstream=$4 delay=$5
+    shift 5
+    "$@" python3 "$here/relay.py" --upstream "$upstream" --delay "$delay" \
+        --port-file "$dir/$name.port" 2>"$dir/$name.err" &
+    PIDS+=($!)
+    if ! wait_file "$dir/$name.port" $!; then
+        skip "$who.$name" "the relay did not start: $(tail -n 1 "$dir/$name.err")"
+        return 1
+    fi
+    RELAY_PORT=$(cat "$dir/$name.port")
+}
+
 # A mirror of the data on 127.0.0.1, for the rows outside the namespace: the
 # test suite's Python mirror (row 4c's relay forwards to it) and, as the
 # mirror of rows 1, 2, 5 and 6 and of the baselines, nginx when it is
@@ -252,30 +299,9 @@ MIRROR=http://127.0.0.1:$(cat "$run/mirror.port")
 MIRROR_KIND="the test suite's Python mirror (tests/servers/mirror.py)"
 if command -v nginx >/dev/null; then
     web=$run/web
-    mkdir -p "$web/tmp"
     web_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat >"$web/nginx.conf" <<EOF
-daemon off;
-user root root;
-worker_processes 1;
-pid $web/nginx.pid;
-error_log $web/error.log;
-events { worker_connections 256; }
-http {
-    access_log $web/access.log;
-    client_body_temp_path $web/tmp/body;
-    proxy_temp_path $web/tmp/proxy;
-    fastcgi_temp_path $web/tmp/fastcgi;
-    uwsgi_temp_path $web/tmp/uwsgi;
-    scgi_temp_path $web/tmp/scgi;
-    keepalive_requests 1000;
-    sendfile on;
-    server {
-        listen 127.0.0.1:$web_port;
-        root $data/www;
-    }
-}
-EOF
+    nginx_conf "$web" "127.0.0.1:$web_port" "    access_log $web/access.log;
+    sendfile on;"
     nginx -p "$web" -e "$web/error.log" -c "$web/nginx.conf" </dev/null >"$web/nginx.out" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
@@ -394,14 +420,8 @@ clamfresh_rows() {
         local delay port name
         for delay in 0 0.05; do
             name=rtt$([ "$delay" = 0 ] && echo 0 || echo 100)_nodns
-            python3 "$here/relay.py" --upstream "$(cat "$run/mirror.port")" --delay "$delay" \
-                --port-file "$d/$name.port" 2>"$d/$name.err" &
-            PIDS+=($!)
-            if ! wait_file "$d/$name.port" $!; then
-                skip "$who.$name" "the relay did not start: $(tail -n 1 "$d/$name.err")"
-                continue
-            fi
-            port=$(cat "$d/$name.port")
+            relay_start "$who" "$name" "$d" "$(cat "$run/mirror.port")" "$delay" || continue
+            port=$RELAY_PORT
             conf "$d/$name.conf" "$d/db" "http://127.0.0.1:$port" "TestDatabases no"
             measure "$who.$name" "${env[@]}" --prepare "$reset30" \
                 --check "$(check_db "$d/db" daily "$data/daily-$V.members")" \
@@ -490,14 +510,8 @@ rtt_dns_rows() {
         fi
         for delay in 0 0.05; do
             name=rtt$([ "$delay" = 0 ] && echo 0 || echo 100)_$proto
-            ip netns exec "$NS" python3 "$here/relay.py" --upstream "$upstream" --delay "$delay" \
-                --port-file "$nd/$name.port" 2>"$nd/$name.err" &
-            PIDS+=($!)
-            if ! wait_file "$nd/$name.port" $!; then
-                skip "$who.$name" "the relay did not start: $(tail -n 1 "$nd/$name.err")"
-                continue
-            fi
-            port=$(cat "$nd/$name.port")
+            relay_start "$who" "$name" "$nd" "$upstream" "$delay" ip netns exec "$NS" || continue
+            port=$RELAY_PORT
             url=http://127.0.0.1:$port
             [ "$proto" = h2 ] && url=https://127.0.0.1:$port
             conf "$nd/$name.conf" "$nd/db" "$url" "TestDatabases no"
@@ -577,33 +591,14 @@ h2_start() {
     H2_CA=$H2_DIR/ca.pem
     # The namespace is private: any port is free there.
     H2_PORT=8443
-    cat >"$H2_DIR/nginx.conf" <<EOF
-daemon off;
-user root root;
-worker_processes 1;
-pid $H2_DIR/nginx.pid;
-error_log $H2_DIR/error.log info;
-events { worker_connections 256; }
-http {
-    log_format conn '\$connection \$server_protocol \$ssl_protocol \$status \$request_uri';
-    access_log $H2_DIR/access.log conn;
-    client_body_temp_path $H2_DIR/tmp/body;
-    proxy_temp_path $H2_DIR/tmp/proxy;
-    fastcgi_temp_path $H2_DIR/tmp/fastcgi;
-    uwsgi_temp_path $H2_DIR/tmp/uwsgi;
-    scgi_temp_path $H2_DIR/tmp/scgi;
-    keepalive_requests 1000;
-    server {
-        listen 127.0.0.1:$H2_PORT ssl http2;
-        # TLS 1.3, as ClamAV's CDN speaks: one round for the handshake
+    nginx_conf "$H2_DIR" "127.0.0.1:$H2_PORT ssl http2" \
+        "    log_format conn '\$connection \$server_protocol \$ssl_protocol \$status \$request_uri';
+    access_log $H2_DIR/access.log conn;" \
+        "        # TLS 1.3, as ClamAV's CDN speaks: one round for the handshake
         # (Debian 12's nginx 1.22 offers at most TLS 1.2 unless told).
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate $H2_DIR/srv.pem;
-        ssl_certificate_key $H2_DIR/srv.key;
-        root $data/www;
-    }
-}
-EOF
+        ssl_certificate_key $H2_DIR/srv.key;"
     : >"$H2_DIR/access.log"
     ip netns exec "$NS" nginx -p "$H2_DIR" -e "$H2_DIR/error.log" -c "$H2_DIR/nginx.conf" \
         </dev/null >"$H2_DIR/nginx.out" 2>&1 &
