@@ -561,11 +561,7 @@ events { worker_connections 512; }
 http {
     log_format cf_count '$CF_NGINX_LOG_FORMAT';
     access_log $dir/access.log cf_count;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
+    include $CF_SOURCE_DIR/tests/lib/nginx-private-temp.conf;
     keepalive_requests 10000;
 $http_lines
     server {

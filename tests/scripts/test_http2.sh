@@ -142,11 +142,7 @@ events { worker_connections 256; }
 http {
     log_format conn '\$connection \$server_port \$server_protocol \$status \$request_uri';
     access_log $NG/access.log conn;
-    client_body_temp_path $NG/tmp/body;
-    proxy_temp_path $NG/tmp/proxy;
-    fastcgi_temp_path $NG/tmp/fastcgi;
-    uwsgi_temp_path $NG/tmp/uwsgi;
-    scgi_temp_path $NG/tmp/scgi;
+    include $CF_SOURCE_DIR/tests/lib/nginx-private-temp.conf;
     ssl_certificate $PKI/srv.pem;
     ssl_certificate_key $PKI/srv.key;
     keepalive_requests 1000;

@@ -175,11 +175,7 @@ error_log $NG/error.log info;
 events { worker_connections 32; }
 http {
     access_log $NG/access.log;
-    client_body_temp_path $NG/tmp/body;
-    proxy_temp_path $NG/tmp/proxy;
-    fastcgi_temp_path $NG/tmp/fastcgi;
-    uwsgi_temp_path $NG/tmp/uwsgi;
-    scgi_temp_path $NG/tmp/scgi;
+    include $CF_SOURCE_DIR/tests/lib/nginx-private-temp.conf;
     include $NG/site.conf;
 }
 EOF
