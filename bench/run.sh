@@ -245,12 +245,8 @@ nginx_conf() {
     local dir=$1 listen=$2 http_lines=${3:-} server_lines=${4:-}
     mkdir -p "$dir/tmp"
     cat >"$dir/nginx.conf" <<EOF
-daemon off;
+include $root/tests/lib/nginx-private-main.conf;
 user root root;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 256; }
 http {
     include $root/tests/lib/nginx-private-temp.conf;
     keepalive_requests 1000;

@@ -133,12 +133,8 @@ for _ in 1 2 3 4 5; do
     P1=$(cf__free_port)
     [ "$P1" != "$P2" ] || continue
     cat >"$NG/nginx.conf" <<EOF
-daemon off;
+include $CF_SOURCE_DIR/tests/lib/nginx-private-main.conf;
 user root root;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/error.log info;
-events { worker_connections 256; }
 http {
     log_format conn '\$connection \$server_port \$server_protocol \$status \$request_uri';
     access_log $NG/access.log conn;
