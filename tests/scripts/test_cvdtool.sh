@@ -47,11 +47,21 @@ cf_expect_exit 1 "$CVDTOOL" apply --trust-key pub.pub demo-1.cvd demo-3.cdiff -o
 cf_expect_err 'next version is 2'
 cf_check "nothing written for a refused patch" test ! -e bad.cld
 
+# flip_byte FILE OFFSET: puts a control byte (1, or 2 where 1 already is) at
+# OFFSET: never the byte that was there, whatever the random key and data put
+# there, and never valid in a header's text or a signature.
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    if [ "$b" = 1 ]; then printf '\x02'; else printf '\x01'; fi |
+        dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # One flipped byte anywhere in a cdiff is caught.
 size=$(stat -c %s demo-3.cdiff)
 for off in 5 40 $((size / 2)) $((size - 3)); do
     cp demo-3.cdiff bad-3.cdiff
-    printf '\x5a' | dd of=bad-3.cdiff bs=1 seek="$off" conv=notrunc status=none
+    flip_byte bad-3.cdiff "$off"
     cf_expect_exit 1 "$CVDTOOL" verify --trust-key pub.pub bad-3.cdiff
     cf_expect_out 'bad-3.cdiff: FAILED'
 done
@@ -59,7 +69,7 @@ done
 size=$(stat -c %s demo-2.cvd)
 for off in 20 300 600 $((size / 2)) $((size - 1)); do
     cp demo-2.cvd bad.cvd
-    printf '\x01' | dd of=bad.cvd bs=1 seek="$off" conv=notrunc status=none
+    flip_byte bad.cvd "$off"
     cf_expect_exit 1 "$CVDTOOL" verify --trust-key pub.pub bad.cvd
     cf_expect_err 'bad.cvd: '
 done
