@@ -456,13 +456,10 @@ static cf_code m_begin(void *arg, const char *name, uint64_t size, cf_err *e)
          * manifest names the same bytes: both manifests are known by now
          * when the .info came early, as ClamAV orders members. */
         const cf_info_entry *was = cf_mcheck_expect(r->oldm, name);
-        if (was != NULL && was->size == size) {
-            const cf_info_entry *now = r->touched ? NULL : cf_mcheck_expect(r->newm, name);
-            if (r->touched)
-                r->trusted = was;
-            else if (now != NULL && now->size == was->size && memcmp(was->sha256, now->sha256, 32) == 0)
-                r->trusted = now;
-        }
+        const cf_info_entry *now = r->touched ? was : cf_mcheck_expect(r->newm, name);
+        if (was != NULL && now != NULL && was->size == size && now->size == size &&
+            memcmp(was->sha256, now->sha256, 32) == 0)
+            r->trusted = now;
     }
     if (r->trusted == NULL)
         EVP_DigestInit_ex(r->insha, EVP_sha256(), NULL);

@@ -38,8 +38,7 @@ struct cf_rehash {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* queued, taken, or stop */
     op queue[RH_QUEUE];
-    size_t head, tail; /* ops [head, tail) wait, modulo RH_QUEUE */
-    int busy;          /* the thread is working on the op it took */
+    size_t head, tail; /* ops [head, tail) wait or run, modulo RH_QUEUE: head moves on when one is done */
     member *members;
     size_t nmembers; /* begun */
     int stop;
@@ -83,7 +82,6 @@ static void *worker(void *arg)
         if (h->stop)
             break;
         op o = h->queue[h->head % RH_QUEUE];
-        h->busy = 1;
         pthread_mutex_unlock(&h->mu);
         uint8_t d[32] = {0};
         if (o.kind == OP_BEGIN) {
@@ -104,7 +102,6 @@ static void *worker(void *arg)
             cur++;
         }
         h->head++;
-        h->busy = 0;
         pthread_cond_broadcast(&h->cv);
     }
     pthread_mutex_unlock(&h->mu);
@@ -174,7 +171,7 @@ void cf_rehash_end(cf_rehash *h, int keep)
 cf_code cf_rehash_wait(cf_rehash *h, cf_err *e)
 {
     pthread_mutex_lock(&h->mu);
-    while (h->head != h->tail || h->busy)
+    while (h->head != h->tail)
         pthread_cond_wait(&h->cv, &h->mu);
     cf_code rc = CF_OK;
     for (size_t i = 0; i < h->nmembers && rc == CF_OK; i++) {
